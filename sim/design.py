@@ -1,0 +1,37 @@
+"""Study designs: who is followed for how long.
+
+- ``paper``: the study's design. Hepatectomies spread over April 1984 - December 2005 (the cohort
+  sampler draws the dates), everyone censored at one closing date (parameter
+  ``study.close_date``, set so that the median of ``os_months`` is the study's 30.7 months) or
+  when lost to follow-up.
+- ``horizon``: everyone followed ``years`` from the hepatectomy, censored only by the horizon.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.errors import InputError
+from sim.params import Params
+
+__all__ = ["DESIGNS", "censoring", "DAYS_PER_MONTH"]
+
+DESIGNS = ("paper", "horizon")
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def censoring(design: str, cohort: dict[str, np.ndarray], params: Params,
+              years: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """Months from the hepatectomy to censoring, and why (names of `sim.engine.DETAILS`)."""
+    n = len(cohort["patient_id"])
+    if design == "paper":
+        close = np.datetime64(params.study.close_date, "D")
+        to_close = (close - cohort["hepatectomy_date"]).astype(np.int64) / DAYS_PER_MONTH
+        lost = cohort["lost_to_follow_up_months"]
+        months = np.minimum(to_close, lost)
+        return months, np.where(lost < to_close, "lost_to_follow_up", "study_close")
+    if design == "horizon":
+        if not years > 0:
+            raise InputError(f"--years: must be a positive number of years (got {years})")
+        return np.full(n, 12.0 * years), np.full(n, "horizon")
+    raise InputError(f"--design: must be one of {', '.join(DESIGNS)} (got {design!r})")

@@ -1,0 +1,251 @@
+"""The model's parameters: one TOML file in, one frozen `Params` out.
+
+Every number in the file is a table ``{ value = ..., source = "..." }``; the source starts with
+``study:``, ``cite:``, ``assumption:`` or ``hand-set:`` (or ``fitted:`` once calibrated). The file
+is checked at the boundary with pydantic (ranges, unknown keys, missing keys), then the values
+become frozen dataclasses for the engine and the sources are kept beside them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from sim._toml import first_error, read_toml
+from sim.errors import InputError
+
+__all__ = ["Params", "load_params", "default_params_path", "SOURCE_PREFIXES"]
+
+SOURCE_PREFIXES = ("study", "cite:", "assumption:", "hand-set:", "fitted:")
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+HazardRatio = Annotated[float, Field(gt=0.0)]
+_STRICT = ConfigDict(extra="forbid")
+
+
+class _Sourced(BaseModel):
+    """One leaf of the file: a value and where it comes from."""
+
+    model_config = _STRICT
+    value: float | int | str
+    source: str
+
+    @field_validator("source")
+    @classmethod
+    def _has_known_prefix(cls, source: str) -> str:
+        if not source.strip().startswith(SOURCE_PREFIXES):
+            raise ValueError(f"source must start with one of {', '.join(SOURCE_PREFIXES)}")
+        return source
+
+
+@dataclass(frozen=True)
+class Cohort:
+    __pydantic_config__ = _STRICT
+    rectal_share: Probability
+    age_mean_years: Positive
+    age_sd_years: Positive
+    age_min_years: Positive
+    age_max_years: Positive
+    male_share: Probability
+    accrual_start: dt.date
+    accrual_end: dt.date
+    pre1994_share: Probability
+    t3_t4_share: Probability
+    t4_share_of_t3_t4: Probability
+    t1_share_of_t1_t2: Probability
+    node_positive_share: Probability
+    n2_share: Probability
+    cea_gt_200_share: Probability
+    synchronous_share: Probability
+    simultaneous_share_of_synchronous: Probability
+    chemoradiation_share_synchronous: Probability
+    chemoradiation_share_metachronous: Probability
+    complete_response_share_of_chemoradiation: Probability
+    preop_chemo_share_synchronous: Probability
+    preop_chemo_share_metachronous: Probability
+    lar_share: Probability
+    apr_share: Probability
+    major_share_synchronous: Probability
+    major_share_metachronous: Probability
+    rfa_share_less_than_hemi: Probability
+    rfa_share_hemi_or_more: Probability
+    rfa_only_share_of_rfa: Probability
+    anatomic_share: Probability
+    margin_positive_share: Probability
+    tumor_gt_5cm_share: Probability
+
+
+@dataclass(frozen=True)
+class Perioperative:
+    __pydantic_config__ = _STRICT
+    complication_prob: Probability
+    los_median_days_uncomplicated: Positive
+    los_sigma_log: Positive
+    los_complication_multiplier: Positive
+    death_90d_prob: Probability
+
+
+@dataclass(frozen=True)
+class HazardRatiosAllSites:
+    __pydantic_config__ = _STRICT
+    era_pre1994: HazardRatio
+    tumor_gt_5cm: HazardRatio
+    margin_positive: HazardRatio
+    rfa: HazardRatio
+    n2: HazardRatio
+    cea_gt_200: HazardRatio
+
+
+@dataclass(frozen=True)
+class HazardRatiosPelvis:
+    __pydantic_config__ = _STRICT
+    cea_gt_200: HazardRatio
+    apr: HazardRatio
+    era_pre1994: HazardRatio
+    chemoradiation: HazardRatio
+
+
+@dataclass(frozen=True)
+class HazardRatiosLiver:
+    __pydantic_config__ = _STRICT
+    less_than_hemihepatectomy: HazardRatio
+    margin_positive: HazardRatio
+    rfa: HazardRatio
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    __pydantic_config__ = _STRICT
+    onset_weibull_shape: Positive
+    onset_weibull_scale_months: Positive
+    theta_pelvis: NonNegative
+    theta_liver: NonNegative
+    theta_lung: NonNegative
+    theta_other: NonNegative
+    co_involvement_pelvis: Probability
+    co_involvement_liver: Probability
+    co_involvement_lung: Probability
+    co_involvement_other: Probability
+    spread_rate_per_month: NonNegative
+    symptom_delay_median_months: Positive
+    symptom_delay_sigma_log: Positive
+    resectable_median_months: Positive
+    resectable_sigma_log: Positive
+    rerecurrence_theta_multiplier: NonNegative
+    hazard_ratio_all_sites: HazardRatiosAllSites
+    hazard_ratio_pelvis: HazardRatiosPelvis
+    hazard_ratio_liver: HazardRatiosLiver
+
+
+@dataclass(frozen=True)
+class Treatment:
+    __pydantic_config__ = _STRICT
+    curative_max_sites: Annotated[int, Field(ge=1, le=4)]
+    curative_prob_if_resectable: Probability
+    other_procedure_prob: Probability
+    surgery_delay_months: NonNegative
+    repeat_operative_death_prob: Probability
+    restaging_interval_months: Positive
+
+
+@dataclass(frozen=True)
+class CancerDeathHazardRatios:
+    __pydantic_config__ = _STRICT
+    multiple_sites: HazardRatio
+    cea_gt_200: HazardRatio
+    n2: HazardRatio
+    era_pre1994: HazardRatio
+
+
+@dataclass(frozen=True)
+class CancerDeath:
+    __pydantic_config__ = _STRICT
+    weibull_shape: Positive
+    weibull_scale_months: Positive
+    hazard_ratio: CancerDeathHazardRatios
+
+
+@dataclass(frozen=True)
+class Study:
+    __pydantic_config__ = _STRICT
+    close_date: dt.date
+    loss_to_follow_up_rate_per_month: NonNegative
+
+
+@dataclass(frozen=True)
+class Meta:
+    __pydantic_config__ = _STRICT
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Params:
+    """All parameters of the model, immutable. `sources` maps a dotted name to its source."""
+
+    __pydantic_config__ = _STRICT
+    meta: Meta
+    cohort: Cohort
+    perioperative: Perioperative
+    recurrence: Recurrence
+    treatment: Treatment
+    cancer_death: CancerDeath
+    study: Study
+
+    def digest(self) -> str:
+        """A short hash of the values (not the sources): the manifest's parameter hash."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_ADAPTER = TypeAdapter(Params)
+
+
+def _split_sources(tree: dict[str, Any], prefix: str, path: Path,
+                   sources: dict[str, str]) -> dict[str, Any]:
+    """Replace each ``{value, source}`` leaf by its value, collecting the sources."""
+    values: dict[str, Any] = {}
+    for key, node in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(node, dict) and "value" in node:
+            try:
+                leaf = _Sourced.model_validate(node)
+            except ValidationError as error:
+                raise first_error(path, error, prefix=name) from None
+            values[key] = leaf.value
+            sources[name] = leaf.source
+        elif isinstance(node, dict):
+            values[key] = _split_sources(node, f"{name}.", path, sources)
+        elif prefix == "meta.":
+            values[key] = node
+        else:
+            raise InputError(f"{path.name}: {name}: must be a table {{ value = ..., source = \"...\" }}"
+                             f" (got {node!r})")
+    return values
+
+
+def default_params_path() -> Path:
+    """The parameter file shipped with the package."""
+    return Path(str(resources.files("sim") / "data" / "params.toml"))
+
+
+def load_params(path: str | Path | None = None) -> tuple[Params, dict[str, str]]:
+    """Read, check and freeze a parameter file; returns the parameters and their sources."""
+    path = Path(path) if path is not None else default_params_path()
+    tree = read_toml(path)
+    sources: dict[str, str] = {}
+    values = _split_sources(tree, "", path, sources)
+    try:
+        params = _ADAPTER.validate_python(values)
+    except ValidationError as error:
+        raise first_error(path, error) from None
+    return params, sources

@@ -1,0 +1,161 @@
+"""A surveillance policy: phases of visits, what each visit examines, and how well.
+
+One TOML file per policy (`scenarios/`). A visit schedule restarts at the hepatectomy and again at
+each curative-intent repeat operation. The engine sees a `Policy` as arrays: visit times, and per
+visit the chance of finding disease at each site (imaging) or in the patient (markers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sim._toml import first_error, read_toml
+from sim.errors import InputError
+from sim.params import SOURCE_PREFIXES
+
+__all__ = ["Policy", "load_policy", "SITES"]
+
+SITES = ("pelvis", "liver", "lung", "other")
+_STRICT = ConfigDict(extra="forbid")
+
+
+class _SourcedProbability(BaseModel):
+    model_config = _STRICT
+    value: Annotated[float, Field(ge=0.0, le=1.0)]
+    source: str
+
+    @field_validator("source")
+    @classmethod
+    def _has_known_prefix(cls, source: str) -> str:
+        if not source.strip().startswith(SOURCE_PREFIXES):
+            raise ValueError(f"source must start with one of {', '.join(SOURCE_PREFIXES)}")
+        return source
+
+
+class _Sensitivity(BaseModel):
+    model_config = _STRICT
+    pelvis: _SourcedProbability | None = None
+    liver: _SourcedProbability | None = None
+    lung: _SourcedProbability | None = None
+    other: _SourcedProbability | None = None
+    patient: _SourcedProbability | None = None
+
+
+class _Modality(BaseModel):
+    model_config = _STRICT
+    label: str = ""
+    per_patient: bool = False
+    sensitivity: _Sensitivity
+
+    @model_validator(mode="after")
+    def _sensitivity_matches_kind(self) -> "_Modality":
+        if self.per_patient and self.sensitivity.patient is None:
+            raise ValueError("a per_patient modality needs sensitivity.patient")
+        if not self.per_patient and self.sensitivity.patient is not None:
+            raise ValueError("sensitivity.patient is only for per_patient = true")
+        return self
+
+
+class _Phase(BaseModel):
+    model_config = _STRICT
+    from_months: Annotated[float, Field(ge=0.0)]
+    to_months: Annotated[float, Field(gt=0.0)]
+    interval_months: Annotated[float, Field(gt=0.0)]
+    modalities: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "_Phase":
+        if self.to_months <= self.from_months:
+            raise ValueError("to_months must be greater than from_months")
+        return self
+
+
+class _PolicyFile(BaseModel):
+    model_config = _STRICT
+    name: str
+    description: str = ""
+    adherence: _SourcedProbability
+    phase: list[_Phase] = Field(default_factory=list)
+    modality: dict[str, _Modality] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_modalities(self) -> "_PolicyFile":
+        for number, phase in enumerate(self.phase):
+            for name in phase.modalities:
+                if name not in self.modality:
+                    allowed = ", ".join(sorted(self.modality)) or "none defined"
+                    raise ValueError(f"phase {number}: unknown modality {name!r} (defined: {allowed})")
+        return self
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Visit schedule as arrays, relative to the start of a disease-free interval.
+
+    `visit_months[j]` is the j-th visit; `site_sensitivity[j, s]` the chance that visit j finds
+    disease present at site s (imaging modalities combined); `patient_sensitivity[j]` the chance
+    that a marker at visit j is positive when disease is present; `modalities[j]` its label.
+    """
+
+    name: str
+    description: str
+    adherence: float
+    visit_months: np.ndarray
+    site_sensitivity: np.ndarray
+    patient_sensitivity: np.ndarray
+    modalities: tuple[str, ...]
+    sources: dict
+
+    @property
+    def n_visits(self) -> int:
+        return len(self.visit_months)
+
+
+def _build(spec: _PolicyFile) -> Policy:
+    visits: dict[float, set[str]] = {}
+    for phase in spec.phase:
+        count = int(np.floor((phase.to_months - phase.from_months) / phase.interval_months + 1e-9))
+        for step in range(1, count + 1):
+            time = round(phase.from_months + step * phase.interval_months, 9)
+            if time <= phase.to_months:
+                visits.setdefault(time, set()).update(phase.modalities)
+    times = np.array(sorted(visits), dtype=float)
+    site_miss = np.ones((len(times), len(SITES)))
+    patient_miss = np.ones(len(times))
+    labels = []
+    for j, time in enumerate(times):
+        names = sorted(visits[time])
+        labels.append("+".join(names))
+        for name in names:
+            modality = spec.modality[name]
+            if modality.per_patient:
+                patient_miss[j] *= 1.0 - modality.sensitivity.patient.value
+                continue
+            for s, site in enumerate(SITES):
+                leaf = getattr(modality.sensitivity, site)
+                site_miss[j, s] *= 1.0 - (leaf.value if leaf is not None else 0.0)
+    sources = {"adherence": spec.adherence.source}
+    for name, modality in spec.modality.items():
+        for site, leaf in modality.sensitivity:
+            if leaf is not None:
+                sources[f"modality.{name}.sensitivity.{site}"] = leaf.source
+    return Policy(spec.name, spec.description, spec.adherence.value, times, 1.0 - site_miss,
+                  1.0 - patient_miss, tuple(labels), sources)
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and check a policy file; an error is one line naming the field."""
+    path = Path(path)
+    tree = read_toml(path)
+    try:
+        spec = _PolicyFile.model_validate(tree)
+    except ValidationError as error:
+        raise first_error(path, error) from None
+    if not spec.phase:
+        pass  # a policy with no phases is 'symptoms only': no routine visits
+    return _build(spec)
