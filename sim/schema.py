@@ -61,7 +61,6 @@ PATIENT_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
                                        "operation, joined with '+'"),
     ("any_reoperation_months", _F, "months to the first repeat procedure of any intent"),
     ("n_scans", _I, "surveillance visits attended"),
-    ("n_episodes", _I, "recurrence episodes begun (1 + curative repeat operations)"),
 )
 
 EVENT_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
@@ -74,7 +73,7 @@ EVENT_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("site", _S, "sites involved, joined with '+' (pelvis, liver, lung, other); null if none"),
     ("modality", _S, "what found the disease: the visit's modalities, 'symptoms' or 'restaging'"),
     ("detail", _S, "hepatectomy: hepatic treatment; reoperation: 'curative' or 'other'; death: "
-     "cause; censored: 'study_close', 'horizon' or 'lost_to_follow_up'; onset: 'latent'"),
+     "cause ('perioperative' within 90 days of the hepatectomy, 'operative' after a repeat operation, 'cancer', 'background'); censored: 'study_close', 'horizon' or 'lost_to_follow_up'; onset: 'latent'"),
 )
 
 

@@ -20,32 +20,57 @@ def site_names(mask: np.ndarray) -> np.ndarray:
     return _MASK_NAMES[np.asarray(mask, np.int64)]
 
 
+def _first(ev: dict[str, np.ndarray], where: np.ndarray, values: np.ndarray, n: int,
+           fill) -> np.ndarray:
+    """Per patient, `values` at the first event row where `where` holds (rows sorted in time)."""
+    result = np.full(n, fill, dtype=np.asarray(values).dtype if fill is not None else object)
+    rows = np.flatnonzero(where)
+    patient = ev["row"][rows]
+    first = np.r_[True, patient[1:] != patient[:-1]] if len(rows) else np.zeros(0, bool)
+    result[patient[first]] = values[rows[first]]
+    return result
+
+
 def patients_table(cohort: dict[str, np.ndarray], result: ChunkResult) -> pa.Table:
-    out = result.patients
-    recurrence = ~np.isnan(out["recurrence_months"])
-    dfs = np.fmin(out["recurrence_months"], out["os_months"])
-    site_months = out["site_months"]
-    cause = np.array(DETAILS, dtype=object)[out["death_cause"]]
-    cause[~out["death"]] = None
+    """One row per patient: covariates, then outcomes derived from the patient's events."""
+    ev = result.events
+    n = len(cohort["patient_id"])
+    code = {name: EVENTS.index(name) for name in EVENTS}
+    detail = {name: DETAILS.index(name) for name in DETAILS}
+    event, time, mask = ev["event"], ev["time_months"], ev["sites_mask"]
+    terminal = (event == code["death"]) | (event == code["censored"])
+    os_months = _first(ev, terminal, time, n, np.nan)
+    death = _first(ev, terminal, event == code["death"], n, False)
+    cause_code = _first(ev, event == code["death"], ev["detail"], n, 0)
+    cause = np.array(DETAILS, dtype=object)[cause_code]
+    cause[np.isin(cause_code, [detail["perioperative"], detail["operative"]])] = "operative"
+    cause[~death] = None
+    detection = event == code["detection"]
+    found = detection | (event == code["progression"])
+    recurrence_months = _first(ev, detection, time, n, np.nan)
+    recurrence = ~np.isnan(recurrence_months)
+    onset = _first(ev, event == code["onset"], time, n, np.nan)
+    curative = (event == code["reoperation"]) & (ev["detail"] == detail["curative"])
+    site_months = {site: _first(ev, found & (mask >> s & 1 == 1), time, n, np.nan)
+                   for s, site in enumerate(SITE_ORDER)}
     columns = {
         **{name: cohort[name] for name in cohort},
-        "periop_death": out["periop_death"],
-        "os_months": out["os_months"],
-        "death": out["death"],
+        "periop_death": cause_code == detail["perioperative"],
+        "os_months": os_months,
+        "death": death,
         "death_cause": cause,
         "recurrence": recurrence,
-        "recurrence_months": out["recurrence_months"],
-        "recurrence_onset_months": out["recurrence_onset_months"],
-        "dfs_months": dfs,
-        "dfs_event": recurrence | out["death"],
-        "first_recurrence_sites": site_names(out["first_recurrence_mask"]),
-        "n_recurrence_sites": (~np.isnan(site_months)).sum(axis=1).astype(np.int64),
-        **{f"{site}_recurrence_months": site_months[:, s] for s, site in enumerate(SITE_ORDER)},
-        "curative_reoperation_months": out["curative_reoperation_months"],
-        "curative_reoperation_sites": site_names(out["curative_reoperation_mask"]),
-        "any_reoperation_months": out["any_reoperation_months"],
-        "n_scans": out["n_scans"],
-        "n_episodes": out["n_episodes"],
+        "recurrence_months": recurrence_months,
+        "recurrence_onset_months": np.where(recurrence, onset, np.nan),
+        "dfs_months": np.fmin(recurrence_months, os_months),
+        "dfs_event": recurrence | death,
+        "first_recurrence_sites": site_names(_first(ev, detection, mask, n, 0)),
+        "n_recurrence_sites": sum((~np.isnan(v)).astype(np.int64) for v in site_months.values()),
+        **{f"{site}_recurrence_months": site_months[site] for site in SITE_ORDER},
+        "curative_reoperation_months": _first(ev, curative, time, n, np.nan),
+        "curative_reoperation_sites": site_names(_first(ev, curative, mask, n, 0)),
+        "any_reoperation_months": _first(ev, event == code["reoperation"], time, n, np.nan),
+        "n_scans": result.patients["n_scans"],
     }
     schema = patients_schema()
     return pa.table({f.name: pa.array(columns[f.name], type=f.type) for f in schema}, schema=schema)

@@ -1,0 +1,111 @@
+"""k-sample log-rank test, optionally stratified, for any number of groups (trials) in one pass.
+
+The statistic is ``Z' V^+ Z`` over all arms but the last one present in the group, with ``Z`` the
+observed minus expected events of each arm and ``V`` their hypergeometric covariance, both summed
+over the distinct event times and over strata; as lifelines' ``multivariate_logrank_test`` (which
+``logrank_test`` calls), to which an unstratified group is identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import chdtrc
+
+from ._blocks import sorted_time_blocks
+from ._input import as_durations, as_event_observed, as_grouping, factorize
+from .kaplan_meier import group_columns
+
+__all__ = ["logrank"]
+
+
+def logrank(durations, event_observed, arm, groups=None, strata=None) -> pd.DataFrame:
+    """Log-rank test of equal hazards across the arms of every group.
+
+    Parameters
+    ----------
+    durations, event_observed : as in :func:`kaplan_meier`.
+    arm : array-like
+        Arm (treatment) label of every row; any number of arms.
+    groups : as in :func:`kaplan_meier`; one test per group.
+    strata : array-like, optional
+        Stratum label of every row: observed minus expected and the covariance are computed within
+        each stratum and summed over strata before the statistic is formed.
+
+    Returns
+    -------
+    DataFrame with the group column(s), ``statistic`` (chi-square), ``df`` (arms present in the group
+    minus 1) and ``p_value``; NaN statistic and p-value where fewer than two arms are present.
+    """
+    time = as_durations(durations)
+    n = time.shape[0]
+    observed = as_event_observed(event_observed, n)
+    arm_code, arm_labels = factorize(arm, "arm", n)
+    grouping = as_grouping(groups, n)
+    n_arms, n_groups = arm_labels.shape[0], grouping.n_groups
+    if strata is None:
+        cell, n_cells, group_of_cell = grouping.codes, n_groups, np.arange(n_groups)
+    else:
+        stratum, stratum_labels = factorize(strata, "strata", n)
+        cell, present = factorize(grouping.codes * stratum_labels.shape[0] + stratum, "strata", n)
+        n_cells, group_of_cell = present.shape[0], present // stratum_labels.shape[0]
+
+    blocks = sorted_time_blocks(time, cell, n_cells)
+    block_group = group_of_cell[blocks.group]
+    sorted_arm, sorted_observed = arm_code[blocks.order], observed[blocks.order]
+    deaths = blocks.count(sorted_observed).astype(float)
+    at_risk = blocks.at_risk.astype(float)
+    # hypergeometric weight of each time; a time with one at risk adds nothing (lifelines: factor 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = (at_risk - deaths) / (at_risk - 1)
+    spread[~np.isfinite(spread)] = 1.0
+    factor = spread * deaths / at_risk**2
+
+    cell_end = np.cumsum(np.bincount(cell, minlength=n_cells))[blocks.group]
+    arm_at_risk = np.empty((n_arms, blocks.starts.shape[0]))
+    excess = np.empty((n_arms, n_groups))  # observed minus expected, per arm and group
+    for j in range(n_arms):  # a loop over arms (a handful), never over groups
+        in_arm = sorted_arm == j
+        before = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(in_arm, out=before[1:])
+        arm_at_risk[j] = before[cell_end] - before[blocks.starts]
+        arm_deaths = blocks.count(in_arm & sorted_observed)
+        expected = arm_at_risk[j] * (deaths / at_risk)
+        excess[j] = np.bincount(block_group, arm_deaths, n_groups) - np.bincount(block_group, expected, n_groups)
+
+    arms_present = np.zeros((n_groups, n_arms), dtype=bool)
+    arms_present[grouping.codes, arm_code] = True
+    n_present = arms_present.sum(axis=1)
+    if n_arms == 2:
+        variance = np.bincount(block_group, factor * arm_at_risk[0] * arm_at_risk[1], n_groups)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            statistic = np.where(variance > 0, excess[0] ** 2 / variance, 0.0)
+    else:
+        statistic = _quadratic_form(excess, arm_at_risk, at_risk, factor, block_group, arms_present)
+    statistic = np.where(n_present >= 2, statistic, np.nan)
+    dof = n_present - 1
+    columns = group_columns(grouping, np.arange(n_groups))
+    columns.update(statistic=statistic, df=dof, p_value=np.where(dof >= 1, chdtrc(np.maximum(dof, 1), statistic), np.nan))
+    return pd.DataFrame(columns, copy=False)
+
+
+def _quadratic_form(excess, arm_at_risk, at_risk, factor, block_group, arms_present):
+    """Z' V^+ Z per group over the arms present except the last, with batched pseudo-inverses."""
+    n_arms, n_groups = excess.shape
+    covariance = np.empty((n_groups, n_arms, n_arms))
+    for j in range(n_arms):
+        for k in range(j, n_arms):
+            product = factor * arm_at_risk[j] * ((at_risk if j == k else 0) - arm_at_risk[k])
+            covariance[:, j, k] = covariance[:, k, j] = np.bincount(block_group, product, n_groups)
+    last_present = n_arms - 1 - np.argmax(arms_present[:, ::-1], axis=1)
+    keep = arms_present.copy()
+    keep[np.arange(n_groups), last_present] = False
+    # arms left out get an identity row and column (scaled so the pseudo-inverse's cutoff is unchanged)
+    # and a zero in Z: the form then equals the form over the arms kept
+    pair = keep[:, :, None] & keep[:, None, :]
+    scale = np.maximum(np.abs(np.diagonal(covariance, axis1=1, axis2=2)).max(axis=1), 1e-300)
+    covariance = np.where(pair, covariance, 0.0)
+    group_index, arm_index = np.nonzero(~keep)
+    covariance[group_index, arm_index, arm_index] = scale[group_index]
+    z = np.where(keep, excess.T, 0.0)
+    return np.einsum("gi,gij,gj->g", z, np.linalg.pinv(covariance), z)
