@@ -32,7 +32,7 @@ def first_error(path: str | Path, error: ValidationError, prefix: str = "") -> I
     parts += [str(part) for part in detail["loc"] if part != "value"]
     field = ".".join(parts) or "(top)"
     message = detail["msg"]
-    if detail["type"] == "extra_forbidden":
+    if detail["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         message = "unknown key"
     received = detail.get("input")
     shown = "" if isinstance(received, dict) or received is None else f" (got {received!r})"

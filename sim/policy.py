@@ -156,6 +156,4 @@ def load_policy(path: str | Path) -> Policy:
         spec = _PolicyFile.model_validate(tree)
     except ValidationError as error:
         raise first_error(path, error) from None
-    if not spec.phase:
-        pass  # a policy with no phases is 'symptoms only': no routine visits
     return _build(spec)

@@ -32,6 +32,42 @@ from sim.tables import events_table, patients_table
 __all__ = ["CohortSpec", "run_cohort", "simulate_tables", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 10_000
+ROW_GROUP = 65_536  # rows per Parquet row group, whatever the chunking: same seed, same bytes
+
+
+class _RowGroupWriter:
+    """A Parquet writer that cuts row groups at fixed row counts, not at chunk boundaries, so
+    the file's bytes do not depend on how the patients were chunked."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self._writer = pq.ParquetWriter(path, schema)
+        self._pending: list[pa.Table] = []
+        self._rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._rows += table.num_rows
+        if self._rows >= ROW_GROUP:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        table = pa.concat_tables(self._pending)
+        cut = table.num_rows if final else table.num_rows - table.num_rows % ROW_GROUP
+        if cut:
+            self._writer.write_table(table.slice(0, cut), row_group_size=ROW_GROUP)
+        self._pending = [table.slice(cut)]
+        self._rows = table.num_rows - cut
+
+    def close(self) -> None:
+        if self._rows:
+            self._flush(final=True)
+        self._writer.close()
+
+    def __enter__(self) -> "_RowGroupWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -92,19 +128,20 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path,
         raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    staging.chmod(0o777 & ~_umask())
     bar = _progress(spec.n, sys.stderr.isatty() if progress is None else progress)
     keep = ("primary_site", "os_months", "death", "recurrence", "n_recurrence_sites",
             "pelvis_recurrence_months", "liver_recurrence_months", "lung_recurrence_months",
             "other_recurrence_months", "curative_reoperation_months", "n_scans")
     kept: dict[str, list] = {name: [] for name in keep}
     try:
-        with pq.ParquetWriter(staging / "patients.parquet", patients_schema()) as patients, \
-                pq.ParquetWriter(staging / "events.parquet", events_schema()) as events:
+        with _RowGroupWriter(staging / "patients.parquet", patients_schema()) as patients, \
+                _RowGroupWriter(staging / "events.parquet", events_schema()) as events:
             for first in range(0, spec.n, chunk_size):
                 count = min(chunk_size, spec.n - first)
                 table, event_table = simulate_tables(spec, params, policy, first, count)
-                patients.write_table(table)
-                events.write_table(event_table)
+                patients.write(table)
+                events.write(event_table)
                 for name in keep:
                     kept[name].append(table.column(name).to_numpy(zero_copy_only=False))
                 if bar is not None:
@@ -125,6 +162,12 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path,
         if bar is not None:
             bar.close()
     return {name: np.concatenate(parts) for name, parts in kept.items()}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _versions() -> dict[str, str]:

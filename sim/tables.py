@@ -73,7 +73,9 @@ def patients_table(cohort: dict[str, np.ndarray], result: ChunkResult) -> pa.Tab
         "n_scans": result.patients["n_scans"],
     }
     schema = patients_schema()
-    return pa.table({f.name: pa.array(columns[f.name], type=f.type) for f in schema}, schema=schema)
+    # NaN (never observed) is written as null: Parquet's missing value, NaN again in pandas.
+    return pa.table({f.name: pa.array(columns[f.name], type=f.type, from_pandas=True)
+                     for f in schema}, schema=schema)
 
 
 def events_table(cohort: dict[str, np.ndarray], result: ChunkResult, policy: Policy) -> pa.Table:

@@ -1,0 +1,130 @@
+"""Replay: one patient's draws, taken from the streams by hand, give the engine's times."""
+
+from __future__ import annotations
+
+import csv
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+
+from conftest import packaged, simulate
+from sim.lifetable import background_death_months
+
+
+def _stream(seed, purpose, patient_id, width):
+    key = np.random.SeedSequence(seed, spawn_key=(0, purpose)).generate_state(2, np.uint64)
+    bit_generator = np.random.Philox(key=key)
+    bit_generator.advance(patient_id * width // 4)
+    return np.random.Generator(bit_generator).random(width)
+
+
+def _theta_by_hand(row, params):
+    r = params.recurrence
+    hr = 1.0
+    flags = {"era_pre1994": row.era_pre1994, "tumor_gt_5cm": row.tumor_gt_5cm,
+             "margin_positive": row.margin_positive, "rfa": row.hepatic_treatment != "resection",
+             "n2": row.n_stage == "N2", "cea_gt_200": row.cea_gt_200}
+    for name, on in flags.items():
+        hr *= getattr(r.hazard_ratio_all_sites, name) if on else 1.0
+    pelvis = r.theta_pelvis if row.primary_site == "rectum" else 0.0
+    p = r.hazard_ratio_pelvis
+    pelvis *= (p.cea_gt_200 if row.cea_gt_200 else 1) * (p.apr if row.primary_operation == "APR" else 1)
+    pelvis *= (p.era_pre1994 if row.era_pre1994 else 1) * (p.chemoradiation if row.chemoradiation else 1)
+    q = r.hazard_ratio_liver
+    liver = r.theta_liver * (q.less_than_hemihepatectomy if row.less_than_hemihepatectomy else 1)
+    liver *= (q.margin_positive if row.margin_positive else 1) * (q.rfa if flags["rfa"] else 1)
+    return [pelvis * hr, liver * hr, r.theta_lung * hr, r.theta_other * hr]
+
+
+def _episode_by_hand(u, theta, params):
+    """Onset, site involvement times and symptom time of the first episode, scalar maths."""
+    r = params.recurrence
+    latent = []
+    for s in range(4):
+        exposure = -math.log(1 - u[s])
+        if theta[s] > 0 and exposure < theta[s]:
+            latent.append(r.onset_weibull_scale_months
+                          * (-math.log(1 - exposure / theta[s])) ** (1 / r.onset_weibull_shape))
+        else:
+            latent.append(math.inf)
+    onset = min(latent)
+    co = (r.co_involvement_pelvis, r.co_involvement_liver, r.co_involvement_lung,
+          r.co_involvement_other)
+    involved = []
+    for s in range(4):
+        if theta[s] == 0:
+            involved.append(math.inf)
+        elif latent[s] == onset or u[4 + s] < co[s]:
+            involved.append(onset)
+        else:
+            involved.append(min(latent[s], onset - math.log(1 - u[8 + s]) / r.spread_rate_per_month))
+    symptom = onset + r.symptom_delay_median_months * math.exp(
+        r.symptom_delay_sigma_log * NormalDist().inv_cdf(u[12]))
+    return onset, involved, symptom
+
+
+def test_first_onset_and_detection_replayed_by_hand(params, policy):
+    seed = 31
+    patients, events = simulate(params, policy, n=300, seed=seed, design="horizon", years=30)
+    p = patients.to_pandas()
+    e = events.to_pandas()
+    e["event"] = e["event"].astype(str)
+    detections = 0
+    for row in p.itertuples():
+        u = _stream(seed, 1, row.patient_id, 128)[:16]
+        onset, involved, symptom = _episode_by_hand(u, _theta_by_hand(row, params), params)
+        mine = e[e.patient_id == row.patient_id]
+        onsets = mine[mine.event == "onset"]
+        if onsets.empty:   # cured, or dead or censored before the onset
+            assert math.isinf(onset) or onset >= row.os_months
+            continue
+        assert onsets.time_months.iloc[0] == pytest.approx(onset, rel=1e-12)
+        # Detection: the first attended visit at which the summed -log(1 - p) passes Exp(1).
+        exponential = -math.log(1 - _stream(seed, 2, row.patient_id, 32)[0])
+        width = 4 * ((policy.n_visits + 3) // 4)
+        attended = _stream(seed, 3, row.patient_id, 8 * width)[:policy.n_visits] < policy.adherence
+        found, total = symptom, 0.0
+        for j, visit in enumerate(policy.visit_months):
+            if not (onset <= visit < symptom and attended[j]):
+                continue
+            miss = 1 - policy.patient_sensitivity[j]
+            for s in range(4):
+                if involved[s] <= visit:
+                    miss *= 1 - policy.site_sensitivity[j, s]
+            total += -math.log(miss)
+            if total >= exponential:
+                found = visit
+                break
+        detected = mine[mine.event == "detection"]
+        if detected.empty:
+            assert found >= row.os_months
+            continue
+        assert detected.time_months.iloc[0] == pytest.approx(found, rel=1e-12)
+        detections += 1
+    assert detections >= 50
+
+
+def test_background_death_by_a_plain_loop():
+    table = {}
+    with packaged("data/us_period_life_table_qx.csv").open() as handle:
+        for rec in csv.DictReader(handle):
+            table[(int(rec["year"]), rec["sex"], int(rec["age"]))] = float(rec["qx"])
+    rng = np.random.default_rng(4)
+    age = rng.uniform(30, 85, 40)
+    male = rng.random(40) < 0.5
+    year = rng.integers(1984, 2006, 40)
+    exponential = rng.exponential(size=40)
+    fast = background_death_months(age, male, year, exponential)
+    for i in range(40):
+        left, k = exponential[i], 0
+        while True:
+            q = table[(min(year[i] + k, 2017), "male" if male[i] else "female", min(int(age[i]) + k, 119))]
+            rate = -math.log(1 - q) if q < 1 else math.inf
+            if left <= rate:
+                expected = 12 * (k + (left / rate if math.isfinite(rate) else 0.0))
+                break
+            left -= rate
+            k += 1
+        assert fast[i] == pytest.approx(expected, rel=1e-9)
