@@ -47,15 +47,21 @@ _SITE_BITS = (1, 2, 4, 8)
 _N_SITES = [bin(mask).count("1") for mask in range(16)]
 _RESECTABLE_SITES = 1 | 2 | 4  # pelvis, liver, lung: 'other' was never operated with intent to cure
 _EPISODE_U = 16
-_WHOLE_CHUNK_EPISODES = 3  # episodes 0-2 drawn for a whole chunk at once
+_ROW = np.dtype([("row", np.int64), ("time_months", np.float64), ("event", np.int8),
+                 ("sites_mask", np.int8), ("modality", np.int64), ("detail", np.int8)])
 
 
 class _EpisodeRows(NamedTuple):
-    """One episode's draws for a set of patients, as Python lists (fast scalar access)."""
+    """One episode's draws for a set of patients, as Python lists (fast scalar access).
 
+    `position` maps a patient row of the chunk to its index here (None: the identity)."""
+
+    position: dict | None
     onset: list
+    onset_sites: list      # site bits involved at onset
     involved: list
     found: list
+    found_sites: list      # site bits involved at detection
     visit: list
     cancer_death: list
     resectable_until: list
@@ -68,14 +74,6 @@ class ChunkResult:
 
     patients: dict[str, np.ndarray]
     events: dict[str, np.ndarray]
-
-
-def _sites_mask(involved_row, time) -> int:
-    mask = 0
-    for s in range(4):
-        if involved_row[s] <= time:
-            mask |= _SITE_BITS[s]
-    return mask
 
 
 class _Chunk:
@@ -95,24 +93,26 @@ class _Chunk:
         self.death_ratio = cancer_death_hazard_ratio(cohort, params)
         self.u_history = uniforms(seed, replicate, Purpose.NATURAL_HISTORY, first, n)
         self.u_accuracy = uniforms(seed, replicate, Purpose.TEST_ACCURACY, first, n)
-        self.u_treatment = uniforms(seed, replicate, Purpose.TREATMENT, first, n).tolist()
+        u_treatment = uniforms(seed, replicate, Purpose.TREATMENT, first, n)
+        self.u_treatment = u_treatment.tolist()
         self.visit_width = 4 * ((policy.n_visits + 3) // 4) or 4
         self.u_adherence = uniforms(seed, replicate, Purpose.ADHERENCE, first, n,
                                     width=MAX_EPISODES * self.visit_width)
         self.visits = policy.visit_months.tolist()
-        self.episodes: dict[int, _EpisodeRows] = {}
         code = {name: _DETAIL[str(name)] for name in np.unique(censor_detail)}
         self.censor = list(zip(censor.tolist(), [code[name] for name in censor_detail.tolist()]))
-        self.background = cohort["background_death_months"].tolist()
-        self.periop = np.where(cohort["periop_death_draw"], cohort["periop_death_draw_months"],
-                               np.inf).tolist()
+        background = cohort["background_death_months"]
+        self.background = background.tolist()
+        periop = np.where(cohort["periop_death_draw"], cohort["periop_death_draw_months"], np.inf)
+        self.periop = periop.tolist()
         self.hepatic = [_DETAIL[name] for name in cohort["hepatic_treatment"].tolist()]
+        self.episodes = self._draw_episodes(np.minimum(censor, background), periop, u_treatment)
         self.env = simpy.Environment()
         self.n_scans = [0] * n
         self.rows: list[tuple] = []
 
-    def _episode(self, rows, k: int) -> "_EpisodeRows":
-        """Episode k (natural history and detection) for the patient rows given, as lists."""
+    def _episode(self, rows: np.ndarray | slice, k: int) -> tuple[_EpisodeRows, dict]:
+        """Episode k (natural history and detection) of the patient rows given."""
         history = np.atleast_2d(self.u_history[rows, k * _EPISODE_U:(k + 1) * _EPISODE_U])
         multiplier = 1.0 if k == 0 else self.params.recurrence.rerecurrence_theta_multiplier
         episode = draw_episode(history, np.atleast_2d(self.thetas[rows]) * multiplier,
@@ -124,19 +124,52 @@ class _Chunk:
                               exponential, self.policy)
         cumulative = np.zeros((len(found), self.policy.n_visits + 1), np.int64)
         cumulative[:, 1:] = np.cumsum(attended, axis=1)
-        return _EpisodeRows(episode.onset.tolist(), episode.involved.tolist(), found.tolist(),
-                            visit.tolist(), episode.cancer_death.tolist(),
-                            episode.resectable_until.tolist(), cumulative)
+        bits = np.array(_SITE_BITS)
+        onset_sites = ((episode.involved <= episode.onset[:, None]) * bits).sum(axis=1)
+        found_sites = ((episode.involved <= found[:, None]) * bits).sum(axis=1)
+        position = None if isinstance(rows, slice) else dict(zip(rows.tolist(), range(len(rows))))
+        lists = _EpisodeRows(position, episode.onset.tolist(), onset_sites.tolist(),
+                             episode.involved.tolist(), found.tolist(), found_sites.tolist(),
+                             visit.tolist(), episode.cancer_death.tolist(),
+                             episode.resectable_until.tolist(), cumulative)
+        arrays = {"onset": episode.onset, "found": found, "found_sites": found_sites,
+                  "cancer_death": episode.cancer_death,
+                  "resectable_until": episode.resectable_until}
+        return lists, arrays
 
-    def _episode_of(self, i: int, k: int) -> tuple["_EpisodeRows", int]:
-        """Episode k of patient row i and its row in the returned lists. Early episodes are
-        drawn for the whole chunk the first time one patient needs them (one vectorized call);
-        later ones, which few patients reach, one patient at a time."""
-        if k < _WHOLE_CHUNK_EPISODES:
-            if k not in self.episodes:
-                self.episodes[k] = self._episode(slice(None), k)
-            return self.episodes[k], i
-        return self._episode(slice(i, i + 1), k), 0
+    def _draw_episodes(self, stop: np.ndarray, periop: np.ndarray,
+                       u_treatment: np.ndarray) -> dict[int, _EpisodeRows]:
+        """Episodes drawn in bulk before the run: episode 0 for every patient, episode k + 1 for
+        the patients whose episode k will end in curative surgery (the rule of `patient`,
+        vectorized). A patient who needs an episode not drawn here gets it drawn alone."""
+        treatment = self.params.treatment
+        episodes = {}
+        rows, origin = slice(None), np.zeros(len(stop))
+        allowed = np.array([not m & ~_RESECTABLE_SITES and _N_SITES[m] <= treatment.curative_max_sites
+                            for m in range(16)])
+        for k in range(MAX_EPISODES - 1):
+            episodes[k], a = self._episode(rows, k)
+            index = np.arange(len(stop))[rows]
+            detected = origin + a["found"]
+            finish = np.minimum(stop[index], origin + a["cancer_death"])
+            surgery = detected + treatment.surgery_delay_months
+            operate = ((periop[index] >= stop[index]) & (surgery < finish)
+                       & (detected <= origin + a["resectable_until"]) & allowed[a["found_sites"]]
+                       & (u_treatment[index, 4 * k] < treatment.curative_prob_if_resectable))
+            rows, origin = index[operate], surgery[operate]
+            if not len(rows):
+                break
+        return episodes
+
+    def _episode_of(self, i: int, k: int) -> tuple[_EpisodeRows, int]:
+        """Episode k of patient row i, and the patient's index in it."""
+        episode = self.episodes.get(k)
+        if episode is not None:
+            if episode.position is None:
+                return episode, i
+            if i in episode.position:
+                return episode, episode.position[i]
+        return self._episode(np.array([i]), k)[0], 0
 
     def _scans(self, episode: "_EpisodeRows", row: int, relative_time: float) -> int:
         """Attended visits strictly before `relative_time` (months from the episode's origin)."""
@@ -163,7 +196,7 @@ class _Chunk:
                 return
             involved = episode.involved[row]
             # The onset is recorded, not waited for: nothing the patient does changes at it.
-            emit((i, onset, _ONSET, _sites_mask(involved, onset), -1, _LATENT))
+            emit((i, onset, _ONSET, episode.onset_sites[row], -1, _LATENT))
             detected = origin + episode.found[row]
             cancer_death = origin + episode.cancer_death[row]
             if stop <= cancer_death:
@@ -180,7 +213,7 @@ class _Chunk:
                 self.n_scans[i] += int(episode.cumulative[row, at_visit]) + 1
             else:
                 self.n_scans[i] += self._scans(episode, row, detected - origin)
-            mask = _sites_mask(involved, detected)
+            mask = episode.found_sites[row]
             emit((i, detected, _DETECTION, mask, at_visit, 0))
             surgery = detected + treatment.surgery_delay_months
             if (surgery < finish and k + 1 < MAX_EPISODES
@@ -224,30 +257,21 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
                    censor_months: np.ndarray, censor_detail: np.ndarray, seed: int,
                    replicate: int) -> ChunkResult:
     """Run one chunk of patients through the engine; returns per-patient and per-event columns."""
-    chunk = _Chunk(params, policy, cohort, censor_months, censor_detail, seed, replicate)
-    for i in range(len(cohort["patient_id"])):
-        chunk.env.process(chunk.patient(i))
     # The run allocates many short-lived objects and few cycles; the cyclic garbage collector
     # would walk the growing event list again and again (much of a SimPy process's cost), so it
     # is paused for the chunk and the cycles are left to the next collection.
     collecting = gc.isenabled()
     gc.disable()
     try:
+        chunk = _Chunk(params, policy, cohort, censor_months, censor_detail, seed, replicate)
+        for i in range(len(cohort["patient_id"])):
+            chunk.env.process(chunk.patient(i))
         chunk.env.run()
     finally:
         if collecting:
             gc.enable()
-    if chunk.rows:
-        patient, time, event, sites, modality, detail = (np.asarray(c) for c in zip(*chunk.rows))
-    else:
-        patient = time = event = sites = modality = detail = np.zeros(0)
-    order = np.lexsort((np.arange(len(time)), time, patient))
-    events = {
-        "row": patient.astype(np.int64)[order],
-        "time_months": time.astype(float)[order],
-        "event": event.astype(np.int8)[order],
-        "sites_mask": sites.astype(np.int8)[order],
-        "modality": modality.astype(np.int64)[order],
-        "detail": detail.astype(np.int8)[order],
-    }
+    rows = np.fromiter(chunk.rows, dtype=_ROW, count=len(chunk.rows))
+    order = np.lexsort((np.arange(len(rows)), rows["time_months"], rows["row"]))
+    rows = rows[order]
+    events = {name: rows[name] for name in _ROW.names}
     return ChunkResult({"n_scans": np.asarray(chunk.n_scans, np.int64)}, events)

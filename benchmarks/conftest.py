@@ -1,0 +1,1 @@
+"""Benchmarks report ratios against a reference timed in the same run (machines are noisy)."""
