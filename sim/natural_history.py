@@ -64,6 +64,7 @@ def _indicators(cohort: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "rfa": cohort["hepatic_treatment"] != "resection",
         "n2": cohort["n_stage"] == "N2",
         "apr": cohort["primary_operation"] == "APR",
+        "colon_primary": cohort["primary_site"] == "colon",
     }
 
 

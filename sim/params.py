@@ -103,6 +103,7 @@ class HazardRatiosAllSites:
     rfa: HazardRatio
     n2: HazardRatio
     cea_gt_200: HazardRatio
+    colon_primary: HazardRatio
 
 
 @dataclass(frozen=True)
