@@ -10,6 +10,7 @@ import argparse
 import shlex
 import sys
 from importlib import resources
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     cohort.add_argument("--out", type=Path, required=True, help="new or empty output directory")
     summarize = commands.add_parser("summarize", help="survival table and figure of a cohort")
     summarize.add_argument("directory", type=Path)
+    # Commands of other packages (calibration: calibrate, validate) come through entry points,
+    # so that sim never imports them.
+    for entry in entry_points(group="crlm_sim.commands"):
+        entry.load()(commands)
     return parser
 
 
@@ -125,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "cohort":
             return _cohort(args, argv)
-        return _summarize(args)
+        if args.command == "summarize":
+            return _summarize(args)
+        return args.handler(args)
     except InputError as error:
         print(f"crlm-sim: error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,130 @@
+"""`crlm-sim calibrate` and `crlm-sim validate`, registered with the `crlm-sim` command through the
+entry-point group ``crlm_sim.commands`` (so that `sim` never imports `calibration`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from sim.errors import InputError
+
+__all__ = ["register_calibrate", "register_validate"]
+
+
+def register_calibrate(commands) -> None:
+    parser = commands.add_parser("calibrate", help="refit the parameters to the study's figures")
+    parser.add_argument("--budget", type=int, default=600, help="objective evaluations of the search")
+    parser.add_argument("--proposals", type=int, default=400, help="proposals of the posterior (SIR)")
+    parser.add_argument("--posterior-size", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--params", type=Path, default=None, help="start (default: package's)")
+    parser.add_argument("--out", type=Path, default=Path("calibration/runs/latest"))
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted search in --out")
+    parser.add_argument("--install", action="store_true",
+                        help="make the fitted point the package's default parameter set and ship the "
+                             "posterior sample beside it")
+    parser.set_defaults(handler=_calibrate)
+
+
+def register_validate(commands) -> None:
+    parser = commands.add_parser("validate", help="report of the model against every study figure")
+    parser.add_argument("--out", type=Path, default=Path("validation"))
+    parser.add_argument("--params", type=Path, default=None)
+    parser.add_argument("--policy", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=424242)
+    parser.add_argument("--rectal-studies", type=int, default=100,
+                        help="pseudo-studies of 141 rectal patients")
+    parser.add_argument("--colon-studies", type=int, default=30,
+                        help="pseudo-studies of 441 colon patients")
+    parser.set_defaults(handler=_validate)
+
+
+def _check_positive(name: str, value: int) -> None:
+    if value <= 0:
+        raise InputError(f"--{name}: must be a positive integer (got {value})")
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from importlib import resources  # noqa: PLC0415
+
+    from calibration.fit import FitSettings, point_of, posterior_sample, search  # noqa: PLC0415
+    from calibration.objective import Objective  # noqa: PLC0415
+    from calibration.paramfile import write_values  # noqa: PLC0415
+    from calibration.space import SPACE, from_unbounded  # noqa: PLC0415
+    from calibration.targets import load_targets  # noqa: PLC0415
+    from sim.params import default_params_path, load_params  # noqa: PLC0415
+    from sim.policy import load_policy  # noqa: PLC0415
+    from tqdm import tqdm  # noqa: PLC0415
+
+    for name in ("budget", "proposals", "posterior_size", "workers"):
+        _check_positive(name.replace("_", "-"), getattr(args, name))
+    if args.out.exists() and any(args.out.iterdir()) and not args.resume:
+        raise InputError(f"--out: must be a new or empty directory, or add --resume ({args.out})")
+    start_path = args.params or default_params_path()
+    start, _ = load_params(start_path)
+    policy = load_policy(Path(str(resources.files("sim") / "scenarios" / "baseline.toml")))
+    settings = FitSettings(args.budget, args.proposals, args.posterior_size, args.seed, args.workers)
+    clock = time.perf_counter()
+    objective = Objective(start, policy, load_targets())
+    setup = time.perf_counter() - clock
+    quiet = not sys.stderr.isatty()
+    with tqdm(total=settings.budget, desc="search", unit="eval", disable=quiet) as bar:
+        best, covariance = search(objective, start, settings, args.out, args.resume, bar)
+    searched = time.perf_counter() - clock
+    with tqdm(total=settings.posterior_proposals, desc="posterior", unit="eval", disable=quiet) as bar:
+        sample = posterior_sample(objective, start, best, covariance, settings, bar)
+    fitted_values = {d.path: float(v) for d, v in zip(SPACE, from_unbounded(best))}
+    fitted = point_of(best, start)
+    one = time.perf_counter()
+    table = objective.table(fitted)
+    per_evaluation = time.perf_counter() - one
+    text = write_values(start_path.read_text(), fitted_values)
+    _write(args.out / "params.toml", text)
+    _write(args.out / "posterior.csv", sample.to_csv(index=False))
+    _write(args.out / "fit.csv", table.to_csv())
+    summary = {
+        "loss": float((table["z"] ** 2).sum()), "max_abs_z": float(table["z"].abs().max()),
+        "posterior_size": len(sample), "seed": args.seed, "budget": args.budget,
+        "patients_per_evaluation": objective.design.rectal_patients + objective.design.colon_patients,
+        "seconds_per_evaluation": round(per_evaluation, 3),
+        "seconds_setup": round(setup, 1), "seconds_search": round(searched - setup, 1),
+        "seconds_total": round(time.perf_counter() - clock, 1), "workers": args.workers,
+    }
+    _write(args.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    if args.install:
+        data = Path(str(resources.files("sim") / "data"))
+        _write(data / "params.toml", text)
+        _write(data / "posterior.csv", sample.to_csv(index=False))
+    print(table.round(3).to_string())
+    print(json.dumps(summary))
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    """Write to a temporary name, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from calibration.report import write_report  # noqa: PLC0415
+
+    _check_positive("rectal-studies", args.rectal_studies)
+    _check_positive("colon-studies", args.colon_studies)
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(f"--out: must be a directory ({args.out} is a file)")
+    paths = write_report(args.out, params_path=args.params, policy_path=args.policy,
+                         seed=args.seed, rectal_studies=args.rectal_studies,
+                         colon_studies=args.colon_studies)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+

@@ -1,0 +1,244 @@
+"""The validation report: the model against every figure of the study, as tables and pictures.
+
+A cohort is simulated under the study's design from the installed defaults (or a given parameter
+file): `rectal_studies` x 141 rectal and `colon_studies` x 441 colon patients. Every figure is
+estimated the study's way (`calibration.estimators`, i.e. `sim.analysis`) on the whole cohort
+(the model's value) and on each pseudo-study of the paper's size (its 95% interval and spread in a
+study like the paper's). Writes ``validation.csv``, ``report.md``, a self-contained
+``report.html`` (figures inlined) and the figures as PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from calibration.estimators import estimate
+from calibration.objective import StudyDesign, simulate_study
+from calibration.targets import load_targets, log_hr_standard_error
+from sim.analysis import kaplan_meier, survival_at
+from sim.params import load_params
+from sim.policy import load_policy
+
+__all__ = ["write_report", "validation_table"]
+
+_GRID = np.arange(0.0, 121.0, 3.0)
+
+
+def validation_table(patients: pd.DataFrame, rectal_studies: int, colon_studies: int) -> pd.DataFrame:
+    """One row per figure (fitted, checked, or withheld with an estimator): reported value,
+    model value, the model's 95% interval for a study of the paper's size, spread, z."""
+    rows = []
+    targets = [t for t in load_targets() if t.estimator and t.use in ("fit", "check", "withheld")]
+    for group, studies in (("rectum", rectal_studies), ("colon", colon_studies)):
+        chosen = [t for t in targets if t.group == group]
+        table = estimate(patients, chosen, studies=studies)
+        for t in chosen:
+            per = table.loc[t.id].drop("model").to_numpy(dtype=float)
+            per = per[np.isfinite(per)]
+            model = float(table.loc[t.id, "model"])
+            lo, hi = (np.percentile(per, [2.5, 97.5]) if len(per) > 2 else (math.nan, math.nan))
+            if t.estimator == "cox_univariate":
+                spread = log_hr_standard_error(t)
+                z = (math.log(model) - math.log(t.value)) / spread if model > 0 else math.nan
+                verdict = "inside CI" if t.lo <= model <= t.hi else "outside CI"
+            else:
+                spread = float(np.std(per, ddof=1)) if len(per) > 2 else math.nan
+                z = (model - t.value) / spread if t.value is not None and spread > 0 else math.nan
+                verdict = "" if t.value is None else ("ok" if abs(z) <= 1.96 else "miss")
+            if t.bound == "lower" and z > 0 or t.bound == "upper" and z < 0:
+                z, verdict = 0.0, "ok (bound)"
+            rows.append({
+                "id": t.id, "use": t.use, "group": group, "estimator": t.estimator,
+                "reported": t.value, "reported_lo": t.lo, "reported_hi": t.hi, "model": model,
+                "model_lo_95": lo, "model_hi_95": hi, "spread": spread, "z": z,
+                "verdict": verdict if t.use != "withheld" else "prediction (withheld in the text)",
+                "quote": t.quote,
+            })
+    return pd.DataFrame(rows)
+
+
+def _figure_png(draw) -> bytes:
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    figure = draw(plt)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _curve_band(frame: pd.DataFrame, duration: np.ndarray, event: np.ndarray, studies: int):
+    """Whole-cohort Kaplan-Meier on the grid, and the 2.5-97.5% band across pseudo-studies."""
+    n = len(frame)
+    groups = np.concatenate([np.zeros(n, int), 1 + frame["patient_id"].to_numpy() % studies])
+    table = survival_at(kaplan_meier(np.concatenate([duration, duration]),
+                                     np.concatenate([event, event]), groups={"g": groups}), _GRID)
+    values = table.pivot(index="g", columns="time", values="survival").to_numpy()
+    return values[0], np.percentile(values[1:], 2.5, axis=0), np.percentile(values[1:], 97.5, axis=0)
+
+
+def _survival_figure(patients, table, group, studies, title):
+    frame = patients[patients["primary_site"] == group]
+    curves = []
+    for label, duration, event, prefix in (("overall survival", "os_months", "death", "os"),
+                                           ("disease-free survival", "dfs_months", "dfs_event", "dfs")):
+        curves.append((label, *_curve_band(frame, frame[duration].to_numpy(float),
+                                           frame[event].to_numpy(bool), studies), prefix))
+
+    def draw(plt):
+        figure, axis = plt.subplots(figsize=(7, 4.2))
+        for (label, whole, lo, hi, prefix), colour in zip(curves, ("tab:blue", "tab:orange")):
+            axis.step(_GRID, whole, where="post", color=colour, label=f"model: {label}")
+            axis.fill_between(_GRID, lo, hi, step="post", color=colour, alpha=0.2,
+                              label="95% of studies of the paper's size")
+            ids = [f"{'colon_' if group == 'colon' else ''}{prefix}_{m}" for m in (12, 36, 60)]
+            points = table[table["id"].isin(ids)]
+            axis.errorbar(points["id"].str.extract(r"_(\d+)$")[0].astype(float), points["reported"],
+                          yerr=1.96 * points["spread"], fmt="o", color=colour, capsize=3,
+                          label=f"study: {label} (+/- 1.96 spread)")
+        axis.set(xlabel="months from hepatectomy", ylabel="survival", ylim=(0, 1.02), xlim=(0, 120),
+                 title=title)
+        axis.set_xticks(np.arange(0, 121, 12))
+        axis.legend(fontsize=7, loc="upper right")
+        return figure
+    return draw
+
+
+def _site_figure(patients, table, studies):
+    frame = patients[patients["primary_site"] == "rectum"]
+    lines = []
+    for site in ("pelvis", "liver", "lung", "other"):
+        at = frame[f"{site}_recurrence_months"].to_numpy(float)
+        seen = ~np.isnan(at)
+        duration = np.where(seen, at, frame["os_months"].to_numpy(float))
+        whole, lo, hi = _curve_band(frame, duration, seen, studies)
+        lines.append((site, 1 - whole, 1 - hi, 1 - lo))
+
+    def draw(plt):
+        figure, axis = plt.subplots(figsize=(7, 4.2))
+        colours = dict(pelvis="tab:red", liver="tab:brown", lung="tab:green", other="tab:gray")
+        for site, whole, lo, hi in lines:
+            axis.step(_GRID, whole, where="post", color=colours[site], label=f"model: {site}")
+            axis.fill_between(_GRID, lo, hi, step="post", color=colours[site], alpha=0.15)
+        for site, target in (("pelvis", "pelvic_60"), ("liver", "liver_60")):
+            row = table[table["id"] == target].iloc[0]
+            axis.errorbar([60], [row["reported"]], yerr=[1.96 * row["spread"]], fmt="o",
+                          color=colours[site], capsize=3, label=f"study: {site} at 5 years")
+        axis.set(xlabel="months from hepatectomy", ylabel="1 - Kaplan-Meier (first detection at site)",
+                 ylim=(0, 1), xlim=(0, 120), title="Recurrence by site, rectal primaries")
+        axis.set_xticks(np.arange(0, 121, 12))
+        axis.legend(fontsize=7, loc="upper left")
+        return figure
+    return draw
+
+
+def _forest_figure(table):
+    hrs = table[table["estimator"] == "cox_univariate"].reset_index(drop=True)
+
+    def draw(plt):
+        figure, axis = plt.subplots(figsize=(7, 0.45 * len(hrs) + 1))
+        y = np.arange(len(hrs))[::-1]
+        axis.errorbar(hrs["reported"], y + 0.15, xerr=[hrs["reported"] - hrs["reported_lo"],
+                      hrs["reported_hi"] - hrs["reported"]], fmt="s", color="black", capsize=3,
+                      label="study (95% CI)")
+        axis.errorbar(hrs["model"], y - 0.15, xerr=[np.maximum(hrs["model"] - hrs["model_lo_95"], 0),
+                      np.maximum(hrs["model_hi_95"] - hrs["model"], 0)], fmt="o", color="tab:blue",
+                      capsize=3, label="model (95% of studies of the paper's size)")
+        axis.set_xscale("log")
+        axis.axvline(1, color="gray", lw=0.8)
+        axis.set_yticks(y, hrs["id"])
+        axis.set(xlabel="hazard ratio (univariate Cox)", title="Hazard ratios, rectal primaries")
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+        return figure
+    return draw
+
+
+def _markdown(table: pd.DataFrame, figures: list[str], meta: dict) -> str:
+    def fmt(x):
+        return "" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.3g}"
+
+    lines = ["# crlm-sim validation against the study", "",
+             f"Parameters: `{meta['params']}` (set `{meta['name']}`); cohort: {meta['rectal']} rectal "
+             f"and {meta['colon']} colon patients under the paper's design, seed {meta['seed']}; "
+             "figures estimated the study's way with `sim.analysis`.", "",
+             f"Fitted figures within 1.96 spreads of the study: {meta['ok']}/{meta['fit']}; "
+             f"|z| <= 1: {meta['within1']}/{meta['fit']}; hazard ratios inside the study's CI: "
+             f"{meta['hr_in']}/{meta['hr']}.", "",
+             "| figure | use | reported | model | model 95% (study size) | z | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        reported = fmt(r.reported)
+        if r.estimator == "cox_univariate":
+            reported += f" ({fmt(r.reported_lo)}-{fmt(r.reported_hi)})"
+        lines.append(f"| {r.id} | {r.use} | {reported} | {fmt(r.model)} | "
+                     f"{fmt(r.model_lo_95)}-{fmt(r.model_hi_95)} | {fmt(r.z)} | {r.verdict} |")
+    lines += [""] + [f"![{name}]({name})" for name in figures]
+    return "\n".join(lines) + "\n"
+
+
+def _html(markdown_table: pd.DataFrame, pictures: dict[str, bytes], meta: dict) -> str:
+    body = [f"<h1>crlm-sim validation against the study</h1><p>Parameters <code>{html.escape(meta['params'])}</code>; "
+            f"{meta['rectal']} rectal and {meta['colon']} colon patients, paper design, seed {meta['seed']}.</p>",
+            f"<p>Fitted figures within 1.96 spreads: <b>{meta['ok']}/{meta['fit']}</b>; |z| &le; 1: "
+            f"{meta['within1']}/{meta['fit']}; hazard ratios inside the study's CI: {meta['hr_in']}/{meta['hr']}.</p>"]
+    shown = markdown_table[["id", "use", "reported", "reported_lo", "reported_hi", "model",
+                            "model_lo_95", "model_hi_95", "z", "verdict"]]
+    body.append(shown.to_html(index=False, float_format=lambda x: f"{x:.3g}", na_rep=""))
+    for name, png in pictures.items():
+        data = base64.b64encode(png).decode()
+        body.append(f'<h2>{html.escape(name)}</h2><img alt="{name}" src="data:image/png;base64,{data}">')
+    style = "body{font-family:sans-serif;max-width:60em;margin:auto} table{border-collapse:collapse;font-size:12px} td,th{border:1px solid #ccc;padding:2px 6px}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>crlm-sim validation</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+
+
+def _atomic(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def write_report(out: Path, params_path=None, policy_path=None, seed: int = 424242,
+                 rectal_studies: int = 100, colon_studies: int = 30) -> dict[str, Path]:
+    params, _ = load_params(params_path)
+    policy_path = policy_path or Path(str(resources.files("sim") / "scenarios" / "baseline.toml"))
+    policy = load_policy(policy_path)
+    design = StudyDesign(141 * rectal_studies, 441 * colon_studies, seed)
+    patients = simulate_study(params, policy, design)
+    table = validation_table(patients, rectal_studies, colon_studies)
+    fit = table[table["use"] == "fit"]
+    meta = {"params": str(params_path or "sim/data/params.toml (installed default)"),
+            "name": params.meta.name, "rectal": design.rectal_patients,
+            "colon": design.colon_patients, "seed": seed, "fit": len(fit),
+            "ok": int((fit["z"].abs() <= 1.96).sum()), "within1": int((fit["z"].abs() <= 1).sum()),
+            "hr": int((fit["estimator"] == "cox_univariate").sum()),
+            "hr_in": int((fit["verdict"] == "inside CI").sum())}
+    pictures = {
+        "survival_rectum.png": _figure_png(_survival_figure(patients, table, "rectum", rectal_studies,
+                                                            "Rectal primaries: survival after hepatectomy")),
+        "sites_rectum.png": _figure_png(_site_figure(patients, table, rectal_studies)),
+        "hazard_ratios.png": _figure_png(_forest_figure(table)),
+        "survival_colon.png": _figure_png(_survival_figure(patients, table, "colon", colon_studies,
+                                                           "Colon primaries: survival after hepatectomy")),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, png in pictures.items():
+        _atomic(out / name, png)
+        paths[name] = out / name
+    _atomic(out / "validation.csv", table.to_csv(index=False).encode())
+    _atomic(out / "report.md", _markdown(table, list(pictures), meta).encode())
+    _atomic(out / "report.html", _html(table, pictures, meta).encode())
+    paths.update({"validation.csv": out / "validation.csv", "report.md": out / "report.md",
+                  "report.html": out / "report.html"})
+    return paths

@@ -1,0 +1,82 @@
+"""Calibration plumbing: the report from the installed defaults, its numbers against sim.analysis,
+the parameter space and the writing of fitted values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from calibration.objective import StudyDesign, simulate_study
+from calibration.paramfile import write_values
+from calibration.report import write_report
+from calibration.space import SPACE, from_unbounded, get, to_unbounded, with_values
+from sim.analysis import cox_univariate, kaplan_meier, median_survival, survival_at
+from sim.params import default_params_path, load_params
+from sim.policy import load_policy
+
+from conftest import BASELINE
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("validation")
+    paths = write_report(out, seed=5, rectal_studies=6, colon_studies=3)
+    return out, paths, pd.read_csv(paths["validation.csv"]).set_index("id")
+
+
+def test_report_is_written_from_the_installed_defaults(report):
+    out, paths, table = report
+    for name in ("report.html", "report.md", "survival_rectum.png", "sites_rectum.png",
+                 "hazard_ratios.png", "survival_colon.png"):
+        assert (out / name).stat().st_size > 1000, name
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4 and "src=\"http" not in page
+    assert "installed default" in (out / "report.md").read_text()
+    assert {"os_36", "dfs_60", "hr_os_n2", "colon_os_60", "median_os"} <= set(table.index)
+    assert table.loc["median_os", "verdict"].startswith("prediction")
+
+
+def test_report_numbers_are_those_of_sim_analysis(report):
+    _, _, table = report
+    params, _ = load_params()
+    patients = simulate_study(params, load_policy(BASELINE), StudyDesign(141 * 6, 441 * 3, 5))
+    rectum = patients[patients.primary_site == "rectum"]
+    os36 = survival_at(kaplan_meier(rectum.os_months, rectum.death), [36.0])["survival"].iloc[0]
+    assert table.loc["os_36", "model"] == pytest.approx(os36, abs=1e-12)
+    colon = patients[patients.primary_site == "colon"]
+    dfs60 = survival_at(kaplan_meier(colon.dfs_months, colon.dfs_event), [60.0])["survival"].iloc[0]
+    assert table.loc["colon_dfs_60", "model"] == pytest.approx(dfs60, abs=1e-12)
+    n2 = cox_univariate(rectum.os_months, rectum.death, (rectum.n_stage == "N2").astype(float))
+    assert table.loc["hr_os_n2", "model"] == pytest.approx(n2["hr"].iloc[0], rel=1e-12)
+    assert table.loc["recurred_crude", "model"] == pytest.approx(rectum.recurrence.mean(), abs=1e-12)
+    early = rectum[rectum.era_pre1994]
+    median = median_survival(kaplan_meier(early.dfs_months, early.dfs_event))["median"].iloc[0]
+    assert table.loc["median_dfs_pre1994", "model"] == pytest.approx(median, abs=1e-12)
+    # z is the miss in units of the study-size spread (log scale for hazard ratios)
+    row = table.loc["hr_os_n2"]
+    assert row.z == pytest.approx(math.log(row.model / 2.61) / ((math.log(4.58) - math.log(1.49)) / 3.92))
+
+
+def test_space_round_trip_and_replacement():
+    params, _ = load_params()
+    natural = np.array([get(params, d.path) for d in SPACE])
+    assert np.allclose(from_unbounded(to_unbounded(natural)), natural)
+    changed = with_values(params, {"recurrence.theta_liver": 0.3, "cancer_death.hazard_ratio.n2": 2.0})
+    assert changed.recurrence.theta_liver == 0.3 and changed.cancer_death.hazard_ratio.n2 == 2.0
+    assert params.recurrence.theta_liver != 0.3  # frozen: the original is untouched
+
+
+def test_fitted_values_are_written_with_their_provenance(tmp_path):
+    text = write_values(default_params_path().read_text(), {"recurrence.theta_liver": 0.3125})
+    path = tmp_path / "params.toml"
+    path.write_text(text)
+    params, sources = load_params(path)
+    assert params.recurrence.theta_liver == 0.3125
+    assert sources["recurrence.theta_liver"].startswith("fitted: ")
+    again = write_values(text, {"recurrence.theta_liver": 0.25})
+    assert again.count("; was ") == text.count("; was ")  # provenance does not pile up
+    with pytest.raises(KeyError, match="no.such"):
+        write_values(text, {"no.such": 1.0})
