@@ -21,6 +21,8 @@ def register_calibrate(commands) -> None:
     parser.add_argument("--proposals", type=int, default=400, help="proposals of the posterior (SIR)")
     parser.add_argument("--posterior-size", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sigma", type=float, default=0.08,
+                        help="initial CMA-ES step on the log/logit scale")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--params", type=Path, default=None, help="start (default: package's)")
     parser.add_argument("--out", type=Path, default=Path("calibration/runs/latest"))
@@ -68,7 +70,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     start_path = args.params or default_params_path()
     start, _ = load_params(start_path)
     policy = load_policy(Path(str(resources.files("sim") / "scenarios" / "baseline.toml")))
-    settings = FitSettings(args.budget, args.proposals, args.posterior_size, args.seed, args.workers)
+    if not 0 < args.sigma < 5:
+        raise InputError(f"--sigma: must lie in (0, 5) (got {args.sigma})")
+    settings = FitSettings(args.budget, args.proposals, args.posterior_size, args.seed,
+                           args.workers, sigma0=args.sigma)
     clock = time.perf_counter()
     objective = Objective(start, policy, load_targets())
     setup = time.perf_counter() - clock

@@ -44,7 +44,7 @@ class FitSettings:
     posterior_size: int = 100
     seed: int = 1
     workers: int = 2
-    sigma0: float = 0.25           # initial step on the unbounded scale
+    sigma0: float = 0.08           # initial step on the unbounded scale (about 8% of a value)
     inflation: float = 2.0         # proposal covariance = inflation^2 x the search's covariance
 
 
