@@ -13,8 +13,6 @@ from importlib import resources
 from importlib.metadata import entry_points
 from pathlib import Path
 
-import numpy as np
-
 from sim.errors import InputError
 
 __all__ = ["main"]
@@ -43,6 +41,29 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
 
 
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    """Where the work runs (sim.executor); the results do not depend on it."""
+    parser.add_argument("--workers", type=_int, default=None,
+                        help="local worker processes (default: all cores)")
+    parser.add_argument("--executor", default="local", help="local (processes) or dask "
+                        "(a dask.distributed LocalCluster on this machine)")
+    parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, "
+                        "e.g. tcp://10.0.0.5:8786 (the output directory must be shared)")
+    parser.add_argument("--resume", action="store_true", help="finish an interrupted run of the "
+                        "same command: only missing units are computed")
+
+
+def executor_from(args: argparse.Namespace):
+    """The executor the execution options name, after checking them."""
+    from sim.executor import EXECUTORS, make_executor  # noqa: PLC0415
+
+    if args.workers is not None and args.workers <= 0:
+        raise InputError(f"--workers: must be a positive number of processes (got {args.workers})")
+    if args.executor not in EXECUTORS:
+        raise InputError(f"--executor: must be one of {', '.join(EXECUTORS)} (got {args.executor!r})")
+    return make_executor(args.workers, args.executor, args.scheduler)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="crlm-sim", description="Patients after liver resection for colorectal "
                      "metastases: a discrete-event simulator calibrated to the Johns Hopkins series.")
@@ -62,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     cohort.add_argument("--chunk-size", type=_int, default=10_000, help="patients per SimPy "
                         "environment (does not change any result)")
     cohort.add_argument("--out", type=Path, required=True, help="new or empty output directory")
+    _add_execution_options(cohort)
     summarize = commands.add_parser("summarize", help="survival table and figure of a cohort")
     summarize.add_argument("directory", type=Path)
     # Commands of other packages (calibration: calibrate, validate) come through entry points,
@@ -71,34 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _summary(columns: dict[str, np.ndarray], out: Path) -> str:
-    n = len(columns["os_months"])
-    lines = [f"crlm-sim cohort written to {out}"]
-    for site in ("rectum", "colon"):
-        m = columns["primary_site"] == site
-        if not m.any():
-            continue
-        k = int(m.sum())
-        recurred = int(columns["recurrence"][m].sum())
-        by_site = ", ".join(
-            f"{s} {int((~np.isnan(columns[f'{s}_recurrence_months'][m])).sum())}"
-            for s in ("pelvis", "liver", "lung", "other"))
-        lines += [
-            f"  {site}: {k} patients, {int(columns['death'][m].sum())} deaths "
-            f"({100 * columns['death'][m].mean():.1f}%), median follow-up "
-            f"{np.median(columns['os_months'][m]):.1f} months",
-            f"    recurrences {recurred} ({100 * recurred / k:.1f}%); by site: {by_site}",
-            f"    curative repeat operations {int((~np.isnan(columns['curative_reoperation_months'][m])).sum())}"
-            f"; surveillance visits per patient {columns['n_scans'][m].mean():.1f}",
-        ]
-    lines.append(f"  total: {n} patients")
-    return "\n".join(lines)
-
-
 def _cohort(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.params import load_params  # noqa: PLC0415 - keep `crlm-sim --help` light
     from sim.policy import load_policy  # noqa: PLC0415
     from sim.runner import CohortSpec, run_cohort  # noqa: PLC0415
+    from sim.tally import render  # noqa: PLC0415
 
     spec = CohortSpec(args.n, args.seed, args.design, args.primary, args.years,
                       args.replicate).check()
@@ -109,8 +108,13 @@ def _cohort(args: argparse.Namespace, argv: list[str]) -> int:
     manifest = {"command": shlex.join(["crlm-sim", *argv]),
                 "policy_file": str(args.policy or "scenarios/baseline.toml"),
                 "params_file": str(args.params or "sim/data/params.toml")}
-    columns = run_cohort(spec, params, policy, args.out, manifest, chunk_size=args.chunk_size)
-    print(_summary(columns, args.out))
+    executor = executor_from(args)
+    try:
+        total = run_cohort(spec, params, policy, args.out, manifest, chunk_size=args.chunk_size,
+                           executor=executor, resume=args.resume)
+    finally:
+        executor.close()
+    print(render(total, args.out))
     return 0
 
 

@@ -1,8 +1,7 @@
-"""Run a cohort chunk by chunk and write it: Parquet tables and a manifest, all or nothing.
+"""Run a cohort unit by unit (chunks of patients) on an executor and write it: a partitioned
+Parquet dataset and a manifest, all or nothing, resumable.
 
-The output directory is assembled under a temporary name beside `out` and renamed when complete,
-so a reader never sees half a cohort. Chunks are written as they finish (row groups), so memory is
-bounded by the chunk size, not the cohort size.
+Memory is bounded by the chunk size and the units in flight, not by the cohort size.
 """
 
 from __future__ import annotations
@@ -12,11 +11,10 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -24,50 +22,15 @@ from sim.cohort import PRIMARY_CHOICES, sample_cohort
 from sim.design import DESIGNS, censoring
 from sim.engine import simulate_chunk
 from sim.errors import InputError
+from sim.executor import LocalExecutor
 from sim.params import Params
 from sim.policy import Policy
-from sim.schema import events_schema, patients_schema
 from sim.tables import events_table, patients_table
+from sim.tally import merge, tally_of
 
-__all__ = ["CohortSpec", "run_cohort", "simulate_tables", "DEFAULT_CHUNK"]
+__all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_unit", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 10_000
-ROW_GROUP = 65_536  # rows per Parquet row group, whatever the chunking: same seed, same bytes
-
-
-class _RowGroupWriter:
-    """A Parquet writer that cuts row groups at fixed row counts, not at chunk boundaries, so
-    the file's bytes do not depend on how the patients were chunked."""
-
-    def __init__(self, path: Path, schema: pa.Schema):
-        self._writer = pq.ParquetWriter(path, schema)
-        self._pending: list[pa.Table] = []
-        self._rows = 0
-
-    def write(self, table: pa.Table) -> None:
-        self._pending.append(table)
-        self._rows += table.num_rows
-        if self._rows >= ROW_GROUP:
-            self._flush(final=False)
-
-    def _flush(self, final: bool) -> None:
-        table = pa.concat_tables(self._pending)
-        cut = table.num_rows if final else table.num_rows - table.num_rows % ROW_GROUP
-        if cut:
-            self._writer.write_table(table.slice(0, cut), row_group_size=ROW_GROUP)
-        self._pending = [table.slice(cut)]
-        self._rows = table.num_rows - cut
-
-    def close(self) -> None:
-        if self._rows:
-            self._flush(final=True)
-        self._writer.close()
-
-    def __enter__(self) -> "_RowGroupWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)
@@ -108,60 +71,132 @@ def simulate_tables(spec: CohortSpec, params: Params, policy: Policy, first: int
     return patients_table(cohort, result), events_table(cohort, result, policy)
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm  # noqa: PLC0415 - only on a terminal
-    return tqdm(total=total, unit="patient", unit_scale=True, leave=False)
+@dataclass(frozen=True)
+class _Unit:
+    """One chunk of patients: everything a worker needs, picklable."""
+
+    index: int
+    first: int
+    count: int
+    spec: CohortSpec
+    params: Params
+    policy: Policy
+    staging: str
 
 
-def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path,
-               manifest: dict, chunk_size: int = DEFAULT_CHUNK,
-               progress: bool | None = None) -> dict[str, np.ndarray]:
-    """Simulate and write `out/patients.parquet`, `out/events.parquet`, `out/manifest.json`.
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    pq.write_table(table, partial)
+    os.replace(partial, path)
 
-    Returns a few columns of the patients for the summary.
+
+def simulate_unit(unit: _Unit) -> tuple[int, dict]:
+    """Simulate one chunk and write its two partitions (each to a temporary name, renamed when
+    complete); the unit's tally, written last, marks it done (for `--resume`)."""
+    patients, events = simulate_tables(unit.spec, unit.params, unit.policy, unit.first, unit.count)
+    staging = Path(unit.staging)
+    name = f"part-{unit.index:06d}.parquet"
+    _write_atomic(patients, staging / "patients.parquet" / name)
+    _write_atomic(events, staging / "events.parquet" / name)
+    counts = tally_of(patients)
+    done = staging / _UNITS / f"{unit.index:06d}.json"
+    done.with_name(f".{done.name}.partial").write_text(json.dumps(counts))
+    os.replace(done.with_name(f".{done.name}.partial"), done)
+    return unit.count, counts
+
+
+_UNITS = "_units"
+
+
+class _Progress:
+    """A progress bar on a terminal (units, patients per second, time left); log lines otherwise."""
+
+    def __init__(self, total: int, units: int, terminal: bool):
+        self.total, self.units, self.done, self.units_done = total, units, 0, 0
+        self.started = time.perf_counter()
+        self.bar = None
+        if terminal:
+            from tqdm import tqdm  # noqa: PLC0415 - only on a terminal
+            self.bar = tqdm(total=total, unit="patient", unit_scale=True, leave=False)
+
+    def update(self, count: int) -> None:
+        self.done += count
+        self.units_done += 1
+        if self.bar is not None:
+            self.bar.update(count)
+            self.bar.set_postfix(units=f"{self.units_done}/{self.units}")
+        elif self.units > 1:
+            rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+            left = (self.total - self.done) / rate if rate else float("nan")
+            print(f"crlm-sim: unit {self.units_done}/{self.units}, {self.done} patients, "
+                  f"{rate:,.0f} patients/s, {left:,.0f} s left", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _staging_for(out: Path, run: dict, resume: bool) -> tuple[Path, set[int]]:
+    """The directory a run is assembled in, beside `out`, and the units already done there."""
+    staging = out.parent / f".{out.name}.partial"
+    if staging.exists() and not resume:
+        raise InputError(f"--out: an interrupted run of {out} is in {staging}; add --resume to "
+                         "finish it, or remove that directory")
+    if staging.exists():
+        previous = json.loads((staging / "run.json").read_text())
+        if previous != run:
+            raise InputError(f"--resume: the run in {staging} was started with other options; "
+                             "repeat its command exactly, or remove that directory")
+        done = {int(p.stem) for p in (staging / _UNITS).glob("*.json")}
+        return staging, done
+    for folder in ("patients.parquet", "events.parquet", _UNITS):
+        (staging / folder).mkdir(parents=True)
+    staging.chmod(0o777 & ~_umask())
+    (staging / "run.json").write_text(json.dumps(run, sort_keys=True))
+    return staging, set()
+
+
+def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, manifest: dict,
+               chunk_size: int = DEFAULT_CHUNK, executor=None, resume: bool = False,
+               progress: bool | None = None) -> dict:
+    """Simulate unit by unit and write the dataset `out/patients.parquet/`,
+    `out/events.parquet/` (one partition per chunk, in patient order) and `out/manifest.json`.
+
+    The run is assembled in a hidden directory beside `out` and renamed when complete; each
+    partition is written to a temporary name and renamed, so no reader ever sees half of one.
+    An interrupted run is finished by the same call with ``resume=True``: only missing units
+    are computed, and the output is identical to an uninterrupted run. Returns the tally.
     """
     spec.check()
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    staging.chmod(0o777 & ~_umask())
-    bar = _progress(spec.n, sys.stderr.isatty() if progress is None else progress)
-    keep = ("primary_site", "os_months", "death", "recurrence", "n_recurrence_sites",
-            "pelvis_recurrence_months", "liver_recurrence_months", "lung_recurrence_months",
-            "other_recurrence_months", "curative_reoperation_months", "n_scans")
-    kept: dict[str, list] = {name: [] for name in keep}
+    run = {"spec": asdict(spec), "parameter_hash": params.digest(), "policy": policy.name,
+           "chunk_size": chunk_size}
+    staging, done = _staging_for(out, run, resume)
+    units = [_Unit(k, first, min(chunk_size, spec.n - first), spec, params, policy, str(staging))
+             for k, first in enumerate(range(0, spec.n, chunk_size)) if k not in done]
+    executor = executor or LocalExecutor(1)
+    bar = _Progress(spec.n, len(units) + len(done), sys.stderr.isatty() if progress is None else progress)
+    bar.done = sum(min(chunk_size, spec.n - k * chunk_size) for k in done)
     try:
-        with _RowGroupWriter(staging / "patients.parquet", patients_schema()) as patients, \
-                _RowGroupWriter(staging / "events.parquet", events_schema()) as events:
-            for first in range(0, spec.n, chunk_size):
-                count = min(chunk_size, spec.n - first)
-                table, event_table = simulate_tables(spec, params, policy, first, count)
-                patients.write(table)
-                events.write(event_table)
-                for name in keep:
-                    kept[name].append(table.column(name).to_numpy(zero_copy_only=False))
-                if bar is not None:
-                    bar.update(count)
-        manifest = {**manifest, "n": spec.n, "seed": spec.seed, "replicate": spec.replicate,
-                    "design": spec.design, "primary": spec.primary,
-                    "years": spec.years if spec.design == "horizon" else None,
-                    "parameter_hash": params.digest(), "parameter_set": params.meta.name,
-                    "policy": policy.name, "versions": _versions()}
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        executor.run(simulate_unit, units, lambda result: bar.update(result[0]))
     finally:
-        if bar is not None:
-            bar.close()
-    return {name: np.concatenate(parts) for name, parts in kept.items()}
+        bar.close()
+    total = merge(json.loads(p.read_text()) for p in sorted((staging / _UNITS).glob("*.json")))
+    manifest = {**manifest, "n": spec.n, "seed": spec.seed, "replicate": spec.replicate,
+                "design": spec.design, "primary": spec.primary,
+                "years": spec.years if spec.design == "horizon" else None,
+                "chunk_size": chunk_size, "parameter_hash": params.digest(),
+                "parameter_set": params.meta.name, "policy": policy.name, "versions": _versions()}
+    shutil.rmtree(staging / _UNITS)
+    (staging / "run.json").unlink()
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if out.exists():
+        out.rmdir()
+    os.replace(staging, out)
+    return total
 
 
 def _umask() -> int:

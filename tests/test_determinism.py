@@ -36,15 +36,14 @@ def test_streams_are_addressed_by_patient():
     assert not np.array_equal(uniforms(3, 0, 1, 0, 5), uniforms(3, 0, 2, 0, 5, width=128))
 
 
-def test_same_seed_same_bytes(tmp_path):
+def test_same_seed_same_content_whatever_the_chunking(tmp_path):
     outputs = []
     for name, chunk in (("a", "1000"), ("b", "64")):
         assert main(["cohort", "--n", "300", "--seed", "9", "--design", "paper", "--primary",
-                     "both", "--chunk-size", chunk, "--out", str(tmp_path / name)]) == 0
+                     "both", "--chunk-size", chunk, "--workers", "1", "--out", str(tmp_path / name)]) == 0
         outputs.append(tmp_path / name)
     for table in ("patients.parquet", "events.parquet"):
         a, b = (pq.read_table(d / table) for d in outputs)
         assert a.equals(b)
-        assert (outputs[0] / table).read_bytes() == (outputs[1] / table).read_bytes()
-    schema = pq.read_schema(outputs[0] / "patients.parquet")
+    schema = pq.read_schema(next((outputs[0] / "patients.parquet").glob("part-*.parquet")))
     assert b"death or censoring" in schema.field("os_months").metadata[b"description"]
