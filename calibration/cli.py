@@ -105,6 +105,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         data = Path(str(resources.files("sim") / "data"))
         _write(data / "params.toml", text)
         _write(data / "posterior.csv", sample.to_csv(index=False))
+        from calibration.modelcard import update_model_card  # noqa: PLC0415
+        update_model_card(Path(str(resources.files("calibration") / "README.md")))
     print(table.round(3).to_string())
     print(json.dumps(summary))
     return 0

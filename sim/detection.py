@@ -6,6 +6,11 @@ Visits are independent given the disease, so the episode is found at the first a
 where the running sum of ``-log(1 - p)`` passes the episode's one Exp(1) variate from the
 TEST_ACCURACY stream: the same distribution as a coin per visit, with one draw, and a patient
 scanned more often is never found later (common random numbers across policies).
+
+Attendance and false positives are drawn per visit *month* (ADHERENCE and FALSE_POSITIVE streams,
+one block of 240 months per episode), not per visit number: a visit at month 12 is attended or
+missed alike under every policy that schedules one, so a policy whose visits include another's
+finds every recurrence at least as early.
 """
 
 from __future__ import annotations
@@ -14,12 +19,18 @@ import numpy as np
 
 from sim.policy import Policy
 
-__all__ = ["detect", "attendance"]
+__all__ = ["detect", "attendance", "false_positives"]
 
 
 def attendance(u: np.ndarray, policy: Policy) -> np.ndarray:
-    """(n, m) which scheduled visits a patient attends, from ADHERENCE uniforms."""
-    return u[:, :policy.n_visits] < policy.adherence
+    """(n, m) which scheduled visits a patient attends, from ADHERENCE uniforms by month."""
+    return u[:, policy.visit_month_index] < policy.adherence
+
+
+def false_positives(u: np.ndarray, attended: np.ndarray, policy: Policy) -> np.ndarray:
+    """(n, m) attended visits whose result is positive without (detected) disease: each
+    modality tests negative with its specificity; FALSE_POSITIVE uniforms by month."""
+    return attended & (u[:, policy.visit_month_index] < 1.0 - policy.specificity[None, :])
 
 
 def detect(onset: np.ndarray, involved: np.ndarray, symptom: np.ndarray, attended: np.ndarray,

@@ -5,10 +5,15 @@ process waits (a SimPy event) only where a decision is taken on what has happene
 detection of a recurrence, and repeat surgery. What follows from a decision with nothing left to
 decide (the onset of the next episode is drawn, the death or end of follow-up that no later
 decision can change) is recorded at its time without a wait; scans that find nothing are counted
-from the schedule, not simulated. With a capacity in the policy (a later issue), the waits are
-where patients queue. Everything a patient will do is drawn in bulk before the run from the
-patient's keyed streams (`sim.streams`), so the result of a patient does not depend on the chunk
-it runs in. The engine writes no files and computes no statistics: it returns columns.
+from the schedule, not simulated. Everything a patient will do is drawn in bulk before the run
+from the patient's keyed streams (`sim.streams`), so the result of a patient does not depend on
+the chunk it runs in. The engine writes no files and computes no statistics: it returns columns.
+
+With a capacity in the policy, the chunk is one department (`sim.capacity`): patients enter at
+their accrual time, every attended visit and every work-up takes an imaging slot and every
+curative operation an operating slot, and waits delay detection and surgery (a delayed operation
+may no longer be curative). Times in the output stay relative to each patient's hepatectomy, so a
+capacity that never binds gives exactly the output of no capacity.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from typing import NamedTuple
 import numpy as np
 import simpy
 
-from sim.detection import attendance, detect
-from sim.natural_history import SITES, Episode, cancer_death_hazard_ratio, draw_episode, site_thetas
+from sim.capacity import Department
+from sim.detection import attendance, detect, false_positives
+from sim.natural_history import cancer_death_hazard_ratio, draw_episode, site_thetas
 from sim.params import Params
 from sim.policy import Policy
-from sim.streams import MAX_EPISODES, WIDTH, Purpose, uniforms
+from sim.streams import MAX_EPISODES, Purpose, uniforms, uniforms_for
 
 __all__ = ["simulate_chunk", "EVENTS", "DETAILS", "ChunkResult"]
 
@@ -65,15 +71,30 @@ class _EpisodeRows(NamedTuple):
     visit: list
     cancer_death: list
     resectable_until: list
+    symptom: list
+    exponential: list      # the episode's Exp(1) detection variate
     cumulative: np.ndarray  # attended visits before visit j, (n, m + 1)
+    attended: np.ndarray    # (n, m) visits attended
+    workups: np.ndarray     # (n, m) false positives (visits before onset only)
 
 
 @dataclass
 class ChunkResult:
-    """Columns out of the engine: per patient (`patients`) and per event (`events`)."""
+    """Columns out of the engine: per patient (`patients`), per event (`events`), and the
+    department's waits and utilisation when the policy has a capacity."""
 
     patients: dict[str, np.ndarray]
     events: dict[str, np.ndarray]
+    department: dict | None = None
+
+
+def _sites_at(involved, time: float) -> int:
+    """Site bits involved at `time` (months from the episode's origin)."""
+    mask = 0
+    for s in range(4):
+        if involved[s] <= time:
+            mask |= _SITE_BITS[s]
+    return mask
 
 
 class _Chunk:
@@ -87,18 +108,18 @@ class _Chunk:
     def __init__(self, params: Params, policy: Policy, cohort: dict, censor: np.ndarray,
                  censor_detail: np.ndarray, seed: int, replicate: int):
         n = len(cohort["patient_id"])
-        first = int(cohort["patient_id"][0]) if n else 0
+        self.ids = cohort["patient_id"]
+        self.seed, self.replicate = seed, replicate
         self.params, self.policy = params, policy
         self.thetas = site_thetas(cohort, params)
         self.death_ratio = cancer_death_hazard_ratio(cohort, params)
+        first = int(self.ids[0]) if n else 0
         self.u_history = uniforms(seed, replicate, Purpose.NATURAL_HISTORY, first, n)
         self.u_accuracy = uniforms(seed, replicate, Purpose.TEST_ACCURACY, first, n)
         u_treatment = uniforms(seed, replicate, Purpose.TREATMENT, first, n)
         self.u_treatment = u_treatment.tolist()
-        self.visit_width = 4 * ((policy.n_visits + 3) // 4) or 4
-        self.u_adherence = uniforms(seed, replicate, Purpose.ADHERENCE, first, n,
-                                    width=MAX_EPISODES * self.visit_width)
         self.visits = policy.visit_months.tolist()
+        self.any_false_positive = bool((policy.specificity < 1).any())
         code = {name: _DETAIL[str(name)] for name in np.unique(censor_detail)}
         self.censor = list(zip(censor.tolist(), [code[name] for name in censor_detail.tolist()]))
         background = cohort["background_death_months"]
@@ -108,7 +129,14 @@ class _Chunk:
         self.hepatic = [_DETAIL[name] for name in cohort["hepatic_treatment"].tolist()]
         self.episodes = self._draw_episodes(np.minimum(censor, background), periop, u_treatment)
         self.env = simpy.Environment()
-        self.n_scans = [0] * n
+        self.department = None
+        self.entry = [0.0] * n
+        if policy.has_capacity:
+            self.department = Department(self.env, policy.imaging_slots_per_week,
+                                         policy.operating_slots_per_week)
+            self.entry = cohort["entry_months"].tolist()
+        self.first_symptom = [math.nan] * n
+        self.spans: list[tuple] = []   # (patient row, episode, its row there, visits counted)
         self.rows: list[tuple] = []
 
     def _episode(self, rows: np.ndarray | slice, k: int) -> tuple[_EpisodeRows, dict]:
@@ -117,8 +145,15 @@ class _Chunk:
         multiplier = 1.0 if k == 0 else self.params.recurrence.rerecurrence_theta_multiplier
         episode = draw_episode(history, np.atleast_2d(self.thetas[rows]) * multiplier,
                                np.atleast_1d(self.death_ratio[rows]), self.params)
-        attended = attendance(np.atleast_2d(self.u_adherence[rows, k * self.visit_width:]),
-                              self.policy)
+        ids = np.atleast_1d(self.ids[rows])
+        attended = attendance(uniforms_for(self.seed, self.replicate, Purpose.ADHERENCE, ids,
+                                           stream=k), self.policy)
+        if self.any_false_positive:
+            u = uniforms_for(self.seed, self.replicate, Purpose.FALSE_POSITIVE, ids, stream=k)
+            workups = false_positives(u, attended, self.policy)
+            workups &= self.policy.visit_months[None, :] < episode.onset[:, None]
+        else:
+            workups = np.zeros_like(attended)
         exponential = -np.log1p(-np.atleast_1d(self.u_accuracy[rows, 4 * k]))
         found, visit = detect(episode.onset, episode.involved, episode.symptom, attended,
                               exponential, self.policy)
@@ -131,7 +166,8 @@ class _Chunk:
         lists = _EpisodeRows(position, episode.onset.tolist(), onset_sites.tolist(),
                              episode.involved.tolist(), found.tolist(), found_sites.tolist(),
                              visit.tolist(), episode.cancer_death.tolist(),
-                             episode.resectable_until.tolist(), cumulative)
+                             episode.resectable_until.tolist(), episode.symptom.tolist(),
+                             exponential.tolist(), cumulative, attended, workups)
         arrays = {"onset": episode.onset, "found": found, "found_sites": found_sites,
                   "cancer_death": episode.cancer_death,
                   "resectable_until": episode.resectable_until}
@@ -171,9 +207,67 @@ class _Chunk:
                 return episode, episode.position[i]
         return self._episode(np.array([i]), k)[0], 0
 
-    def _scans(self, episode: "_EpisodeRows", row: int, relative_time: float) -> int:
-        """Attended visits strictly before `relative_time` (months from the episode's origin)."""
-        return int(episode.cumulative[row, bisect_left(self.visits, relative_time)])
+    def _count(self, i, k, row, episode, relative_time: float) -> None:
+        """Count the attended visits strictly before `relative_time` (from the episode's origin)
+        for the vectorized tally after the run (scans, work-ups, cost by modality)."""
+        self.spans.append((i, episode, row, bisect_left(self.visits, relative_time)))
+
+    def _surveil(self, i, k, episode, row, origin, finish):
+        """Wait until the episode is detected, or until `finish` if it is not; returns the
+        detection time (months from the hepatectomy) and the visit number (-1: symptoms)."""
+        if self.department is None:
+            detected = origin + episode.found[row]
+            if detected >= finish:
+                self._count(i, k, row, episode, finish - origin)
+                return math.inf, -1
+            yield self.env.timeout(self.entry[i] + detected - self.env.now)
+            at_visit = episode.visit[row]
+            if at_visit >= 0:
+                self.spans.append((i, episode, row, at_visit + 1))
+            else:
+                self._count(i, k, row, episode, detected - origin)
+            return detected, at_visit
+        return (yield from self._surveil_with_capacity(i, k, episode, row, origin, finish))
+
+    def _surveil_with_capacity(self, i, k, episode, row, origin, finish):
+        """Visit by visit: each attended visit waits for an imaging slot, and a recurrence is
+        found with the chance of the disease present at the time of the scan."""
+        policy, env, entry = self.policy, self.env, self.entry[i]
+        onset, symptom = origin + episode.onset[row], origin + episode.symptom[row]
+        involved = episode.involved[row]
+        needed, total = episode.exponential[row], 0.0
+        attended, workups = episode.attended[row], episode.workups[row]
+        for j, month in enumerate(self.visits):
+            scheduled = origin + month
+            if scheduled >= min(finish, symptom):
+                break
+            if not attended[j]:
+                continue
+            if entry + scheduled > env.now:
+                yield env.timeout(entry + scheduled - env.now)
+            yield from self.department.scan()
+            now = env.now - entry
+            if now >= min(finish, symptom):
+                break
+            if workups[j] and now < onset:
+                yield from self.department.scan()     # the work-up of a false positive
+            if now < onset:
+                continue
+            miss = 1.0 - policy.patient_sensitivity[j]
+            for s in range(4):
+                if origin + involved[s] <= now:
+                    miss *= 1.0 - policy.site_sensitivity[j, s]
+            total += -math.log(miss) if miss > 0 else math.inf
+            if total >= needed:
+                self.spans.append((i, episode, row, j + 1))
+                return now, j
+        if symptom < finish:
+            if entry + symptom > env.now:
+                yield env.timeout(entry + symptom - env.now)
+            self._count(i, k, row, episode, symptom - origin)
+            return symptom, -1
+        self._count(i, k, row, episode, finish - origin)
+        return math.inf, -1
 
     def patient(self, i: int):
         env, emit, treatment = self.env, self.rows.append, self.params.treatment
@@ -181,8 +275,11 @@ class _Chunk:
         background = self.background[i]
         stop, stop_detail = (end, censor_detail) if end <= background else (background, _BACKGROUND)
         stop_event = _CENSORED if end <= background else _DEATH
+        entry = self.entry[i]
+        if entry:
+            yield env.timeout(entry)  # the patient's hepatectomy, in the department's time
         emit((i, 0.0, _HEPATECTOMY, 0, -1, self.hepatic[i]))
-        if self.periop[i] < stop:  # (a generator that never yields: the process ends at once)
+        if self.periop[i] < stop:
             emit((i, self.periop[i], _DEATH, 0, -1, _PERIOPERATIVE))
             return
         origin, k = 0.0, 0
@@ -190,38 +287,40 @@ class _Chunk:
         u_treat = self.u_treatment[i]
         while True:
             onset = origin + episode.onset[row]
-            if onset >= stop:
-                self.n_scans[i] += self._scans(episode, row, stop - origin)
-                emit((i, stop, stop_event, 0, -1, stop_detail))
-                return
-            involved = episode.involved[row]
-            # The onset is recorded, not waited for: nothing the patient does changes at it.
-            emit((i, onset, _ONSET, episode.onset_sites[row], -1, _LATENT))
-            detected = origin + episode.found[row]
             cancer_death = origin + episode.cancer_death[row]
             if stop <= cancer_death:
                 finish, finish_event, finish_detail = stop, stop_event, stop_detail
             else:
                 finish, finish_event, finish_detail = cancer_death, _DEATH, _CANCER
+            if onset < stop:
+                # The onset is recorded, not waited for: nothing the patient does changes at it.
+                emit((i, onset, _ONSET, episode.onset_sites[row], -1, _LATENT))
+            detected, at_visit = yield from self._surveil(i, k, episode, row, origin, finish)
             if detected >= finish:
-                self.n_scans[i] += self._scans(episode, row, finish - origin)
                 emit((i, finish, finish_event, 0, -1, finish_detail))
                 return
-            yield env.timeout(detected - env.now)
-            at_visit = episode.visit[row]
-            if at_visit >= 0:
-                self.n_scans[i] += int(episode.cumulative[row, at_visit]) + 1
-            else:
-                self.n_scans[i] += self._scans(episode, row, detected - origin)
-            mask = episode.found_sites[row]
+            involved = episode.involved[row]
+            mask = (episode.found_sites[row] if self.department is None
+                    else _sites_at(involved, detected - origin))
             emit((i, detected, _DETECTION, mask, at_visit, 0))
+            if math.isnan(self.first_symptom[i]):
+                self.first_symptom[i] = origin + episode.symptom[row]
             surgery = detected + treatment.surgery_delay_months
             if (surgery < finish and k + 1 < MAX_EPISODES
                     and detected <= origin + episode.resectable_until[row]
                     and not mask & ~_RESECTABLE_SITES
                     and _N_SITES[mask] <= treatment.curative_max_sites
                     and u_treat[4 * k] < treatment.curative_prob_if_resectable):
-                yield env.timeout(surgery - env.now)
+                yield env.timeout(entry + surgery - env.now)
+                if self.department is not None:
+                    yield from self.department.operate()
+                    surgery = env.now - entry
+                    if (surgery - treatment.surgery_delay_months > origin + episode.resectable_until[row]
+                            or surgery >= finish):
+                        emit((i, min(surgery, finish), _SYSTEMIC, 0, -1, 0))  # too late to cure
+                        self._progression(i, involved, origin, detected, finish)
+                        emit((i, finish, finish_event, 0, -1, finish_detail))
+                        return
                 emit((i, surgery, _REOPERATION, mask, -1, _CURATIVE))
                 if u_treat[4 * k + 2] < treatment.repeat_operative_death_prob:
                     death = surgery + 3.0 * u_treat[4 * k + 3]
@@ -235,16 +334,16 @@ class _Chunk:
                 emit((i, surgery, _REOPERATION, mask, -1, _OTHER))
             else:
                 emit((i, detected, _SYSTEMIC, 0, -1, 0))
-            self._progression(i, involved, detected, finish)
+            self._progression(i, involved, origin, detected, finish)
             emit((i, finish, finish_event, 0, -1, finish_detail))
             return
 
-    def _progression(self, i, involved, detected, finish):
+    def _progression(self, i, involved, origin, detected, finish):
         """Sites that join after detection are found at the next restaging."""
         interval = self.params.treatment.restaging_interval_months
         found = []
         for s in range(4):
-            joined = involved[s]
+            joined = origin + involved[s]
             if detected < joined < finish:
                 when = detected + interval * math.ceil((joined - detected) / interval)
                 if when < finish:
@@ -264,9 +363,9 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
     gc.disable()
     try:
         chunk = _Chunk(params, policy, cohort, censor_months, censor_detail, seed, replicate)
-        for i in range(len(cohort["patient_id"])):
-            chunk.env.process(chunk.patient(i))
-        chunk.env.run()
+        processes = [chunk.env.process(chunk.patient(i)) for i in range(len(cohort["patient_id"]))]
+        # a department's weekly refills never stop by themselves: run until every patient is done
+        chunk.env.run(simpy.AllOf(chunk.env, processes) if chunk.department else None)
     finally:
         if collecting:
             gc.enable()
@@ -274,4 +373,29 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
     order = np.lexsort((np.arange(len(rows)), rows["time_months"], rows["row"]))
     rows = rows[order]
     events = {name: rows[name] for name in _ROW.names}
-    return ChunkResult({"n_scans": np.asarray(chunk.n_scans, np.int64)}, events)
+    patients = _visit_tally(chunk.spans, policy, len(cohort["patient_id"]))
+    patients["first_symptom_months"] = np.asarray(chunk.first_symptom, float)
+    department = chunk.department.report() if chunk.department else None
+    return ChunkResult(patients, events, department)
+
+
+def _visit_tally(spans: list[tuple], policy: Policy, n: int) -> dict[str, np.ndarray]:
+    """Scans, work-ups and surveillance cost per patient, from the visit spans the processes
+    recorded (vectorized per episode: no per-visit work in the event loop)."""
+    scans, workups = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    cost = np.zeros(n)
+    by_episode: dict[int, list] = {}
+    for span in spans:
+        by_episode.setdefault(id(span[1]), []).append(span)
+    for group in by_episode.values():
+        episode = group[0][1]
+        patient = np.array([g[0] for g in group])
+        row = np.array([g[2] for g in group])
+        upto = np.array([g[3] for g in group])
+        counted = episode.attended[row] & (np.arange(policy.n_visits)[None, :] < upto[:, None])
+        np.add.at(scans, patient, counted.sum(axis=1))
+        false = (episode.workups[row] & counted).sum(axis=1)
+        np.add.at(workups, patient, false)
+        spent = counted.astype(float) @ (policy.uses.T.astype(float) @ policy.modality_cost)
+        np.add.at(cost, patient, spent + policy.workup_cost * false)
+    return {"n_scans": scans, "n_workups": workups, "surveillance_cost": cost}

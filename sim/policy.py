@@ -7,7 +7,7 @@ visit the chance of finding disease at each site (imaging) or in the patient (ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sim._toml import first_error, read_toml
 from sim.errors import InputError
 from sim.params import SOURCE_PREFIXES
+from sim.streams import VISIT_MONTHS
 
 __all__ = ["Policy", "load_policy", "SITES"]
 
@@ -24,9 +25,10 @@ SITES = ("pelvis", "liver", "lung", "other")
 _STRICT = ConfigDict(extra="forbid")
 
 
-class _SourcedProbability(BaseModel):
+class _Sourced(BaseModel):
+    """A number of a policy file with its source (study, citation or assumption)."""
+
     model_config = _STRICT
-    value: Annotated[float, Field(ge=0.0, le=1.0)]
     source: str
 
     @field_validator("source")
@@ -35,6 +37,14 @@ class _SourcedProbability(BaseModel):
         if not source.strip().startswith(SOURCE_PREFIXES):
             raise ValueError(f"source must start with one of {', '.join(SOURCE_PREFIXES)}")
         return source
+
+
+class _SourcedProbability(_Sourced):
+    value: Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _SourcedAmount(_Sourced):
+    value: Annotated[float, Field(ge=0.0)]
 
 
 class _Sensitivity(BaseModel):
@@ -51,6 +61,8 @@ class _Modality(BaseModel):
     label: str = ""
     per_patient: bool = False
     sensitivity: _Sensitivity
+    specificity: _SourcedProbability | None = None   # absent: no false positives
+    cost: _SourcedAmount | None = None               # per examination
 
     @model_validator(mode="after")
     def _sensitivity_matches_kind(self) -> "_Modality":
@@ -61,10 +73,19 @@ class _Modality(BaseModel):
         return self
 
 
+class _Capacity(BaseModel):
+    """Slots per week of one department (the patients of one chunk share it)."""
+
+    model_config = _STRICT
+    imaging_slots_per_week: Annotated[float, Field(gt=0.0)] | None = None
+    operating_slots_per_week: Annotated[float, Field(gt=0.0)] | None = None
+    source: str = ""
+
+
 class _Phase(BaseModel):
     model_config = _STRICT
     from_months: Annotated[float, Field(ge=0.0)]
-    to_months: Annotated[float, Field(gt=0.0)]
+    to_months: Annotated[float, Field(gt=0.0, le=VISIT_MONTHS)]
     interval_months: Annotated[float, Field(gt=0.0)]
     modalities: list[str] = Field(min_length=1)
 
@@ -80,6 +101,8 @@ class _PolicyFile(BaseModel):
     name: str
     description: str = ""
     adherence: _SourcedProbability
+    workup_cost: _SourcedAmount | None = None   # per work-up of a positive result
+    capacity: _Capacity | None = None
     phase: list[_Phase] = Field(default_factory=list)
     modality: dict[str, _Modality] = Field(default_factory=dict)
 
@@ -99,7 +122,9 @@ class Policy:
 
     `visit_months[j]` is the j-th visit; `site_sensitivity[j, s]` the chance that visit j finds
     disease present at site s (imaging modalities combined); `patient_sensitivity[j]` the chance
-    that a marker at visit j is positive when disease is present; `modalities[j]` its label.
+    that a marker at visit j is positive when disease is present; `specificity[j]` the chance
+    that visit j is negative without disease; `modalities[j]` its label. `uses[k, j]` says whether
+    visit j includes modality `modality_names[k]`, which costs `modality_cost[k]`.
     """
 
     name: str
@@ -110,10 +135,26 @@ class Policy:
     patient_sensitivity: np.ndarray
     modalities: tuple[str, ...]
     sources: dict
+    specificity: np.ndarray = field(default_factory=lambda: np.ones(0))
+    modality_names: tuple[str, ...] = ()
+    uses: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
+    modality_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    workup_cost: float = 0.0
+    imaging_slots_per_week: float | None = None
+    operating_slots_per_week: float | None = None
 
     @property
     def n_visits(self) -> int:
         return len(self.visit_months)
+
+    @property
+    def visit_month_index(self) -> np.ndarray:
+        """The month (0..239) that keys each visit's attendance and false-positive draws."""
+        return np.minimum(np.floor(self.visit_months + 1e-9).astype(int), VISIT_MONTHS - 1)
+
+    @property
+    def has_capacity(self) -> bool:
+        return self.imaging_slots_per_week is not None or self.operating_slots_per_week is not None
 
 
 def _build(spec: _PolicyFile) -> Policy:
@@ -127,12 +168,18 @@ def _build(spec: _PolicyFile) -> Policy:
     times = np.array(sorted(visits), dtype=float)
     site_miss = np.ones((len(times), len(SITES)))
     patient_miss = np.ones(len(times))
+    specificity = np.ones(len(times))
+    modality_names = tuple(sorted(spec.modality))
+    uses = np.zeros((len(modality_names), len(times)), bool)
     labels = []
     for j, time in enumerate(times):
         names = sorted(visits[time])
         labels.append("+".join(names))
         for name in names:
             modality = spec.modality[name]
+            uses[modality_names.index(name), j] = True
+            if modality.specificity is not None:
+                specificity[j] *= modality.specificity.value
             if modality.per_patient:
                 patient_miss[j] *= 1.0 - modality.sensitivity.patient.value
                 continue
@@ -144,8 +191,16 @@ def _build(spec: _PolicyFile) -> Policy:
         for site, leaf in modality.sensitivity:
             if leaf is not None:
                 sources[f"modality.{name}.sensitivity.{site}"] = leaf.source
+        for what in ("specificity", "cost"):
+            if getattr(modality, what) is not None:
+                sources[f"modality.{name}.{what}"] = getattr(modality, what).source
+    cost = np.array([spec.modality[n].cost.value if spec.modality[n].cost else 0.0
+                     for n in modality_names])
+    capacity = spec.capacity or _Capacity()
     return Policy(spec.name, spec.description, spec.adherence.value, times, 1.0 - site_miss,
-                  1.0 - patient_miss, tuple(labels), sources)
+                  1.0 - patient_miss, tuple(labels), sources, specificity, modality_names, uses,
+                  cost, spec.workup_cost.value if spec.workup_cost else 0.0,
+                  capacity.imaging_slots_per_week, capacity.operating_slots_per_week)
 
 
 def load_policy(path: str | Path) -> Policy:
