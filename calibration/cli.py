@@ -93,7 +93,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     _write(args.out / "posterior.csv", sample.to_csv(index=False))
     _write(args.out / "fit.csv", table.to_csv())
     summary = {
-        "loss": float((table["z"] ** 2).sum()), "max_abs_z": float(table["z"].abs().max()),
+        "loss": objective.loss_of(table), "max_abs_z": float(table["z"].abs().max()),
         "posterior_size": len(sample), "seed": args.seed, "budget": args.budget,
         "patients_per_evaluation": objective.design.rectal_patients + objective.design.colon_patients,
         "seconds_per_evaluation": round(per_evaluation, 3),

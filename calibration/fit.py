@@ -60,7 +60,7 @@ def _init(objective: Objective, start: Params) -> None:
 
 def _evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
     table = _OBJECTIVE.table(point_of(x, _START))
-    return float((table["z"] ** 2).sum()), table["z"].to_numpy()
+    return _OBJECTIVE.loss_of(table), table["z"].to_numpy()
 
 
 def _map(pool, points):

@@ -9,13 +9,12 @@ perioperative course (reported directly), test accuracy and symptom delays (exte
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from sim.params import Params
+from sim.params import Params, with_values
 
 __all__ = ["Dimension", "SPACE", "get", "with_values", "to_unbounded", "from_unbounded"]
 
@@ -81,19 +80,6 @@ def get(params: Params, path: str) -> float:
     for part in path.split("."):
         node = getattr(node, part)
     return float(node)
-
-
-def with_values(params: Params, values: dict[str, float]) -> Params:
-    """A copy of `params` with the given dotted paths replaced (frozen dataclasses throughout)."""
-    def replace(node, parts, value):
-        if len(parts) == 1:
-            return dataclasses.replace(node, **{parts[0]: value})
-        child = getattr(node, parts[0])
-        return dataclasses.replace(node, **{parts[0]: replace(child, parts[1:], value)})
-
-    for path, value in values.items():
-        params = replace(params, path.split("."), value)
-    return params
 
 
 def to_unbounded(values: np.ndarray) -> np.ndarray:

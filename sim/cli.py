@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
                         "environment (does not change any result)")
     cohort.add_argument("--out", type=Path, required=True, help="new or empty output directory")
     _add_execution_options(cohort)
+    run = commands.add_parser("run", help="compare surveillance policies on the same patients")
+    run.add_argument("file", type=Path, help="a comparison file (scenarios/comparisons/*.toml)")
+    run.add_argument("--out", type=Path, default=None, help="new or empty output directory "
+                     "(default: runs/NAME of the comparison)")
+    _add_execution_options(run)
     summarize = commands.add_parser("summarize", help="survival table and figure of a cohort")
     summarize.add_argument("directory", type=Path)
     # Commands of other packages (calibration: calibrate, validate) come through entry points,
@@ -118,6 +123,66 @@ def _cohort(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from sim.compare import load_comparison, run_units  # noqa: PLC0415
+    from sim.compare_report import write_outputs  # noqa: PLC0415
+
+    comparison = load_comparison(args.file)
+    out = args.out or Path("runs") / comparison.name.replace(" ", "-")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
+    staging = out.parent / f".{out.name}.partial"
+    key = {"file": args.file.read_text()}
+    if staging.exists() and not args.resume:
+        raise InputError(f"--out: an interrupted run of {out} is in {staging}; add --resume to "
+                         "finish it, or remove that directory")
+    staging.mkdir(parents=True, exist_ok=True)
+    if (staging / "run.json").exists() and json.loads((staging / "run.json").read_text()) != key:
+        raise InputError(f"--resume: {staging} was started from another comparison file")
+    (staging / "run.json").write_text(json.dumps(key))
+    c, u = comparison.cohort, comparison.uncertainty
+    units = len(comparison.policies) * max(u.draws, 1) * u.replicates * -(-c.patients // c.patients_per_department)
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm  # noqa: PLC0415
+        bar = tqdm(total=units, unit="unit", desc=comparison.name, leave=False)
+    done = [0]
+
+    def progress(count):
+        done[0] += count
+        if bar is not None:
+            bar.update(count)
+        elif done[0] % max(1, units // 10) == 0:
+            print(f"crlm-sim: {done[0]}/{units} units", file=sys.stderr, flush=True)
+
+    executor = executor_from(args)
+    try:
+        run_units(comparison, staging, executor, progress)
+    finally:
+        executor.close()
+        if bar is not None:
+            bar.close()
+    meta = {"name": comparison.name, "description": comparison.description,
+            "reference": comparison.reference, "patients": c.patients, "primary": c.primary,
+            "years": c.years, "draws": max(u.draws, 1)}
+    write_outputs(staging, meta, [p.name for p in comparison.policies])
+    (staging / "run.json").unlink()
+    for leftover in (staging / "departments").glob("*.json"):
+        leftover.unlink()
+    (staging / "departments").rmdir()
+    if out.exists():
+        out.rmdir()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging, out)
+    print((out / "results.md").read_text())
+    print(f"written to {out}")
+    return 0
+
+
 def _summarize(args: argparse.Namespace) -> int:
     from sim.summary import summarize  # noqa: PLC0415
 
@@ -136,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cohort(args, argv)
         if args.command == "summarize":
             return _summarize(args)
+        if args.command == "run":
+            return _run(args)
         return args.handler(args)
     except InputError as error:
         print(f"crlm-sim: error: {error}", file=sys.stderr)

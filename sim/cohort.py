@@ -32,7 +32,7 @@ class _Column:
     PRIMARY, AGE, SEX, ERA, DATE, T_STAGE, N_STAGE, CEA = range(8)
     PRESENTATION, SIMULTANEOUS, CHEMORADIATION, RESPONSE, PREOP_CHEMO, OPERATION = range(8, 14)
     MAJOR, RFA, RFA_ONLY, ANATOMIC, MARGIN, SIZE = range(14, 20)
-    COMPLICATION, STAY, PERIOP_DEATH, PERIOP_DEATH_TIME, BACKGROUND, LOST = range(20, 26)
+    COMPLICATION, STAY, PERIOP_DEATH, PERIOP_DEATH_TIME, BACKGROUND, LOST, ENTRY = range(20, 27)
 
 
 def _dates(u_era: np.ndarray, u_date: np.ndarray, params: Params) -> np.ndarray:
@@ -137,4 +137,5 @@ def sample_cohort(params: Params, primary: str, seed: int, replicate: int, first
         "periop_death_draw_months": periop_death_months,
         "background_death_months": background,
         "lost_to_follow_up_months": lost,
+        "entry_fraction": u[:, col.ENTRY],  # place in the accrual period (departments only)
     }

@@ -88,6 +88,11 @@ class ChunkResult:
     department: dict | None = None
 
 
+def _delay(env: simpy.Environment, when: float) -> float:
+    """Time until `when` (never negative: rounding, or a patient held up past it)."""
+    return max(0.0, when - env.now)
+
+
 def _sites_at(involved, time: float) -> int:
     """Site bits involved at `time` (months from the episode's origin)."""
     mask = 0
@@ -220,7 +225,7 @@ class _Chunk:
             if detected >= finish:
                 self._count(i, k, row, episode, finish - origin)
                 return math.inf, -1
-            yield self.env.timeout(self.entry[i] + detected - self.env.now)
+            yield self.env.timeout(_delay(self.env, self.entry[i] + detected))
             at_visit = episode.visit[row]
             if at_visit >= 0:
                 self.spans.append((i, episode, row, at_visit + 1))
@@ -244,7 +249,7 @@ class _Chunk:
             if not attended[j]:
                 continue
             if entry + scheduled > env.now:
-                yield env.timeout(entry + scheduled - env.now)
+                yield env.timeout(_delay(env, entry + scheduled))
             yield from self.department.scan()
             now = env.now - entry
             if now >= min(finish, symptom):
@@ -263,7 +268,7 @@ class _Chunk:
                 return now, j
         if symptom < finish:
             if entry + symptom > env.now:
-                yield env.timeout(entry + symptom - env.now)
+                yield env.timeout(_delay(env, entry + symptom))
             self._count(i, k, row, episode, symptom - origin)
             return symptom, -1
         self._count(i, k, row, episode, finish - origin)
@@ -311,7 +316,10 @@ class _Chunk:
                     and not mask & ~_RESECTABLE_SITES
                     and _N_SITES[mask] <= treatment.curative_max_sites
                     and u_treat[4 * k] < treatment.curative_prob_if_resectable):
-                yield env.timeout(entry + surgery - env.now)
+                if self.department is not None:
+                    # a patient held up in the scan queue past detection is operated on no earlier
+                    surgery = max(surgery, env.now - entry)
+                yield env.timeout(_delay(env, entry + surgery))
                 if self.department is not None:
                     yield from self.department.operate()
                     surgery = env.now - entry

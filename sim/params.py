@@ -8,6 +8,7 @@ become frozen dataclasses for the engine and the sources are kept beside them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from sim._toml import first_error, read_toml
 from sim.errors import InputError
 
-__all__ = ["Params", "load_params", "default_params_path", "SOURCE_PREFIXES"]
+__all__ = ["Params", "load_params", "default_params_path", "with_values", "SOURCE_PREFIXES"]
 
 SOURCE_PREFIXES = ("study", "cite:", "assumption:", "hand-set:", "fitted:")
 
@@ -250,3 +251,17 @@ def load_params(path: str | Path | None = None) -> tuple[Params, dict[str, str]]
     except ValidationError as error:
         raise first_error(path, error) from None
     return params, sources
+
+
+def with_values(params: Params, values: dict[str, float]) -> Params:
+    """A copy of `params` with the given dotted paths (``"recurrence.theta_liver"``) replaced;
+    the frozen dataclasses are rebuilt along each path, the original is untouched."""
+    def replace(node, parts, value):
+        if len(parts) == 1:
+            return dataclasses.replace(node, **{parts[0]: value})
+        child = getattr(node, parts[0])
+        return dataclasses.replace(node, **{parts[0]: replace(child, parts[1:], value)})
+
+    for path, value in values.items():
+        params = replace(params, path.split("."), float(value))
+    return params

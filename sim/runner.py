@@ -28,7 +28,8 @@ from sim.policy import Policy
 from sim.tables import events_table, patients_table
 from sim.tally import merge, tally_of
 
-__all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_unit", "DEFAULT_CHUNK"]
+__all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_unit",
+           "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 10_000
 
@@ -62,13 +63,19 @@ class CohortSpec:
 def simulate_tables(spec: CohortSpec, params: Params, policy: Policy, first: int,
                     count: int) -> tuple[pa.Table, pa.Table]:
     """Patients `first .. first + count - 1` as (patients, events) tables."""
+    patients, events, _ = simulate_department(spec, params, policy, first, count)
+    return patients, events
+
+
+def simulate_department(spec: CohortSpec, params: Params, policy: Policy, first: int, count: int,
+                        accrual_months: float = 0.0) -> tuple[pa.Table, pa.Table, dict | None]:
+    """As `simulate_tables`, plus the department's waits when the policy has a capacity; its
+    patients then arrive spread uniformly over `accrual_months`."""
     cohort = sample_cohort(params, spec.primary, spec.seed, spec.replicate, first, count)
+    cohort["entry_months"] = cohort.pop("entry_fraction") * accrual_months
     months, why = censoring(spec.design, cohort, params, spec.years)
     result = simulate_chunk(params, policy, cohort, months, why, spec.seed, spec.replicate)
-    for name in ("periop_death_draw", "periop_death_draw_months", "background_death_months",
-                 "lost_to_follow_up_months"):
-        cohort.pop(name)
-    return patients_table(cohort, result), events_table(cohort, result, policy)
+    return patients_table(cohort, result), events_table(cohort, result, policy), result.department
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,9 @@ def patients_table(cohort: dict[str, np.ndarray], result: ChunkResult) -> pa.Tab
         "curative_reoperation_sites": site_names(_first(ev, curative, mask, n, 0)),
         "any_reoperation_months": _first(ev, event == code["reoperation"], time, n, np.nan),
         "n_scans": result.patients["n_scans"],
+        "n_workups": result.patients["n_workups"],
+        "surveillance_cost": result.patients["surveillance_cost"],
+        "first_symptom_months": result.patients["first_symptom_months"],
     }
     schema = patients_schema()
     # NaN (never observed) is written as null: Parquet's missing value, NaN again in pandas.

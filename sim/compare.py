@@ -1,0 +1,186 @@
+"""Compare surveillance policies on the same patients, over parameter uncertainty.
+
+A comparison file (TOML, `scenarios/comparisons/`) names the policies, the cohort and the
+uncertainty. Every policy runs on the same simulated patients (common random numbers: a patient's
+disease is identical under every policy) for each parameter draw from the calibration's posterior
+sample (probabilistic sensitivity analysis). Work units are (policy, draw, chunk) on the executor
+layer; each writes its partition, and the analysis reads them all back and summarises every
+(policy, draw) in one vectorized pass of `sim.analysis`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sim._toml import first_error, read_toml
+from sim.errors import InputError
+from sim.params import Params, load_params, with_values
+from sim.policy import Policy, load_policy
+from sim.runner import CohortSpec, simulate_department
+
+__all__ = ["Comparison", "load_comparison", "draw_parameters", "run_units", "ComparisonUnit"]
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class _Cohort(BaseModel):
+    model_config = _STRICT
+    patients: Annotated[int, Field(gt=0)]
+    primary: Literal["rectum", "colon", "both"] = "both"
+    years: Annotated[float, Field(gt=0, le=20)] = 10.0
+    accrual_years: Annotated[float, Field(ge=0)] = 5.0
+    patients_per_department: Annotated[int, Field(gt=0)] = 10_000
+
+
+class _Uncertainty(BaseModel):
+    model_config = _STRICT
+    draws: Annotated[int, Field(ge=0)] = 0
+    replicates: Annotated[int, Field(gt=0)] = 1
+    seed: Annotated[int, Field(ge=0)] = 1
+
+
+class _ComparisonFile(BaseModel):
+    model_config = _STRICT
+    name: str
+    description: str = ""
+    reference: str
+    policies: list[str] = Field(min_length=1)
+    cohort: _Cohort
+    uncertainty: _Uncertainty = _Uncertainty()
+
+    @model_validator(mode="after")
+    def _unique(self) -> "_ComparisonFile":
+        if len(set(self.policies)) != len(self.policies):
+            raise ValueError("policies: each policy file may be listed once")
+        return self
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    description: str
+    reference: str
+    policies: tuple[Policy, ...]
+    cohort: _Cohort
+    uncertainty: _Uncertainty
+
+
+def _policy_path(base: Path, name: str) -> Path:
+    """A policy named in a comparison: a path relative to the file, or a packaged scenario."""
+    for candidate in (base / name, Path(str(resources.files("sim") / "scenarios" / name))):
+        if candidate.is_file():
+            return candidate
+    raise InputError(f"{base.name if base.is_file() else base}: policies: no policy file {name!r} "
+                     "(a path relative to the comparison file, or a file of scenarios/)")
+
+
+def load_comparison(path: str | Path) -> Comparison:
+    path = Path(path)
+    tree = read_toml(path)
+    try:
+        spec = _ComparisonFile.model_validate(tree)
+    except ValidationError as error:
+        raise first_error(path, error) from None
+    policies = tuple(load_policy(_policy_path(path.parent, name)) for name in spec.policies)
+    names = [p.name for p in policies]
+    if len(set(names)) != len(names):
+        raise InputError(f"{path.name}: policies: two policies share the name {names}")
+    if spec.reference not in names:
+        raise InputError(f"{path.name}: reference: must be the name of one of the policies "
+                         f"({', '.join(names)}); got {spec.reference!r}")
+    return Comparison(spec.name, spec.description, spec.reference, policies, spec.cohort,
+                      spec.uncertainty)
+
+
+def draw_parameters(draws: int) -> list[Params]:
+    """The point estimate (draws = 0), or the first `draws` sets of the posterior sample."""
+    params, _ = load_params()
+    if draws == 0:
+        return [params]
+    sample_file = Path(str(resources.files("sim") / "data" / "posterior.csv"))
+    if not sample_file.exists():
+        raise InputError("uncertainty.draws: the package ships no posterior sample; use draws = 0")
+    sample = pd.read_csv(sample_file)
+    if draws > len(sample):
+        raise InputError(f"uncertainty.draws: at most {len(sample)} (the posterior sample's size); "
+                         f"got {draws}")
+    columns = [c for c in sample.columns if "." in c]
+    return [with_values(params, dict(zip(columns, row))) for row in
+            sample[columns].head(draws).itertuples(index=False)]
+
+
+@dataclass(frozen=True)
+class ComparisonUnit:
+    """One policy, one parameter draw, one chunk (a department when the policy has capacity)."""
+
+    policy_index: int
+    draw: int
+    replicate: int
+    first: int
+    count: int
+    seed: int
+    primary: str
+    years: float
+    accrual_months: float
+    params: Params
+    policy: Policy
+    staging: str
+
+    @property
+    def name(self) -> str:
+        return f"p{self.policy_index:02d}-d{self.draw:03d}-r{self.replicate:02d}-c{self.first:09d}"
+
+
+def simulate_comparison_unit(unit: ComparisonUnit) -> str:
+    """Simulate a unit and write its patients (with scenario_id and draw) and department."""
+    # The same patients for every policy: the stream key is (seed, draw x replicate, patient).
+    spec = CohortSpec(unit.count, unit.seed, "horizon", unit.primary, unit.years,
+                      replicate=unit.draw * 1000 + unit.replicate)
+    patients, _, department = simulate_department(spec, unit.params, unit.policy, unit.first,
+                                                  unit.count, unit.accrual_months)
+    n = patients.num_rows
+    patients = patients.append_column("scenario_id", pa.array([unit.policy.name] * n))
+    patients = patients.append_column("draw", pa.array(np.full(n, unit.draw, np.int64)))
+    patients = patients.append_column("replicate", pa.array(np.full(n, unit.replicate, np.int64)))
+    staging = Path(unit.staging)
+    partial = staging / "patients" / f".{unit.name}.partial"
+    pq.write_table(patients, partial)
+    os.replace(partial, staging / "patients" / f"{unit.name}.parquet")
+    record = {"scenario_id": unit.policy.name, "draw": unit.draw, "department": department}
+    done = staging / "departments" / f"{unit.name}.json"
+    done.with_name(f".{done.name}.partial").write_text(json.dumps(record))
+    os.replace(done.with_name(f".{done.name}.partial"), done)
+    return unit.name
+
+
+def run_units(comparison: Comparison, staging: Path, executor, progress=None) -> None:
+    """Every (policy, draw, replicate, chunk) unit not yet done in `staging`."""
+    for folder in ("patients", "departments"):
+        (staging / folder).mkdir(parents=True, exist_ok=True)
+    done = {p.stem for p in (staging / "departments").glob("*.json")}
+    cohort, uncertainty = comparison.cohort, comparison.uncertainty
+    draws = draw_parameters(uncertainty.draws)
+    units = [
+        ComparisonUnit(k, d, r, first, min(cohort.patients_per_department, cohort.patients - first),
+                       uncertainty.seed, cohort.primary, cohort.years, 12.0 * cohort.accrual_years,
+                       params, policy, str(staging))
+        for d, params in enumerate(draws)
+        for r in range(uncertainty.replicates)
+        for first in range(0, cohort.patients, cohort.patients_per_department)
+        for k, policy in enumerate(comparison.policies)
+    ]
+    todo = [u for u in units if u.name not in done]
+    executor.run(simulate_comparison_unit, todo,
+                 (lambda _: progress(1)) if progress is not None else (lambda _: None))
+

@@ -1,0 +1,147 @@
+"""Surveillance-policy scenarios: common random numbers, detection only at symptoms without
+sensitivity, denser imaging never finds later, capacity that never binds changes nothing, and
+every comparison file runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, simulate
+from sim.cli import main
+from sim.compare import draw_parameters, load_comparison, run_units
+from sim.executor import LocalExecutor
+from sim.policy import load_policy
+
+SCENARIOS = ROOT / "scenarios"
+
+
+def _policy(name):
+    return load_policy(SCENARIOS / name)
+
+
+def _first_onsets(events):
+    e = events.to_pandas()
+    e = e[e["event"].astype(str) == "onset"]
+    return e.groupby("patient_id")[["time_months", "site"]].first()
+
+
+def test_natural_history_is_the_same_under_every_policy(params):
+    onsets = [_first_onsets(simulate(params, _policy(name), n=400, seed=3)[1])
+              for name in ("baseline.toml", "intensive.toml", "symptoms-only.toml", "cea-only.toml")]
+    for other in onsets[1:]:
+        pd.testing.assert_frame_equal(onsets[0], other)
+
+
+def test_without_sensitivity_recurrences_are_found_at_symptoms(params, tmp_path):
+    text = (SCENARIOS / "baseline.toml").read_text()
+    for name in ("liver", "lung", "pelvis", "other", "patient"):
+        text = text.replace(f"sensitivity.{name} = {{ value = 0.", f"sensitivity.{name} = {{ value = 0.0, x = 0.")
+    text = text.replace(", x = 0.", "0, source = \"assumption: none\" } #")
+    path = tmp_path / "blind.toml"
+    path.write_text(text)
+    blind = load_policy(path)
+    assert not blind.site_sensitivity.any() and not blind.patient_sensitivity.any()
+    patients, events = simulate(params, blind, n=400, seed=4)
+    p = patients.to_pandas()
+    recurred = p[p.recurrence]
+    assert len(recurred) > 50
+    assert np.allclose(recurred.recurrence_months, recurred.first_symptom_months)
+    e = events.to_pandas()
+    assert set(e.loc[e["event"].astype(str) == "detection", "modality"]) == {"symptoms"}
+
+
+def test_denser_imaging_never_finds_a_recurrence_later(params, tmp_path):
+    monthly = (SCENARIOS / "baseline.toml").read_text().replace("interval_months = 3", "interval_months = 1")
+    monthly = monthly.replace("interval_months = 6", "interval_months = 1").replace("interval_months = 12", "interval_months = 1")
+    (tmp_path / "monthly.toml").write_text(monthly)
+    base = simulate(params, _policy("baseline.toml"), n=600, seed=5)[0].to_pandas()
+    dense = simulate(params, load_policy(tmp_path / "monthly.toml"), n=600, seed=5)[0].to_pandas()
+    early_base = base.recurrence_months < base.first_symptom_months
+    early_dense = dense.recurrence_months < dense.first_symptom_months
+    # the first episode is the same disease under both; found no later, so before symptoms too
+    both = base.recurrence & dense.recurrence
+    assert (dense.recurrence_onset_months[both] == base.recurrence_onset_months[both]).all()
+    assert (dense.recurrence_months[both] <= base.recurrence_months[both] + 1e-9).all()
+    assert (early_dense[both] >= early_base[both]).all()
+    assert early_dense.mean() >= early_base.mean()
+
+
+def test_capacity_that_never_binds_changes_nothing(params, tmp_path):
+    text = (SCENARIOS / "baseline-capacity.toml").read_text()
+    text = text.replace("imaging_slots_per_week = 28", "imaging_slots_per_week = 1000000")
+    text = text.replace("operating_slots_per_week = 1", "operating_slots_per_week = 1000000")
+    (tmp_path / "ample.toml").write_text(text)
+    ample = dataclasses.replace(load_policy(tmp_path / "ample.toml"), name="baseline")
+    assert ample.has_capacity
+    free = simulate(params, _policy("baseline.toml"), n=500, seed=6)
+    queued = simulate(params, ample, n=500, seed=6)
+    assert free[0].equals(queued[0])
+    assert free[1].equals(queued[1])
+
+
+def test_a_binding_capacity_delays_detection(params):
+    free = simulate(params, _policy("intensive.toml"), n=1000, seed=7)[0].to_pandas()
+    tight = dataclasses.replace(_policy("intensive-capacity.toml"), imaging_slots_per_week=3.0)
+    queued = simulate(params, tight, n=1000, seed=7)[0].to_pandas()
+    assert queued.recurrence_months.mean() > free.recurrence_months.mean()
+    assert queued.curative_reoperation_months.notna().mean() < free.curative_reoperation_months.notna().mean()
+
+
+@pytest.mark.parametrize("path", sorted((SCENARIOS / "comparisons").glob("*.toml")), ids=lambda p: p.name)
+def test_every_comparison_loads_and_runs(path, tmp_path):
+    comparison = load_comparison(path)
+    small = dataclasses.replace(
+        comparison,
+        cohort=comparison.cohort.model_copy(update={"patients": 60, "patients_per_department": 30}),
+        uncertainty=comparison.uncertainty.model_copy(update={"draws": min(comparison.uncertainty.draws, 2)}))
+    run_units(small, tmp_path, LocalExecutor(1))
+    stored = pd.read_parquet(tmp_path / "patients")
+    assert set(stored.scenario_id) == {p.name for p in comparison.policies}
+    assert len(stored) == 60 * len(comparison.policies) * max(small.uncertainty.draws, 1)
+
+
+def test_run_command_writes_tables_report_and_figures(tmp_path):
+    spec = tmp_path / "mini.toml"
+    spec.write_text(
+        'name = "mini"\nreference = "baseline"\n'
+        f'policies = ["{SCENARIOS / "baseline.toml"}", "{SCENARIOS / "yearly.toml"}", '
+        f'"{SCENARIOS / "symptoms-only.toml"}"]\n'
+        "[cohort]\npatients = 300\nprimary = \"both\"\nyears = 10\n"
+        "[uncertainty]\ndraws = 3\nseed = 2\n")
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--out", str(out), "--workers", "1"]) == 0
+    for name in ("results.csv", "results.md", "report.html", "survival.png", "frontier.png",
+                 "results_by_draw.csv"):
+        assert (out / name).stat().st_size > 100, name
+    results = pd.read_csv(out / "results.csv").set_index("policy")
+    assert results.loc["baseline", "life_years_gained"] == 0
+    assert results.loc["symptoms-only", "scans_per_patient"] == 0
+    assert results.loc["baseline", "scans_per_patient"] > results.loc["yearly", "scans_per_patient"]
+    # the reported survival is Kaplan-Meier of the stored patients, draw by draw, then averaged
+    from sim.analysis import kaplan_meier, survival_at
+    stored = pd.read_parquet(out / "patients")
+    base = stored[stored.scenario_id == "baseline"]
+    per = [survival_at(kaplan_meier(g.os_months, g.death), [60.0])["survival"].iloc[0]
+           for _, g in base.groupby("draw")]
+    assert results.loc["baseline", "os_60"] == pytest.approx(np.mean(per), abs=1e-12)
+
+
+def test_bad_comparison_file(capsys, tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('name = "x"\nreference = "nope"\npolicies = ["baseline.toml"]\n[cohort]\npatients = 10\n')
+    assert main(["run", str(spec), "--out", str(tmp_path / "o")]) == 2
+    assert "reference: must be the name of one of the policies (baseline); got 'nope'" in capsys.readouterr().err
+    spec.write_text('name = "x"\nreference = "baseline"\npolicies = ["baseline.toml"]\n[cohort]\npatients = -1\n')
+    assert main(["run", str(spec), "--out", str(tmp_path / "o")]) == 2
+    assert "cohort.patients: Input should be greater than 0 (got -1)" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_posterior_draws_are_parameter_sets():
+    draws = draw_parameters(3)
+    assert len(draws) == 3 and draws[0] != draws[1]
