@@ -15,6 +15,7 @@ import pandas as pd
 
 __all__ = [
     "Grouping",
+    "to_numpy",
     "as_durations",
     "as_entry",
     "as_event_observed",
@@ -24,15 +25,17 @@ __all__ = [
     "factorize",
 ]
 
+_CAUSES = "(0 = censored, 1..K = cause)"
+
 
 def to_numpy(values, name: str) -> np.ndarray:
     """One-dimensional numpy view or copy of an array, a pandas Series or an Arrow column."""
     if type(values).__module__.startswith("pyarrow"):
         values = values.to_numpy(zero_copy_only=False)
     elif isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
-        has_missing = values.dtype.kind not in "biufcmM" and bool(pd.isna(values).any())
-        if has_missing and (pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)):
-            values = values.to_numpy(dtype=float, na_value=np.nan)  # nullable dtypes: <NA> becomes NaN
+        nullable = isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and values.dtype.kind in "biuf"
+        if nullable and bool(pd.isna(values).any()):
+            values = values.to_numpy(dtype=float, na_value=np.nan)  # <NA> becomes NaN, reported as such
         else:
             values = values.to_numpy()
     array = np.asarray(values)
@@ -43,11 +46,21 @@ def to_numpy(values, name: str) -> np.ndarray:
 
 def _check_length(array: np.ndarray, name: str, n: int | None) -> None:
     if n is not None and array.shape[0] != n:
-        raise ValueError(f"The '{name}' argument must have the same length as 'durations' ({n}); got {array.shape[0]}.")
+        raise ValueError(
+            f"The '{name}' argument must have the same length as 'durations' ({n}); got {array.shape[0]}."
+        )
 
 
-def _first(bad: np.ndarray) -> int:
-    return int(np.argmax(bad))
+def _reject(bad: np.ndarray, array: np.ndarray, message: str) -> None:
+    """Raise ``message`` followed by the first value where ``bad`` holds, if any."""
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{message}; got {_show(array[i])} at position {i}.")
+
+
+def _show(value) -> str:
+    """A value as the user wrote it: ``-1.0``, not ``np.float64(-1.0)``."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _as_float(values, name: str, n: int | None) -> np.ndarray:
@@ -66,14 +79,8 @@ def as_durations(values, name: str = "durations", n: int | None = None) -> np.nd
     array = _as_float(values, name, n)
     if array.shape[0] == 0:
         raise ValueError(f"The '{name}' argument must not be empty.")
-    bad = ~(array >= 0)  # catches NaN too
-    if bad.any():
-        i = _first(bad)
-        raise ValueError(f"The '{name}' argument must be non-negative and not NaN; got {array[i]!r} at position {i}.")
-    bad = np.isinf(array)
-    if bad.any():
-        i = _first(bad)
-        raise ValueError(f"The '{name}' argument must be finite; got {array[i]!r} at position {i}.")
+    _reject(~(array >= 0), array, f"The '{name}' argument must be non-negative and not NaN")  # NaN too
+    _reject(np.isinf(array), array, f"The '{name}' argument must be finite")
     return array
 
 
@@ -82,11 +89,9 @@ def as_entry(values, durations: np.ndarray) -> np.ndarray:
     entry = as_durations(values, "entry", durations.shape[0])
     bad = entry > durations
     if bad.any():
-        i = _first(bad)
-        raise ValueError(
-            f"The 'entry' argument must not exceed 'durations'; got entry {entry[i]!r} > duration {durations[i]!r} "
-            f"at position {i}."
-        )
+        i = int(np.argmax(bad))
+        raise ValueError(f"The 'entry' argument must not exceed 'durations'; got entry {_show(entry[i])} > "
+                         f"duration {_show(durations[i])} at position {i}.")
     return entry
 
 
@@ -98,10 +103,7 @@ def as_event_observed(values, n: int, name: str = "event_observed") -> np.ndarra
         return array
     if array.dtype.kind not in "iuf":
         raise ValueError(f"The '{name}' argument must be boolean or 0/1; got dtype {array.dtype}.")
-    bad = (array != 0) & (array != 1)  # NaN is bad too
-    if bad.any():
-        i = _first(bad)
-        raise ValueError(f"The '{name}' argument must be boolean or 0/1; got {array[i]!r} at position {i}.")
+    _reject((array != 0) & (array != 1), array, f"The '{name}' argument must be boolean or 0/1")  # NaN too
     return array == 1
 
 
@@ -112,42 +114,35 @@ def as_event_type(values, n: int, name: str = "event_type") -> np.ndarray:
     if array.dtype == np.bool_:
         return array.astype(np.int64)
     if array.dtype.kind not in "iuf":
-        raise ValueError(f"The '{name}' argument must hold integers (0 = censored, 1..K = cause); got dtype {array.dtype}.")
+        raise ValueError(f"The '{name}' argument must hold integers {_CAUSES}; got dtype {array.dtype}.")
     bad = ~(array >= 0) | (array != np.round(array)) if array.dtype.kind == "f" else array < 0
-    if bad.any():
-        i = _first(bad)
-        raise ValueError(
-            f"The '{name}' argument must hold non-negative integers (0 = censored, 1..K = cause); "
-            f"got {array[i]!r} at position {i}."
-        )
+    _reject(bad, array, f"The '{name}' argument must hold non-negative integers {_CAUSES}")
     return array.astype(np.int64)
 
 
 def as_covariate(values, n: int, name: str = "x") -> np.ndarray:
     """Float64 covariate, finite."""
     array = _as_float(values, name, n)
-    bad = ~np.isfinite(array)
-    if bad.any():
-        i = _first(bad)
-        raise ValueError(f"The '{name}' argument must be finite and not NaN; got {array[i]!r} at position {i}.")
+    _reject(~np.isfinite(array), array, f"The '{name}' argument must be finite and not NaN")
     return array
 
 
 def factorize(values, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Codes 0..k-1 (intp) and the k distinct labels in sorted order. No sort of the rows for integers."""
+    """Codes 0..k-1 (intp) and the k distinct labels in sorted order; integers need no sort."""
     array = to_numpy(values, name)
     _check_length(array, name, n)
     if array.dtype.kind in "biu":
-        as_int = array.astype(np.int64)
-        low, high = (int(as_int.min()), int(as_int.max())) if n else (0, -1)
-        if high - low <= 4 * n + 1024:  # dense integer labels: one bincount, no sort
-            present = np.bincount(as_int - low, minlength=high - low + 1) > 0
-            lookup = np.cumsum(present) - 1
+        as_int = array.astype(np.int64, copy=False)
+        low, high = int(as_int.min()), int(as_int.max())
+        if high - low <= 4 * n + 1024:  # dense integer labels: one bincount
+            shifted = as_int - low if low else as_int
+            present = np.bincount(shifted, minlength=high - low + 1) > 0
             labels = (np.flatnonzero(present) + low).astype(array.dtype)
-            return lookup[as_int - low].astype(np.intp), labels
-    elif array.dtype.kind == "f" and np.isnan(array).any() or array.dtype.kind == "O" and bool(pd.isna(array).any()):
-        i = _first(np.asarray(pd.isna(array)))
-        raise ValueError(f"The '{name}' argument must not contain missing values; got {array[i]!r} at position {i}.")
+            if low == 0 and present.all():  # the labels are already 0..k-1
+                return shifted.astype(np.intp, copy=False), labels
+            return (np.cumsum(present) - 1)[shifted].astype(np.intp, copy=False), labels
+    elif array.dtype.kind in "fO":
+        _reject(np.asarray(pd.isna(array)), array, f"The '{name}' argument must not contain missing values")
     labels, codes = np.unique(array, return_inverse=True)
     return codes.reshape(-1).astype(np.intp), labels
 
@@ -162,6 +157,12 @@ class Grouping:
     codes: np.ndarray
     n_groups: int
     labels: dict[str, np.ndarray]
+
+    def sizes(self) -> np.ndarray:
+        """Number of rows of each group."""
+        if self.n_groups == 1:
+            return np.array([self.codes.shape[0]])
+        return np.bincount(self.codes, minlength=self.n_groups)
 
 
 def _named_arrays(groups) -> dict[str, object]:
@@ -180,19 +181,18 @@ def as_grouping(groups, n: int, name: str = "groups") -> Grouping:
     if groups is None:
         return Grouping(np.zeros(n, dtype=np.intp), 1, {})
     arrays = _named_arrays(groups)
-    factors = {column: factorize(values, f"{name}" if column == "group" else f"{name}[{column!r}]", n)
+    factors = {column: factorize(values, name if column == "group" else f"{name}[{column!r}]", n)
                for column, values in arrays.items()}
     codes_list = [codes for codes, _ in factors.values()]
     sizes = [len(labels) for _, labels in factors.values()]
     if len(codes_list) == 1:
-        codes, labels = next(iter(factors.values()))
-        return Grouping(codes, len(labels), {next(iter(factors)): labels})
-    if float(np.prod(sizes, dtype=float)) < 2.0**62:
-        combined = np.ravel_multi_index(codes_list, sizes)
-        codes, present = factorize(combined, name, n)
+        column, (codes, labels) = next(iter(factors.items()))
+        return Grouping(codes, len(labels), {column: labels})
+    if float(np.prod(sizes, dtype=float)) < 2.0**62:  # every combination fits one int64 code
+        codes, present = factorize(np.ravel_multi_index(codes_list, sizes), name, n)
         per_array = np.unravel_index(present, sizes)
-    else:  # too many combinations for one int64: sort the rows of codes instead
+    else:
         present_rows, codes = np.unique(np.stack(codes_list, axis=1), axis=0, return_inverse=True)
         codes, per_array = codes.reshape(-1).astype(np.intp), present_rows.T
-    labels = {column: factors[column][1][index] for column, index in zip(factors, per_array)}
-    return Grouping(codes, len(next(iter(labels.values()))), labels)
+    labels = {column: factors[column][1][index] for column, index in zip(factors, per_array, strict=True)}
+    return Grouping(codes, len(per_array[0]), labels)

@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["segment_starts", "sort_within_groups", "segment_cumsum", "segment_ids", "concatenated_ranges"]
+__all__ = [
+    "segment_starts",
+    "segment_ids",
+    "concatenated_ranges",
+    "sort_within_groups",
+    "sort_values_within_groups",
+    "segment_cumsum",
+]
 
 
 def segment_starts(counts: np.ndarray) -> np.ndarray:
@@ -51,6 +58,8 @@ def _blocks(counts: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
 
 def _apply_padded(values: np.ndarray, counts: np.ndarray, fill, along_rows: Callable) -> np.ndarray:
     """Lay segments out as the rows of padded 2-D arrays, apply ``along_rows``, read back the rows."""
+    if counts.min() == counts.max():  # equal lengths: the rows are a reshape, no padding
+        return along_rows(values.reshape(counts.shape[0], -1)).reshape(-1)
     starts = segment_starts(counts)
     out = None
     for members, width in _blocks(counts):
@@ -69,28 +78,47 @@ def _apply_padded(values: np.ndarray, counts: np.ndarray, fill, along_rows: Call
 
 
 def sort_within_groups(time: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Permutation that orders rows by group code, then by time within each group (ties in any order)."""
+    """Permutation ordering rows by group code, then by time within each group (ties in any order)."""
     if n_groups == 1:
         return np.argsort(time)
-    by_group = _stable_order_of_codes(codes, n_groups)
+    by_group = _order_of_codes(codes, n_groups)
     counts = np.bincount(codes, minlength=n_groups)
     counts = counts[counts > 0]
-    starts = segment_starts(counts)
-    local = _apply_padded(time[by_group], counts, np.inf, lambda grid: np.argsort(grid, axis=1))
-    return by_group[np.repeat(starts, counts) + local]
+    grouped = time if by_group is None else time[by_group]
+    local = _apply_padded(grouped, counts, np.inf, lambda grid: np.argsort(grid, axis=1))
+    order = np.repeat(segment_starts(counts), counts) + local
+    return order if by_group is None else by_group[order]
 
 
-def _stable_order_of_codes(codes: np.ndarray, n_groups: int) -> np.ndarray:
+def sort_values_within_groups(values: np.ndarray, codes: np.ndarray, n_groups: int, fill) -> np.ndarray:
+    """``values`` sorted by group code, then by value; ``fill`` must sort after every value."""
+    if n_groups == 1:
+        return np.sort(values)
+    by_group = _order_of_codes(codes, n_groups)
+    counts = np.bincount(codes, minlength=n_groups)
+    grouped = values if by_group is None else values[by_group]
+    return _apply_padded(grouped, counts[counts > 0], fill, lambda grid: np.sort(grid, axis=1))
+
+
+def _order_of_codes(codes: np.ndarray, n_groups: int) -> np.ndarray | None:
+    """Stable permutation grouping the rows by code; None if they are grouped already (as the
+    simulation's output, sorted by scenario and replicate, is)."""
     if codes.shape[0] < 2 or bool(np.all(codes[1:] >= codes[:-1])):
-        return np.arange(codes.shape[0], dtype=np.intp)  # already grouped, as simulation output is
-    small = codes.astype(np.uint16) if n_groups <= 1 << 16 else codes  # radix sort for 16-bit keys
+        return None
+    small = codes.astype(np.uint16) if n_groups <= 1 << 16 else codes  # numpy radix-sorts 16-bit keys
     return np.argsort(small, kind="stable")
 
 
-def segment_cumsum(values: np.ndarray, counts: np.ndarray, reverse: bool = False) -> np.ndarray:
-    """Cumulative sum restarting at each segment (from the end of each segment if ``reverse``)."""
+def segment_cumsum(values: np.ndarray, counts: np.ndarray, reverse: bool = False,
+                   overwrite: bool = False) -> np.ndarray:
+    """Cumulative sum restarting at each segment (from the end of each segment if ``reverse``);
+    ``overwrite`` lets it reuse ``values`` for the result."""
+    if values.shape[0] == 0:
+        return values.copy()
     if len(counts) == 1:
-        return np.cumsum(values[::-1])[::-1] if reverse else np.cumsum(values)
+        if reverse:
+            return np.cumsum(values[::-1])[::-1]
+        return np.cumsum(values, out=values if overwrite else None)
     if reverse:
         return _apply_padded(values, counts, 0, lambda grid: np.cumsum(grid[:, ::-1], axis=1)[:, ::-1])
     return _apply_padded(values, counts, 0, lambda grid: np.cumsum(grid, axis=1))

@@ -13,8 +13,8 @@ import pandas as pd
 from scipy.special import ndtri
 
 from ._blocks import sorted_time_blocks
-from ._input import as_durations, as_event_type, as_grouping
-from ._segments import segment_cumsum
+from ._input import as_durations, as_event_type, as_grouping, factorize
+from ._segments import segment_cumsum, segment_starts
 from .kaplan_meier import group_columns, product_limit
 
 __all__ = ["cumulative_incidence"]
@@ -49,14 +49,14 @@ def cumulative_incidence(durations, event_type, groups=None, *, alpha: float = 0
     cause_of_row = as_event_type(event_type, n)
     grouping = as_grouping(groups, n)
     blocks = sorted_time_blocks(time, grouping.codes, grouping.n_groups)
-    causes = np.flatnonzero(np.bincount(cause_of_row)[1:]) + 1
+    code, labels = factorize(cause_of_row, "event_type", n)
+    censoring = int(labels[0] == 0)
+    causes = labels[censoring:]
     n_blocks, n_causes = blocks.starts.shape[0], causes.shape[0]
 
-    sorted_cause = cause_of_row[blocks.order]
-    events_all = blocks.count(sorted_cause > 0)
-    cause_index = np.searchsorted(causes, sorted_cause)  # index of the cause, meaningful where cause > 0
-    with_event = sorted_cause > 0
-    cell = cause_index[with_event] * n_blocks + blocks.group_of_rows()[with_event]
+    with_event = cause_of_row[blocks.order] > 0
+    events_all = blocks.count(with_event)
+    cell = (code[blocks.order][with_event] - censoring) * n_blocks + blocks.block_of_rows()[with_event]
     events = np.bincount(cell, minlength=n_causes * n_blocks).reshape(n_causes, n_blocks)
 
     survival, _ = product_limit(blocks.at_risk, events_all, blocks.blocks_per_group)
@@ -86,15 +86,27 @@ def cumulative_incidence(durations, event_type, groups=None, *, alpha: float = 0
         upper=upper.reshape(-1),
     )
     table = pd.DataFrame(columns, copy=False)
-    if grouping.n_groups > 1:  # rows of the grid are (cause, group, time): reorder to (group, cause, time)
-        table = table.iloc[np.lexsort((np.repeat(np.arange(n_causes), n_blocks), np.tile(blocks.group, n_causes)))]
-        table = table.reset_index(drop=True)
-    return table
+    if grouping.n_groups == 1 or n_causes < 2:
+        return table
+    return table.take(_group_major(blocks.blocks_per_group, n_causes)).reset_index(drop=True)
+
+
+def _group_major(blocks_per_group: np.ndarray, n_causes: int) -> np.ndarray:
+    """Rows of the (cause, group, time) grid in (group, cause, time) order, without a sort."""
+    start = np.repeat(segment_starts(blocks_per_group), blocks_per_group)  # first block of each block's group
+    size = np.repeat(blocks_per_group, blocks_per_group)
+    n_blocks = start.shape[0]
+    destination = n_causes * start + np.arange(n_causes)[:, None] * size + (np.arange(n_blocks) - start)
+    order = np.empty(n_causes * n_blocks, dtype=np.intp)
+    order[destination.reshape(-1)] = np.arange(n_causes * n_blocks)
+    return order
 
 
 def _variance(incidence, events, events_all, n_at_risk, lagged, cumulate):
-    """Var F_j(t) = sum (F_j(t) - F_j(t_i))^2 d_i / (n_i (n_i - d_i)) + sum S(t_i-)^2 d_ji (n_i - d_ji) / n_i^3
-    - 2 sum (F_j(t) - F_j(t_i)) S(t_i-) d_ji / n_i^2, with the squares expanded as lifelines does."""
+    """Var F_j(t) = sum (F_j(t) - F_j(t_i))^2 d_i / (n_i (n_i - d_i))
+                   + sum S(t_i-)^2 d_ji (n_i - d_ji) / n_i^3
+                   - 2 sum (F_j(t) - F_j(t_i)) S(t_i-) d_ji / n_i^2,
+    over times t_i <= t, with the squares expanded (and summed in the order) as lifelines does."""
     with np.errstate(divide="ignore", invalid="ignore"):
         weight = events_all / n_at_risk / (n_at_risk - events_all)
     weight[n_at_risk <= events_all] = 0.0
@@ -105,12 +117,13 @@ def _variance(incidence, events, events_all, n_at_risk, lagged, cumulate):
     cross = lagged * events / n_at_risk**2
     cross_linear, cross_constant = cumulate(cross), cumulate(-(cross * incidence))
     first = constant + linear * incidence + quadratic * incidence**2
-    return first + second - 2 * (cross_constant + cross_linear * incidence)
+    variance = first + second - 2 * (cross_constant + cross_linear * incidence)
+    return np.maximum(variance, 0.0)  # the expanded sums can round a zero variance to -1e-17
 
 
 def _bounds(incidence, variance, alpha):
     z = ndtri(1 - alpha / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         transformed = np.log(-np.log(incidence))
         se_transformed = np.sqrt(variance) / (incidence * np.absolute(np.log(incidence)))
         lower = np.exp(-np.exp(transformed + z * se_transformed))

@@ -2,23 +2,27 @@
 
 Same estimate, Greenwood variance and log-log interval as lifelines' ``KaplanMeierFitter``, computed
 with the same floating-point operations in the same order, so a group's curve equals lifelines'
-curve for that group's rows.
+curve for that group's rows. The one sort is of a single integer key per row that packs the time
+with the event flag.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from ._blocks import TimeBlocks, sorted_time_blocks, time_blocks
+from ._blocks import TimeBlocks, time_blocks
 from ._input import Grouping, as_durations, as_entry, as_event_observed, as_grouping
-from ._segments import segment_cumsum
+from ._segments import segment_cumsum, sort_values_within_groups
 
 __all__ = ["kaplan_meier", "product_limit", "log_log_bounds", "group_columns"]
 
 
-def kaplan_meier(durations, event_observed, groups=None, entry=None, *, alpha: float = 0.05) -> pd.DataFrame:
+def kaplan_meier(durations, event_observed, groups=None, entry=None, *,
+                 alpha: float = 0.05) -> pd.DataFrame:
     """Kaplan–Meier table: one row per group and distinct time of ``durations``.
 
     Parameters
@@ -40,27 +44,30 @@ def kaplan_meier(durations, event_observed, groups=None, entry=None, *, alpha: f
     Returns
     -------
     DataFrame with the group column(s), ``time``, ``at_risk`` (rows still under observation at
-    ``time``), ``events``, ``censored``, ``survival`` (the estimate just after ``time``), ``se`` (Greenwood
-    standard error of ``survival``: ``survival * sqrt(sum d / (n (n - d)))``), ``lower`` and ``upper``
-    (log-log interval, lifelines' ``confidence_interval_``). Rows are sorted by group, then time.
+    ``time``), ``events``, ``censored``, ``survival`` (the estimate just after ``time``), ``se``
+    (Greenwood standard error of ``survival``: ``survival * sqrt(sum d / (n (n - d)))``), ``lower`` and
+    ``upper`` (log-log interval, lifelines' ``confidence_interval_``). Rows are sorted by group, then
+    time.
     """
     time = as_durations(durations)
     n = time.shape[0]
     observed = as_event_observed(event_observed, n)
     grouping = as_grouping(groups, n)
     if entry is None:
-        blocks = sorted_time_blocks(time, grouping.codes, grouping.n_groups)
+        time_sorted, observed_sorted = _sort_packed(time, observed, grouping)
+        blocks = time_blocks(time_sorted, grouping.sizes())
     else:
         blocks = _blocks_with_entry(time, as_entry(entry, time), grouping)
-    events = blocks.count(observed[blocks.order])
+        observed_sorted = observed[blocks.order]
+    events = blocks.count(observed_sorted)
     survival, variance = product_limit(blocks.at_risk, events, blocks.blocks_per_group)
     lower, upper = log_log_bounds(survival, variance, alpha)
     columns = group_columns(grouping, blocks.group)
     columns.update(
         time=blocks.time,
-        at_risk=blocks.at_risk.astype(np.int64),
+        at_risk=blocks.at_risk.astype(np.int64, copy=False),
         events=events,
-        censored=blocks.removed.astype(np.int64) - events,
+        censored=blocks.removed - events,
         survival=survival,
         se=survival * np.sqrt(variance),
         lower=lower,
@@ -78,28 +85,62 @@ def product_limit(at_risk: np.ndarray, events: np.ndarray, blocks_per_group: np.
     """Survival and Greenwood variance of log-survival at each block, restarting at each group.
 
     As lifelines: ``exp(cumsum(log(n - d) - log(n)))`` and ``cumsum(d / (n (n - d)))`` where a time at
-    which everyone at risk dies adds 0 to the variance, and a time with nobody at risk (possible with
-    delayed entry) leaves both unchanged.
+    which everyone at risk dies adds 0 to the variance, and a time with nobody at risk or with more
+    events than rows at risk (possible with delayed entry: a row entering at its event time is not at
+    risk then) leaves both unchanged.
     """
+    # In-place steps below spare fresh megabyte-sized arrays (page faults cost as much as the
+    # arithmetic); each expression keeps lifelines' order of operations.
+    n, d = at_risk.astype(float), events.astype(float)  # exact: counts are far below 2**53
+    remaining = n - d
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_factor = np.log(at_risk - events) - np.log(at_risk)
-        greenwood = events / (at_risk * (at_risk - events))
-    log_factor[at_risk <= 0] = 0.0
+        log_factor = np.log(remaining)
+        log_factor -= np.log(n)
+        greenwood = np.multiply(n, remaining, out=n)
+        np.divide(d, greenwood, out=greenwood)
+    log_factor[(at_risk <= 0) | (at_risk < events)] = 0.0
     greenwood[at_risk <= events] = 0.0
-    survival = np.exp(segment_cumsum(log_factor, blocks_per_group))
-    return survival, segment_cumsum(greenwood, blocks_per_group)
+    survival = segment_cumsum(log_factor, blocks_per_group, overwrite=True)
+    np.exp(survival, out=survival)
+    return survival, segment_cumsum(greenwood, blocks_per_group, overwrite=True)
 
 
 def log_log_bounds(survival: np.ndarray, variance_of_log: np.ndarray, alpha: float):
-    """lifelines' exponential Greenwood ("log-log") interval; 1 where undefined (survival 1)."""
+    """lifelines' exponential Greenwood ("log-log") interval of survival ``S`` given the variance ``V``
+    of ``log S``: ``exp(-exp(log(-log S) -+ z sqrt(V) / log S))``, 1 where undefined (``S`` = 1)."""
     z = ndtri(1 - alpha / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         v = np.log(survival)
-        lower = np.exp(-np.exp(np.log(-v) - z * np.sqrt(variance_of_log) / v))
-        upper = np.exp(-np.exp(np.log(-v) + z * np.sqrt(variance_of_log) / v))
-    lower[np.isnan(lower)] = 1.0
-    upper[np.isnan(upper)] = 1.0
+        spread = np.sqrt(variance_of_log)
+        spread *= z
+        spread /= v
+        centre = np.log(np.negative(v, out=v), out=v)
+        lower, upper = centre - spread, np.add(centre, spread, out=centre)
+        for bound in (lower, upper):
+            np.exp(bound, out=bound)
+            np.negative(bound, out=bound)
+            np.exp(bound, out=bound)
+            bound[np.isnan(bound)] = 1.0
     return lower, upper
+
+
+def _sort_packed(time: np.ndarray, observed: np.ndarray, grouping: Grouping):
+    """Times and event flags sorted by group, then time, with one sort of a single uint64 key.
+
+    The bits of a non-negative float64 read as an unsigned integer increase with its value and leave
+    the top (sign) bit free: shifted left by one they make room for the event flag. Sorting the keys
+    (no index array, no gathers) is markedly faster than ``argsort`` followed by two gathers.
+    """
+    shift = np.uint64(1)
+    key = np.ascontiguousarray(time).view(np.uint64) << shift
+    key |= observed.view(np.uint8)
+    if grouping.n_groups == 1:
+        key.sort()
+    else:
+        key = sort_values_within_groups(key, grouping.codes, grouping.n_groups, np.iinfo(np.uint64).max)
+    observed_sorted = (key & shift).astype(bool)
+    key >>= shift
+    return key.view(np.float64), observed_sorted
 
 
 def _blocks_with_entry(time: np.ndarray, entry: np.ndarray, grouping: Grouping) -> TimeBlocks:
@@ -119,6 +160,6 @@ def _blocks_with_entry(time: np.ndarray, entry: np.ndarray, grouping: Grouping) 
     # counts of earlier groups cancel and no per-group offset is needed
     in_risk_set = np.cumsum(np.where(is_exit, -1, 1)) + is_exit
     order = merged[is_exit]  # exit rows, sorted by group, then time
-    blocks = time_blocks(order, time, codes, grouping.n_groups)
+    blocks = time_blocks(time[order], grouping.sizes(), order)
     at_risk = in_risk_set[is_exit][blocks.starts]
-    return TimeBlocks(order, blocks.starts, blocks.ends, blocks.group, blocks.time, at_risk, blocks.blocks_per_group)
+    return replace(blocks, at_risk=at_risk)

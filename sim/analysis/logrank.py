@@ -51,33 +51,38 @@ def logrank(durations, event_observed, arm, groups=None, strata=None) -> pd.Data
         n_cells, group_of_cell = present.shape[0], present // stratum_labels.shape[0]
 
     blocks = sorted_time_blocks(time, cell, n_cells)
-    block_group = group_of_cell[blocks.group]
-    sorted_arm, sorted_observed = arm_code[blocks.order], observed[blocks.order]
-    deaths = blocks.count(sorted_observed).astype(float)
-    at_risk = blocks.at_risk.astype(float)
+    deaths_per_block = blocks.count(observed[blocks.order])
+    with_deaths = np.flatnonzero(deaths_per_block)  # only times with an event contribute
+    deaths = deaths_per_block[with_deaths].astype(float)
+    at_risk = blocks.at_risk[with_deaths].astype(float)
+    block_cell = blocks.group[with_deaths]
+    block_group = group_of_cell[block_cell]
     # hypergeometric weight of each time; a time with one at risk adds nothing (lifelines: factor 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         spread = (at_risk - deaths) / (at_risk - 1)
     spread[~np.isfinite(spread)] = 1.0
     factor = spread * deaths / at_risk**2
 
-    cell_end = np.cumsum(np.bincount(cell, minlength=n_cells))[blocks.group]
-    arm_at_risk = np.empty((n_arms, blocks.starts.shape[0]))
-    excess = np.empty((n_arms, n_groups))  # observed minus expected, per arm and group
-    for j in range(n_arms):  # a loop over arms (a handful), never over groups
-        in_arm = sorted_arm == j
-        before = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(in_arm, out=before[1:])
-        arm_at_risk[j] = before[cell_end] - before[blocks.starts]
-        arm_deaths = blocks.count(in_arm & sorted_observed)
-        expected = arm_at_risk[j] * (deaths / at_risk)
-        excess[j] = np.bincount(block_group, arm_deaths, n_groups) - np.bincount(block_group, expected, n_groups)
+    sorted_arm = arm_code[blocks.order]
+    cell_end = np.cumsum(np.bincount(cell, minlength=n_cells))[block_cell]
+    block_start = blocks.starts[with_deaths]
+    modelled_arms = 1 if n_arms == 2 else n_arms  # of two arms, the second is the total minus the first
+    arm_at_risk = np.empty((modelled_arms, with_deaths.shape[0]))
+    for j in range(modelled_arms):  # a loop over arms (a handful), never over groups
+        before = np.zeros(n + 1)
+        np.cumsum(sorted_arm == j, out=before[1:])
+        arm_at_risk[j] = before[cell_end] - before[block_start]
+    group_and_arm = grouping.codes * n_arms + arm_code
+    observed_per_arm = np.bincount(group_and_arm, observed, n_groups * n_arms)
+    expected_per_arm = np.stack([np.bincount(block_group, a * (deaths / at_risk), n_groups)
+                                 for a in arm_at_risk])
+    excess = observed_per_arm.reshape(n_groups, n_arms).T[:modelled_arms] - expected_per_arm
 
-    arms_present = np.zeros((n_groups, n_arms), dtype=bool)
-    arms_present[grouping.codes, arm_code] = True
+    arms_present = np.bincount(group_and_arm, minlength=n_groups * n_arms).reshape(n_groups, n_arms) > 0
     n_present = arms_present.sum(axis=1)
     if n_arms == 2:
-        variance = np.bincount(block_group, factor * arm_at_risk[0] * arm_at_risk[1], n_groups)
+        covariance = factor * arm_at_risk[0] * (at_risk - arm_at_risk[0])
+        variance = np.bincount(block_group, covariance, n_groups)
         with np.errstate(divide="ignore", invalid="ignore"):
             statistic = np.where(variance > 0, excess[0] ** 2 / variance, 0.0)
     else:
@@ -85,7 +90,8 @@ def logrank(durations, event_observed, arm, groups=None, strata=None) -> pd.Data
     statistic = np.where(n_present >= 2, statistic, np.nan)
     dof = n_present - 1
     columns = group_columns(grouping, np.arange(n_groups))
-    columns.update(statistic=statistic, df=dof, p_value=np.where(dof >= 1, chdtrc(np.maximum(dof, 1), statistic), np.nan))
+    p_value = np.where(dof >= 1, chdtrc(np.maximum(dof, 1), statistic), np.nan)
+    columns.update(statistic=statistic, df=dof, p_value=p_value)
     return pd.DataFrame(columns, copy=False)
 
 

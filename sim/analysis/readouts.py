@@ -42,7 +42,7 @@ def median_survival(km_table: pd.DataFrame) -> pd.DataFrame:
     for the ``lower`` and ``upper`` bounds of the pointwise interval (Brookmeyer–Crowley style, as
     ``median_survival_times(kmf.confidence_interval_)``).
     """
-    keys, starts, counts = _curves(km_table)
+    keys, starts, _ = _curves(km_table)
     columns = _curve_labels(km_table, keys, starts)
     time = km_table["time"].to_numpy(dtype=float)
     for out, column in (("median", "survival"), ("lower", "lower"), ("upper", "upper")):
@@ -80,7 +80,8 @@ def rmst(km_table: pd.DataFrame, horizon: float, *, alpha: float = 0.05) -> pd.D
     second = first_time * first_time / 2 + np.add.reduceat(moment, starts)
     area_after = segment_cumsum(area, counts, reverse=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        greenwood = np.where((at_risk > events) & (time <= horizon), events / (at_risk * (at_risk - events)), 0.0)
+        greenwood = events / (at_risk * (at_risk - events))
+    greenwood[(at_risk <= events) | (time > horizon)] = 0.0
     se = np.sqrt(np.add.reduceat(area_after * area_after * greenwood, starts))
     z = ndtri(1 - alpha / 2)
     columns = _curve_labels(km_table, keys, starts)
@@ -92,7 +93,8 @@ def rmst(km_table: pd.DataFrame, horizon: float, *, alpha: float = 0.05) -> pd.D
 def _curves(table: pd.DataFrame):
     """Curve columns, first row and number of rows of each curve."""
     if "time" not in table.columns or table.shape[0] == 0:
-        raise ValueError("The table argument must be a non-empty table from kaplan_meier or cumulative_incidence.")
+        raise ValueError("The table argument must be a non-empty table from kaplan_meier or "
+                         "cumulative_incidence.")
     keys = list(table.columns[: table.columns.get_loc("time")])
     time = table["time"].to_numpy(dtype=float)
     new = np.empty(time.shape[0], dtype=bool)
