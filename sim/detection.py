@@ -8,9 +8,9 @@ TEST_ACCURACY stream: the same distribution as a coin per visit, with one draw, 
 scanned more often is never found later (common random numbers across policies).
 
 Attendance and false positives are drawn per visit *month* (ADHERENCE and FALSE_POSITIVE streams,
-one block of 240 months per episode), not per visit number: a visit at month 12 is attended or
-missed alike under every policy that schedules one, so a policy whose visits include another's
-finds every recurrence at least as early.
+one per episode and month), not per visit number: a visit at month 12 is attended or missed alike
+under every policy that schedules one, so a policy whose visits include another's finds every
+recurrence at least as early.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ __all__ = ["detect", "attendance", "false_positives"]
 
 
 def attendance(u: np.ndarray, policy: Policy) -> np.ndarray:
-    """(n, m) which scheduled visits a patient attends, from ADHERENCE uniforms by month."""
-    return u[:, policy.visit_month_index] < policy.adherence
+    """(n, m) which scheduled visits a patient attends, from ADHERENCE uniforms (n, m)."""
+    return u < policy.adherence
 
 
 def false_positives(u: np.ndarray, attended: np.ndarray, policy: Policy) -> np.ndarray:
-    """(n, m) attended visits whose result is positive without (detected) disease: each
-    modality tests negative with its specificity; FALSE_POSITIVE uniforms by month."""
-    return attended & (u[:, policy.visit_month_index] < 1.0 - policy.specificity[None, :])
+    """(n, m) attended visits whose result is positive without disease: each modality tests
+    negative with its specificity; FALSE_POSITIVE uniforms (n, m)."""
+    return attended & (u < 1.0 - policy.specificity[None, :])
 
 
 def detect(onset: np.ndarray, involved: np.ndarray, symptom: np.ndarray, attended: np.ndarray,

@@ -32,7 +32,7 @@ from sim.detection import attendance, detect, false_positives
 from sim.natural_history import cancer_death_hazard_ratio, draw_episode, site_thetas
 from sim.params import Params
 from sim.policy import Policy
-from sim.streams import MAX_EPISODES, Purpose, uniforms, uniforms_for
+from sim.streams import MAX_EPISODES, Purpose, by_month, uniforms
 
 __all__ = ["simulate_chunk", "EVENTS", "DETAILS", "ChunkResult"]
 
@@ -151,10 +151,11 @@ class _Chunk:
         episode = draw_episode(history, np.atleast_2d(self.thetas[rows]) * multiplier,
                                np.atleast_1d(self.death_ratio[rows]), self.params)
         ids = np.atleast_1d(self.ids[rows])
-        attended = attendance(uniforms_for(self.seed, self.replicate, Purpose.ADHERENCE, ids,
-                                           stream=k), self.policy)
+        months = self.policy.visit_month_index
+        attended = attendance(by_month(self.seed, self.replicate, Purpose.ADHERENCE, ids, k, months),
+                              self.policy)
         if self.any_false_positive:
-            u = uniforms_for(self.seed, self.replicate, Purpose.FALSE_POSITIVE, ids, stream=k)
+            u = by_month(self.seed, self.replicate, Purpose.FALSE_POSITIVE, ids, k, months)
             workups = false_positives(u, attended, self.policy)
             workups &= self.policy.visit_months[None, :] < episode.onset[:, None]
         else:

@@ -15,10 +15,12 @@ patient; one generator per (chunk, purpose) positioned by counter costs nothing 
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["Purpose", "WIDTH", "MAX_EPISODES", "VISIT_MONTHS", "uniforms", "uniforms_for"]
+__all__ = ["Purpose", "WIDTH", "MAX_EPISODES", "VISIT_MONTHS", "uniforms", "uniforms_for",
+           "by_month"]
 
 MAX_EPISODES = 8  # recurrence episodes per patient: the first and up to 7 after curative surgery
 VISIT_MONTHS = 240  # visits are keyed by their month (0..239) within an episode: 20 years
@@ -30,9 +32,9 @@ class Purpose(IntEnum):
     COHORT = 0            # baseline covariates, perioperative course, background death
     NATURAL_HISTORY = 1   # recurrence onset, sites, symptoms, resectability, cancer death
     TEST_ACCURACY = 2     # detection at surveillance visits
-    ADHERENCE = 3         # attendance of visits, keyed by episode and visit month
+    ADHERENCE = 3         # attendance of visits: a stream per (episode, visit month)
     TREATMENT = 4         # choice of repeat surgery, operative death
-    FALSE_POSITIVE = 5    # false-positive results, keyed by episode and visit month
+    FALSE_POSITIVE = 5    # false-positive results: a stream per (episode, visit month)
 
 
 # Uniforms per patient; multiples of 4 so that a patient's block starts on a Philox counter.
@@ -41,45 +43,69 @@ WIDTH = {
     Purpose.NATURAL_HISTORY: 16 * MAX_EPISODES,
     Purpose.TEST_ACCURACY: 4 * MAX_EPISODES,
     Purpose.TREATMENT: 4 * MAX_EPISODES,
-    Purpose.ADHERENCE: VISIT_MONTHS,       # one stream per episode (``stream=k``)
-    Purpose.FALSE_POSITIVE: VISIT_MONTHS,  # one stream per episode (``stream=k``)
+    Purpose.ADHERENCE: 4,        # one stream per (episode, month); the first uniform is used
+    Purpose.FALSE_POSITIVE: 4,
 }
 
 
-def _key(seed: int, replicate: int, purpose: int, stream: int | None) -> np.ndarray:
-    spawn_key = (replicate, int(purpose)) if stream is None else (replicate, int(purpose), stream)
+@lru_cache(maxsize=4096)
+def _key(seed: int, replicate: int, purpose: int, stream: tuple | None) -> np.ndarray:
+    spawn_key = (replicate, int(purpose)) if stream is None else (replicate, int(purpose), *stream)
     return np.random.SeedSequence(seed, spawn_key=spawn_key).generate_state(2, np.uint64)
 
 
 def uniforms(seed: int, replicate: int, purpose: int, first_patient: int, n_patients: int,
              width: int | None = None, column: int = 0, n_columns: int | None = None,
-             stream: int | None = None) -> np.ndarray:
+             stream: tuple | None = None) -> np.ndarray:
     """Uniforms on [0, 1) for patients ``first_patient .. first_patient + n_patients - 1``.
 
     Returns an array ``(n_patients, n_columns)``: columns ``column .. column + n_columns - 1`` of
-    each patient's block of ``width`` (default: `WIDTH[purpose]`). Purposes with a block per
-    episode (attendance, false positives) name the episode as ``stream``.
+    each patient's block of ``width`` (default: `WIDTH[purpose]`). Purposes with a stream per
+    (episode, visit month) name it as ``stream``.
     """
     width = WIDTH[Purpose(purpose)] if width is None else width
     if width % 4:
         raise ValueError(f"stream width must be a multiple of 4; got {width}")
     n_columns = width - column if n_columns is None else n_columns
-    bit_generator = np.random.Philox(key=_key(seed, replicate, purpose, stream))
+    bit_generator = np.random.Philox(key=_key(seed, replicate, int(purpose), stream))
     bit_generator.advance(first_patient * width // 4)
     block = np.random.Generator(bit_generator).random((n_patients, width))
     return block[:, column:column + n_columns]
 
 
 def uniforms_for(seed: int, replicate: int, purpose: int, patient_ids: np.ndarray,
-                 stream: int | None = None) -> np.ndarray:
+                 stream: tuple | None = None) -> np.ndarray:
     """As `uniforms`, for any set of patients (rows in the order of `patient_ids`): one block
     when the ids are contiguous, else patient by patient (for the few who reach late episodes)."""
     patient_ids = np.asarray(patient_ids, dtype=np.int64)
     if len(patient_ids) == 0:
         return np.zeros((0, WIDTH[Purpose(purpose)]))
     first, last = int(patient_ids.min()), int(patient_ids.max())
-    if last - first + 1 <= 4 * len(patient_ids):
+    # a block of the whole range costs about as much as 64 patients drawn one by one
+    if last - first + 1 <= 64 * len(patient_ids):
         block = uniforms(seed, replicate, purpose, first, last - first + 1, stream=stream)
         return block[patient_ids - first]
-    return np.vstack([uniforms(seed, replicate, purpose, int(p), 1, stream=stream)
-                      for p in patient_ids])
+    # one generator walks up the sorted ids, jumping (advance) from one patient's block to the next
+    width = WIDTH[Purpose(purpose)]
+    bit_generator = np.random.Philox(key=_key(seed, replicate, int(purpose), stream))
+    generator = np.random.Generator(bit_generator)
+    order = np.argsort(patient_ids, kind="stable")
+    out = np.empty((len(patient_ids), width))
+    position = 0
+    for index in order.tolist():
+        target = int(patient_ids[index]) * width // 4
+        if target != position:
+            bit_generator.advance(target - position)
+        out[index] = generator.random(width)
+        position = target + width // 4
+    return out
+
+
+def by_month(seed: int, replicate: int, purpose: int, patient_ids: np.ndarray, episode: int,
+             months: np.ndarray) -> np.ndarray:
+    """(patients, visits) one uniform per patient and visit month of an episode: the stream of
+    (episode, month), so a visit month gets the same draw under every policy that has it."""
+    out = np.empty((len(patient_ids), len(months)))
+    for j, month in enumerate(np.asarray(months).tolist()):
+        out[:, j] = uniforms_for(seed, replicate, purpose, patient_ids, stream=(episode, month))[:, 0]
+    return out

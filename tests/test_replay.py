@@ -13,8 +13,8 @@ from conftest import packaged, simulate
 from sim.lifetable import background_death_months
 
 
-def _stream(seed, purpose, patient_id, width, episode=None):
-    spawn_key = (0, purpose) if episode is None else (0, purpose, episode)
+def _stream(seed, purpose, patient_id, width, stream=()):
+    spawn_key = (0, purpose, *stream)
     key = np.random.SeedSequence(seed, spawn_key=spawn_key).generate_state(2, np.uint64)
     bit_generator = np.random.Philox(key=key)
     bit_generator.advance(patient_id * width // 4)
@@ -84,8 +84,9 @@ def test_first_onset_and_detection_replayed_by_hand(params, policy):
         assert onsets.time_months.iloc[0] == pytest.approx(onset, rel=1e-12)
         # Detection: the first attended visit at which the summed -log(1 - p) passes Exp(1).
         exponential = -math.log(1 - _stream(seed, 2, row.patient_id, 32)[0])
-        by_month = _stream(seed, 3, row.patient_id, 240, episode=0)  # attendance keyed by month
-        attended = [by_month[int(month)] < policy.adherence for month in policy.visit_months]
+        # attendance: the first uniform of the patient's block in the stream of (episode 0, month)
+        attended = [_stream(seed, 3, row.patient_id, 4, stream=(0, int(month)))[0] < policy.adherence
+                    for month in policy.visit_months]
         found, total = symptom, 0.0
         for j, visit in enumerate(policy.visit_months):
             if not (onset <= visit < symptom and attended[j]):
