@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 import os
 from importlib import resources
@@ -25,6 +24,7 @@ from calibration.estimators import estimate
 from calibration.objective import StudyDesign, simulate_study
 from calibration.targets import load_targets, log_hr_standard_error
 from sim.analysis import kaplan_meier, survival_at
+from sim.figures import png_bytes
 from sim.params import load_params
 from sim.policy import load_policy
 
@@ -64,18 +64,6 @@ def validation_table(patients: pd.DataFrame, rectal_studies: int, colon_studies:
                 "quote": t.quote,
             })
     return pd.DataFrame(rows)
-
-
-def _figure_png(draw) -> bytes:
-    import matplotlib  # noqa: PLC0415
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    figure = draw(plt)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def _curve_band(frame: pd.DataFrame, duration: np.ndarray, event: np.ndarray, studies: int):
@@ -224,11 +212,11 @@ def write_report(out: Path, params_path=None, policy_path=None, seed: int = 4242
             "hr": int((fit["estimator"] == "cox_univariate").sum()),
             "hr_in": int((fit["verdict"] == "inside CI").sum())}
     pictures = {
-        "survival_rectum.png": _figure_png(_survival_figure(patients, table, "rectum", rectal_studies,
+        "survival_rectum.png": png_bytes(_survival_figure(patients, table, "rectum", rectal_studies,
                                                             "Rectal primaries: survival after hepatectomy")),
-        "sites_rectum.png": _figure_png(_site_figure(patients, table, rectal_studies)),
-        "hazard_ratios.png": _figure_png(_forest_figure(table)),
-        "survival_colon.png": _figure_png(_survival_figure(patients, table, "colon", colon_studies,
+        "sites_rectum.png": png_bytes(_site_figure(patients, table, rectal_studies)),
+        "hazard_ratios.png": png_bytes(_forest_figure(table)),
+        "survival_colon.png": png_bytes(_survival_figure(patients, table, "colon", colon_studies,
                                                            "Colon primaries: survival after hepatectomy")),
     }
     out.mkdir(parents=True, exist_ok=True)

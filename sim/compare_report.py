@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from sim.analysis import kaplan_meier, rmst, survival_at
+from sim.figures import png_bytes
 
 __all__ = ["summarise", "write_outputs", "METRICS"]
 
@@ -129,18 +129,6 @@ def _dominated(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def _png(draw) -> bytes:
-    import matplotlib  # noqa: PLC0415
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    figure = draw(plt)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
-
-
 def _survival_picture(staging: Path, order: list[str]):
     patients = _read(staging)
     grid = np.arange(0.0, 121.0, 1.0)
@@ -219,8 +207,8 @@ def write_outputs(staging: Path, meta: dict, order: list[str]) -> dict[str, Path
     """results.csv, results_by_draw.csv, capacity.csv, results.md, report.html, survival.png,
     frontier.png in `staging` (each under a temporary name, then renamed)."""
     summary, per_draw, departments = summarise(staging, meta["reference"], order)
-    pictures = {"survival.png": _png(_survival_picture(staging, order)),
-                "frontier.png": _png(_frontier_picture(summary))}
+    pictures = {"survival.png": png_bytes(_survival_picture(staging, order)),
+                "frontier.png": png_bytes(_frontier_picture(summary))}
     markdown = _markdown(summary, departments, meta)
     body = html.escape(markdown)
     images = "".join(f'<h2>{name}</h2><img alt="{name}" src="data:image/png;base64,'

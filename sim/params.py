@@ -33,11 +33,10 @@ HazardRatio = Annotated[float, Field(gt=0.0)]
 _STRICT = ConfigDict(extra="forbid")
 
 
-class _Sourced(BaseModel):
-    """One leaf of the file: a value and where it comes from."""
+class Sourced(BaseModel):
+    """A number of a file people write, with where it comes from (shared with the policies)."""
 
     model_config = _STRICT
-    value: float | int | str
     source: str
 
     @field_validator("source")
@@ -46,6 +45,12 @@ class _Sourced(BaseModel):
         if not source.strip().startswith(SOURCE_PREFIXES):
             raise ValueError(f"source must start with one of {', '.join(SOURCE_PREFIXES)}")
         return source
+
+
+class _Sourced(Sourced):
+    """One leaf of the parameter file: a value and where it comes from."""
+
+    value: float | int | str
 
 
 @dataclass(frozen=True)

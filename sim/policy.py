@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim._toml import first_error, read_toml
 from sim.errors import InputError
-from sim.params import SOURCE_PREFIXES
+from sim.params import Sourced
 from sim.streams import VISIT_MONTHS
 
 __all__ = ["Policy", "load_policy", "SITES"]
@@ -25,25 +25,11 @@ SITES = ("pelvis", "liver", "lung", "other")
 _STRICT = ConfigDict(extra="forbid")
 
 
-class _Sourced(BaseModel):
-    """A number of a policy file with its source (study, citation or assumption)."""
-
-    model_config = _STRICT
-    source: str
-
-    @field_validator("source")
-    @classmethod
-    def _has_known_prefix(cls, source: str) -> str:
-        if not source.strip().startswith(SOURCE_PREFIXES):
-            raise ValueError(f"source must start with one of {', '.join(SOURCE_PREFIXES)}")
-        return source
-
-
-class _SourcedProbability(_Sourced):
+class _SourcedProbability(Sourced):
     value: Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-class _SourcedAmount(_Sourced):
+class _SourcedAmount(Sourced):
     value: Annotated[float, Field(ge=0.0)]
 
 
