@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_execution_options(run)
     summarize = commands.add_parser("summarize", help="survival table and figure of a cohort")
     summarize.add_argument("directory", type=Path)
+    from sim.power.cli import register_power  # noqa: PLC0415 - light: imports on use only
+
+    register_power(commands)
     # Commands of other packages (calibration: calibrate, validate) come through entry points,
     # so that sim never imports them.
     for entry in entry_points(group="crlm_sim.commands"):

@@ -1,0 +1,206 @@
+"""Power designs: the TOML files people write to ask "how many patients?", checked at the boundary.
+
+Three kinds (``kind = "..."``), all with a grid of ``sample_sizes``, a two-sided ``alpha``, a
+``target_power``, a default number of ``replicates`` and a ``seed``:
+
+- ``exponential``: the textbook case. Exponential survival in two arms with a given
+  ``hazard_ratio``, randomized in the ratio ``allocation``; either everyone followed to the event,
+  an event-driven analysis at ``events`` events, or fixed follow-up (``accrual_months``,
+  ``follow_up_months``, ``dropout_per_year``). Simulation and formula must agree here.
+- ``trial``: two surveillance policies (``control``, ``experimental``: policy files) randomized,
+  with accrual, minimum follow-up and dropout; ``endpoints`` among ``os`` (log-rank), ``rmst``
+  (restricted mean survival difference), ``reresection`` (share with a curative repeat operation,
+  two-proportion test) and ``dfs`` (disease-free survival as detected at visits, log-rank).
+- ``cohort``: a study like the paper's: patients of a ``primary`` site under a study ``design``, a
+  ``covariate`` (a column of the patient table), an ``endpoint`` (``os``, ``dfs`` or a site of
+  recurrence), analysed by log-rank and univariate Cox.
+
+Policy and parameter paths are relative to the design file; a bare file name not found there is
+looked up among the packaged scenarios. Errors are one line naming the file and the field.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sim._toml import first_error, read_toml
+from sim.errors import InputError
+from sim.schema import PATIENT_COLUMNS
+
+__all__ = ["KINDS", "ExponentialDesign", "TrialDesign", "CohortDesign", "Design", "load_design",
+           "TRIAL_ENDPOINTS", "COHORT_ENDPOINTS", "COHORT_TESTS"]
+
+KINDS = ("exponential", "trial", "cohort")
+TRIAL_ENDPOINTS = ("os", "rmst", "reresection", "dfs")
+COHORT_ENDPOINTS = ("os", "dfs", "pelvis", "liver", "lung", "other")
+COHORT_TESTS = ("logrank", "cox")
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
+Allocation = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
+
+
+class _Common(BaseModel):
+    model_config = _STRICT
+    name: str
+    description: str = ""
+    alpha: Probability = 0.05
+    target_power: Probability = 0.8
+    sample_sizes: list[Annotated[int, Field(ge=2)]] = Field(min_length=1)
+    replicates: Annotated[int, Field(gt=0)] = 1000
+    seed: Annotated[int, Field(ge=0)] = 20080101
+    path: str = Field("", exclude=True)  # the file it came from (set by the loader)
+
+    @field_validator("sample_sizes")
+    @classmethod
+    def _increasing(cls, sizes: list[int]) -> list[int]:
+        if any(b <= a for a, b in zip(sizes, sizes[1:])):
+            raise ValueError("must be strictly increasing")
+        return sizes
+
+    @property
+    def share_experimental(self) -> float:
+        """Share of patients in the experimental arm (designs with an ``allocation``)."""
+        experimental, control = self.allocation
+        return experimental / (experimental + control)
+
+
+class ExponentialDesign(_Common):
+    """Exponential survival, proportional hazards (experimental vs control)."""
+
+    kind: Literal["exponential"]
+    hazard_ratio: Annotated[float, Field(gt=0.0)]
+    allocation: Allocation = (1, 1)
+    control_median_months: Annotated[float, Field(gt=0.0)] = 12.0
+    events: Annotated[int, Field(ge=2)] | None = None
+    accrual_months: Annotated[float, Field(ge=0.0)] = 0.0
+    follow_up_months: Annotated[float, Field(gt=0.0)] | None = None
+    dropout_per_year: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+class TrialDesign(_Common):
+    """Two surveillance policies randomized."""
+
+    kind: Literal["trial"]
+    control: str
+    experimental: str
+    allocation: Allocation = (1, 1)
+    primary: Literal["rectum", "colon", "both"] = "both"
+    accrual_months: Annotated[float, Field(ge=0.0)] = 36.0
+    follow_up_months: Annotated[float, Field(gt=0.0)] = 24.0
+    dropout_per_year: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    endpoints: list[Literal["os", "rmst", "reresection", "dfs"]] = Field(
+        default_factory=lambda: list(TRIAL_ENDPOINTS), min_length=1)
+    rmst_horizon_months: Annotated[float, Field(gt=0.0)] | None = None
+    params: str | None = None
+
+    @property
+    def horizon_months(self) -> float:
+        """Longest follow-up: the first patient, from entry to the analysis."""
+        return self.accrual_months + self.follow_up_months
+
+    @property
+    def rmst_months(self) -> float:
+        return self.rmst_horizon_months or self.follow_up_months
+
+
+class CohortDesign(_Common):
+    """An observational study of one covariate, like the paper's."""
+
+    kind: Literal["cohort"]
+    primary: Literal["rectum", "colon", "both"] = "rectum"
+    design: Literal["paper", "horizon"] = "paper"
+    years: Annotated[float, Field(gt=0.0)] = 10.0
+    covariate: str
+    equals: str | None = None
+    above: float | None = None
+    endpoint: Literal["os", "dfs", "pelvis", "liver", "lung", "other"]
+    tests: list[Literal["logrank", "cox"]] = Field(default_factory=lambda: list(COHORT_TESTS), min_length=1)
+    policy: str = "baseline.toml"
+    params: str | None = None
+
+
+Design = ExponentialDesign | TrialDesign | CohortDesign
+_MODELS = {"exponential": ExponentialDesign, "trial": TrialDesign, "cohort": CohortDesign}
+_COLUMN_TYPES = {name: kind for name, kind, _ in PATIENT_COLUMNS}
+
+
+def _fail(path: Path, field: str, message: str) -> InputError:
+    return InputError(f"{path.name}: {field}: {message}")
+
+
+def resolve(path: Path, field: str, value: str) -> Path:
+    """A file named in a design: relative to the design's folder, else a packaged scenario."""
+    candidate = (path.parent / value).resolve()
+    if candidate.is_file():
+        return candidate
+    packaged = Path(str(resources.files("sim") / "scenarios" / value))
+    if "/" not in value and packaged.is_file():
+        return packaged
+    raise _fail(path, field, f"no such file {value!r} (relative to {path.parent} or the packaged scenarios)")
+
+
+def _check_exponential(design: ExponentialDesign, path: Path) -> None:
+    if design.events is not None and design.follow_up_months is not None:
+        raise _fail(path, "events", "give either events (an event-driven analysis) or follow_up_months, not both")
+    if design.events is not None and design.events > design.sample_sizes[0]:
+        raise _fail(path, "events", f"must not exceed the smallest sample size {design.sample_sizes[0]} "
+                                    f"(got {design.events})")
+    if design.accrual_months > 0 and design.follow_up_months is None:
+        raise _fail(path, "accrual_months", "needs follow_up_months (the analysis time after the last entry)")
+
+
+def _check_trial(design: TrialDesign, path: Path) -> None:
+    if len(set(design.endpoints)) != len(design.endpoints):
+        raise _fail(path, "endpoints", f"must not repeat an endpoint (got {design.endpoints})")
+    if design.rmst_horizon_months is not None and design.rmst_horizon_months > design.horizon_months:
+        raise _fail(path, "rmst_horizon_months", f"must not exceed accrual_months + follow_up_months "
+                                                 f"= {design.horizon_months:g} (got {design.rmst_horizon_months:g})")
+    for field in ("control", "experimental", "params"):
+        if getattr(design, field) is not None:
+            resolve(path, field, getattr(design, field))
+
+
+def _check_cohort(design: CohortDesign, path: Path) -> None:
+    if len(set(design.tests)) != len(design.tests):
+        raise _fail(path, "tests", f"must not repeat a test (got {design.tests})")
+    kind = _COLUMN_TYPES.get(design.covariate)
+    usable = [n for n, k in _COLUMN_TYPES.items() if n != "patient_id" and k != pa.date32()]
+    if kind is None or design.covariate == "patient_id" or kind == pa.date32():
+        raise _fail(path, "covariate", f"must be a column of the patient table ({', '.join(usable)}); "
+                                       f"got {design.covariate!r}")
+    if kind == pa.string() and design.equals is None:
+        raise _fail(path, "equals", f"is needed for the text column {design.covariate!r} (the exposed value)")
+    if kind != pa.string() and design.equals is not None:
+        raise _fail(path, "equals", f"is only for text columns; {design.covariate!r} is {kind}")
+    if design.above is not None and kind not in (pa.float64(), pa.int64()):
+        raise _fail(path, "above", f"is only for numeric columns; {design.covariate!r} is {kind}")
+    binary = kind in (pa.bool_(), pa.string()) or design.above is not None
+    if "logrank" in design.tests and not binary:
+        raise _fail(path, "above", f"is needed for a log-rank test on the numeric column {design.covariate!r} "
+                                   "(patients above it are the exposed group), or set tests = [\"cox\"]")
+    for field in ("policy", "params"):
+        if getattr(design, field) is not None:
+            resolve(path, field, getattr(design, field))
+
+
+def load_design(path: str | Path) -> Design:
+    """Read and check a design file; an error is one line naming the field."""
+    path = Path(path)
+    tree = read_toml(path)
+    kind = tree.get("kind")
+    if kind not in _MODELS:
+        raise _fail(path, "kind", f"must be one of {', '.join(KINDS)} (got {kind!r})")
+    if "path" in tree:
+        raise _fail(path, "path", "unknown key")
+    try:
+        design = _MODELS[kind].model_validate({**tree, "path": str(path.resolve())})
+    except ValidationError as error:
+        raise first_error(path, error) from None
+    {"exponential": _check_exponential, "trial": _check_trial, "cohort": _check_cohort}[kind](design, path)
+    return design
