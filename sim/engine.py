@@ -213,29 +213,29 @@ class _Chunk:
                 return episode, episode.position[i]
         return self._episode(np.array([i]), k)[0], 0
 
-    def _count(self, i, k, row, episode, relative_time: float) -> None:
+    def _count(self, i, row, episode, relative_time: float) -> None:
         """Count the attended visits strictly before `relative_time` (from the episode's origin)
         for the vectorized tally after the run (scans, work-ups, cost by modality)."""
         self.spans.append((i, episode, row, bisect_left(self.visits, relative_time)))
 
-    def _surveil(self, i, k, episode, row, origin, finish):
+    def _surveil(self, i, episode, row, origin, finish):
         """Wait until the episode is detected, or until `finish` if it is not; returns the
         detection time (months from the hepatectomy) and the visit number (-1: symptoms)."""
         if self.department is None:
             detected = origin + episode.found[row]
             if detected >= finish:
-                self._count(i, k, row, episode, finish - origin)
+                self._count(i, row, episode, finish - origin)
                 return math.inf, -1
             yield self.env.timeout(_delay(self.env, self.entry[i] + detected))
             at_visit = episode.visit[row]
             if at_visit >= 0:
                 self.spans.append((i, episode, row, at_visit + 1))
             else:
-                self._count(i, k, row, episode, detected - origin)
+                self._count(i, row, episode, detected - origin)
             return detected, at_visit
-        return (yield from self._surveil_with_capacity(i, k, episode, row, origin, finish))
+        return (yield from self._surveil_with_capacity(i, episode, row, origin, finish))
 
-    def _surveil_with_capacity(self, i, k, episode, row, origin, finish):
+    def _surveil_with_capacity(self, i, episode, row, origin, finish):
         """Visit by visit: each attended visit waits for an imaging slot, and a recurrence is
         found with the chance of the disease present at the time of the scan."""
         policy, env, entry = self.policy, self.env, self.entry[i]
@@ -270,9 +270,9 @@ class _Chunk:
         if symptom < finish:
             if entry + symptom > env.now:
                 yield env.timeout(_delay(env, entry + symptom))
-            self._count(i, k, row, episode, symptom - origin)
+            self._count(i, row, episode, symptom - origin)
             return symptom, -1
-        self._count(i, k, row, episode, finish - origin)
+        self._count(i, row, episode, finish - origin)
         return math.inf, -1
 
     def patient(self, i: int):
@@ -301,7 +301,7 @@ class _Chunk:
             if onset < stop:
                 # The onset is recorded, not waited for: nothing the patient does changes at it.
                 emit((i, onset, _ONSET, episode.onset_sites[row], -1, _LATENT))
-            detected, at_visit = yield from self._surveil(i, k, episode, row, origin, finish)
+            detected, at_visit = yield from self._surveil(i, episode, row, origin, finish)
             if detected >= finish:
                 emit((i, finish, finish_event, 0, -1, finish_detail))
                 return
