@@ -7,8 +7,8 @@ where the running sum of ``-log(1 - p)`` passes the episode's one Exp(1) variate
 TEST_ACCURACY stream: the same distribution as a coin per visit, with one draw, and a patient
 scanned more often is never found later (common random numbers across policies).
 
-Attendance and false positives are drawn per visit *month* (ADHERENCE and FALSE_POSITIVE streams,
-one per episode and month), not per visit number: a visit at month 12 is attended or missed alike
+Attendance and false positives are drawn per visit *month* (the VISIT stream of each episode and
+month), not per visit number: a visit at month 12 is attended or missed alike
 under every policy that schedules one, so a policy whose visits include another's finds every
 recurrence at least as early.
 """
@@ -23,13 +23,13 @@ __all__ = ["detect", "attendance", "false_positives"]
 
 
 def attendance(u: np.ndarray, policy: Policy) -> np.ndarray:
-    """(n, m) which scheduled visits a patient attends, from ADHERENCE uniforms (n, m)."""
+    """(n, m) which scheduled visits a patient attends, from VISIT uniforms (n, m)."""
     return u < policy.adherence
 
 
 def false_positives(u: np.ndarray, attended: np.ndarray, policy: Policy) -> np.ndarray:
     """(n, m) attended visits whose result is positive without disease: each modality tests
-    negative with its specificity; FALSE_POSITIVE uniforms (n, m)."""
+    negative with its specificity; VISIT uniforms (n, m), another column."""
     return attended & (u < 1.0 - policy.specificity[None, :])
 
 

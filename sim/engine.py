@@ -32,7 +32,7 @@ from sim.detection import attendance, detect, false_positives
 from sim.natural_history import cancer_death_hazard_ratio, draw_episode, site_thetas
 from sim.params import Params
 from sim.policy import Policy
-from sim.streams import MAX_EPISODES, Purpose, by_month, uniforms
+from sim.streams import MAX_EPISODES, Purpose, by_month, uniforms_for
 
 __all__ = ["simulate_chunk", "EVENTS", "DETAILS", "ChunkResult"]
 
@@ -52,7 +52,6 @@ _LATENT = _DETAIL["latent"]
 _SITE_BITS = (1, 2, 4, 8)
 _N_SITES = [bin(mask).count("1") for mask in range(16)]
 _RESECTABLE_SITES = 1 | 2 | 4  # pelvis, liver, lung: 'other' was never operated with intent to cure
-_EPISODE_U = 16
 _ROW = np.dtype([("row", np.int64), ("time_months", np.float64), ("event", np.int8),
                  ("sites_mask", np.int8), ("modality", np.int64), ("detail", np.int8)])
 
@@ -73,6 +72,7 @@ class _EpisodeRows(NamedTuple):
     resectable_until: list
     symptom: list
     exponential: list      # the episode's Exp(1) detection variate
+    treatment: list        # 4 uniforms: curative surgery, other procedure, operative death, its time
     cumulative: np.ndarray  # attended visits before visit j, (n, m + 1)
     attended: np.ndarray    # (n, m) visits attended
     workups: np.ndarray     # (n, m) false positives (visits before onset only)
@@ -118,11 +118,6 @@ class _Chunk:
         self.params, self.policy = params, policy
         self.thetas = site_thetas(cohort, params)
         self.death_ratio = cancer_death_hazard_ratio(cohort, params)
-        first = int(self.ids[0]) if n else 0
-        self.u_history = uniforms(seed, replicate, Purpose.NATURAL_HISTORY, first, n)
-        self.u_accuracy = uniforms(seed, replicate, Purpose.TEST_ACCURACY, first, n)
-        u_treatment = uniforms(seed, replicate, Purpose.TREATMENT, first, n)
-        self.u_treatment = u_treatment.tolist()
         self.visits = policy.visit_months.tolist()
         self.any_false_positive = bool((policy.specificity < 1).any())
         code = {name: _DETAIL[str(name)] for name in np.unique(censor_detail)}
@@ -132,7 +127,7 @@ class _Chunk:
         periop = np.where(cohort["periop_death_draw"], cohort["periop_death_draw_months"], np.inf)
         self.periop = periop.tolist()
         self.hepatic = [_DETAIL[name] for name in cohort["hepatic_treatment"].tolist()]
-        self.episodes = self._draw_episodes(np.minimum(censor, background), periop, u_treatment)
+        self.episodes = self._draw_episodes(np.minimum(censor, background), periop)
         self.env = simpy.Environment()
         self.department = None
         self.entry = [0.0] * n
@@ -142,25 +137,27 @@ class _Chunk:
             self.entry = cohort["entry_months"].tolist()
         self.first_symptom = [math.nan] * n
         self.spans: list[tuple] = []   # (patient row, episode, its row there, visits counted)
-        self.rows: list[tuple] = []
+        self.rows: list[tuple] = []    # events between the hepatectomy and the end, as they come
+        self.end: list[tuple | None] = [None] * n  # (time, event, detail) of death or censoring
 
     def _episode(self, rows: np.ndarray | slice, k: int) -> tuple[_EpisodeRows, dict]:
         """Episode k (natural history and detection) of the patient rows given."""
-        history = np.atleast_2d(self.u_history[rows, k * _EPISODE_U:(k + 1) * _EPISODE_U])
-        multiplier = 1.0 if k == 0 else self.params.recurrence.rerecurrence_theta_multiplier
-        episode = draw_episode(history, np.atleast_2d(self.thetas[rows]) * multiplier,
-                               np.atleast_1d(self.death_ratio[rows]), self.params)
         ids = np.atleast_1d(self.ids[rows])
-        months = self.policy.visit_month_index
-        attended = attendance(by_month(self.seed, self.replicate, Purpose.ADHERENCE, ids, k, months),
-                              self.policy)
+        draws = {purpose: uniforms_for(self.seed, self.replicate, purpose, ids, stream=(k,))
+                 for purpose in (Purpose.NATURAL_HISTORY, Purpose.TEST_ACCURACY, Purpose.TREATMENT)}
+        multiplier = 1.0 if k == 0 else self.params.recurrence.rerecurrence_theta_multiplier
+        episode = draw_episode(draws[Purpose.NATURAL_HISTORY],
+                               np.atleast_2d(self.thetas[rows]) * multiplier,
+                               np.atleast_1d(self.death_ratio[rows]), self.params)
+        u_attend, u_false = by_month(self.seed, self.replicate, ids, k,
+                                     self.policy.visit_month_index)
+        attended = attendance(u_attend, self.policy)
         if self.any_false_positive:
-            u = by_month(self.seed, self.replicate, Purpose.FALSE_POSITIVE, ids, k, months)
-            workups = false_positives(u, attended, self.policy)
+            workups = false_positives(u_false, attended, self.policy)
             workups &= self.policy.visit_months[None, :] < episode.onset[:, None]
         else:
             workups = np.zeros_like(attended)
-        exponential = -np.log1p(-np.atleast_1d(self.u_accuracy[rows, 4 * k]))
+        exponential = -np.log1p(-draws[Purpose.TEST_ACCURACY][:, 0])
         found, visit = detect(episode.onset, episode.involved, episode.symptom, attended,
                               exponential, self.policy)
         cumulative = np.zeros((len(found), self.policy.n_visits + 1), np.int64)
@@ -173,14 +170,15 @@ class _Chunk:
                              episode.involved.tolist(), found.tolist(), found_sites.tolist(),
                              visit.tolist(), episode.cancer_death.tolist(),
                              episode.resectable_until.tolist(), episode.symptom.tolist(),
-                             exponential.tolist(), cumulative, attended, workups)
+                             exponential.tolist(), draws[Purpose.TREATMENT].tolist(), cumulative,
+                             attended, workups)
         arrays = {"onset": episode.onset, "found": found, "found_sites": found_sites,
+                  "treatment": draws[Purpose.TREATMENT],
                   "cancer_death": episode.cancer_death,
                   "resectable_until": episode.resectable_until}
         return lists, arrays
 
-    def _draw_episodes(self, stop: np.ndarray, periop: np.ndarray,
-                       u_treatment: np.ndarray) -> dict[int, _EpisodeRows]:
+    def _draw_episodes(self, stop: np.ndarray, periop: np.ndarray) -> dict[int, _EpisodeRows]:
         """Episodes drawn in bulk before the run: episode 0 for every patient, episode k + 1 for
         the patients whose episode k will end in curative surgery (the rule of `patient`,
         vectorized). A patient who needs an episode not drawn here gets it drawn alone."""
@@ -197,7 +195,7 @@ class _Chunk:
             surgery = detected + treatment.surgery_delay_months
             operate = ((periop[index] >= stop[index]) & (surgery < finish)
                        & (detected <= origin + a["resectable_until"]) & allowed[a["found_sites"]]
-                       & (u_treatment[index, 4 * k] < treatment.curative_prob_if_resectable))
+                       & (a["treatment"][:, 0] < treatment.curative_prob_if_resectable))
             rows, origin = index[operate], surgery[operate]
             if not len(rows):
                 break
@@ -284,13 +282,11 @@ class _Chunk:
         entry = self.entry[i]
         if entry:
             yield env.timeout(entry)  # the patient's hepatectomy, in the department's time
-        emit((i, 0.0, _HEPATECTOMY, 0, -1, self.hepatic[i]))
         if self.periop[i] < stop:
-            emit((i, self.periop[i], _DEATH, 0, -1, _PERIOPERATIVE))
+            self.end[i] = (self.periop[i], _DEATH, _PERIOPERATIVE)
             return
         origin, k = 0.0, 0
         episode, row = self._episode_of(i, 0)
-        u_treat = self.u_treatment[i]
         while True:
             onset = origin + episode.onset[row]
             cancer_death = origin + episode.cancer_death[row]
@@ -303,7 +299,7 @@ class _Chunk:
                 emit((i, onset, _ONSET, episode.onset_sites[row], -1, _LATENT))
             detected, at_visit = yield from self._surveil(i, episode, row, origin, finish)
             if detected >= finish:
-                emit((i, finish, finish_event, 0, -1, finish_detail))
+                self.end[i] = (finish, finish_event, finish_detail)
                 return
             involved = episode.involved[row]
             mask = (episode.found_sites[row] if self.department is None
@@ -316,7 +312,7 @@ class _Chunk:
                     and detected <= origin + episode.resectable_until[row]
                     and not mask & ~_RESECTABLE_SITES
                     and _N_SITES[mask] <= treatment.curative_max_sites
-                    and u_treat[4 * k] < treatment.curative_prob_if_resectable):
+                    and episode.treatment[row][0] < treatment.curative_prob_if_resectable):
                 if self.department is not None:
                     # a patient held up in the scan queue past detection is operated on no earlier
                     surgery = max(surgery, env.now - entry)
@@ -328,23 +324,24 @@ class _Chunk:
                             or surgery >= finish):
                         emit((i, min(surgery, finish), _SYSTEMIC, 0, -1, 0))  # too late to cure
                         self._progression(i, involved, origin, detected, finish)
-                        emit((i, finish, finish_event, 0, -1, finish_detail))
+                        self.end[i] = (finish, finish_event, finish_detail)
                         return
                 emit((i, surgery, _REOPERATION, mask, -1, _CURATIVE))
-                if u_treat[4 * k + 2] < treatment.repeat_operative_death_prob:
-                    death = surgery + 3.0 * u_treat[4 * k + 3]
+                u_treat = episode.treatment[row]
+                if u_treat[2] < treatment.repeat_operative_death_prob:
+                    death = surgery + 3.0 * u_treat[3]
                     if death < stop:
-                        emit((i, death, _DEATH, 0, -1, _OPERATIVE))
+                        self.end[i] = (death, _DEATH, _OPERATIVE)
                         return
                 origin, k = surgery, k + 1
                 episode, row = self._episode_of(i, k)
                 continue
-            if surgery < finish and u_treat[4 * k + 1] < treatment.other_procedure_prob:
+            if surgery < finish and episode.treatment[row][1] < treatment.other_procedure_prob:
                 emit((i, surgery, _REOPERATION, mask, -1, _OTHER))
             else:
                 emit((i, detected, _SYSTEMIC, 0, -1, 0))
             self._progression(i, involved, origin, detected, finish)
-            emit((i, finish, finish_event, 0, -1, finish_detail))
+            self.end[i] = (finish, finish_event, finish_detail)
             return
 
     def _progression(self, i, involved, origin, detected, finish):
@@ -378,7 +375,7 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
     finally:
         if collecting:
             gc.enable()
-    rows = np.fromiter(chunk.rows, dtype=_ROW, count=len(chunk.rows))
+    rows = _all_rows(chunk)
     order = np.lexsort((np.arange(len(rows)), rows["time_months"], rows["row"]))
     rows = rows[order]
     events = {name: rows[name] for name in _ROW.names}
@@ -386,6 +383,24 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
     patients["first_symptom_months"] = np.asarray(chunk.first_symptom, float)
     department = chunk.department.report() if chunk.department else None
     return ChunkResult(patients, events, department)
+
+
+def _all_rows(chunk: _Chunk) -> np.ndarray:
+    """Every event row: the hepatectomies first, then what the processes emitted, then each
+    patient's death or censoring (the order that settles ties in time)."""
+    n = len(chunk.end)
+    first = np.zeros(n, dtype=_ROW)
+    first["row"] = np.arange(n)
+    first["event"] = _HEPATECTOMY
+    first["modality"] = -1
+    first["detail"] = chunk.hepatic
+    middle = np.fromiter(chunk.rows, dtype=_ROW, count=len(chunk.rows))
+    last = np.zeros(n, dtype=_ROW)
+    last["row"] = np.arange(n)
+    time, event, detail = (np.array(column) for column in zip(*chunk.end)) if n else ([], [], [])
+    last["time_months"], last["event"], last["detail"] = time, event, detail
+    last["modality"] = -1
+    return np.concatenate([first, middle, last])
 
 
 def _visit_tally(spans: list[tuple], policy: Policy, n: int) -> dict[str, np.ndarray]:

@@ -32,19 +32,17 @@ class Purpose(IntEnum):
     COHORT = 0            # baseline covariates, perioperative course, background death
     NATURAL_HISTORY = 1   # recurrence onset, sites, symptoms, resectability, cancer death
     TEST_ACCURACY = 2     # detection at surveillance visits
-    ADHERENCE = 3         # attendance of visits: a stream per (episode, visit month)
+    VISIT = 3             # a visit's attendance and false positive: a stream per (episode, month)
     TREATMENT = 4         # choice of repeat surgery, operative death
-    FALSE_POSITIVE = 5    # false-positive results: a stream per (episode, visit month)
 
 
 # Uniforms per patient; multiples of 4 so that a patient's block starts on a Philox counter.
 WIDTH = {
     Purpose.COHORT: 32,
-    Purpose.NATURAL_HISTORY: 16 * MAX_EPISODES,
-    Purpose.TEST_ACCURACY: 4 * MAX_EPISODES,
-    Purpose.TREATMENT: 4 * MAX_EPISODES,
-    Purpose.ADHERENCE: 4,        # one stream per (episode, month); the first uniform is used
-    Purpose.FALSE_POSITIVE: 4,
+    Purpose.NATURAL_HISTORY: 16,  # one stream per episode (``stream=(k,)``)
+    Purpose.TEST_ACCURACY: 4,     # one stream per episode
+    Purpose.TREATMENT: 4,         # one stream per episode
+    Purpose.VISIT: 4,             # one stream per (episode, month): attendance, false positive
 }
 
 
@@ -101,11 +99,14 @@ def uniforms_for(seed: int, replicate: int, purpose: int, patient_ids: np.ndarra
     return out
 
 
-def by_month(seed: int, replicate: int, purpose: int, patient_ids: np.ndarray, episode: int,
-             months: np.ndarray) -> np.ndarray:
-    """(patients, visits) one uniform per patient and visit month of an episode: the stream of
-    (episode, month), so a visit month gets the same draw under every policy that has it."""
-    out = np.empty((len(patient_ids), len(months)))
+def by_month(seed: int, replicate: int, patient_ids: np.ndarray, episode: int,
+             months: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two (patients, visits) arrays of uniforms, for attendance and for a false positive, from
+    the VISIT stream of (episode, month): a visit month gets the same draws under every policy
+    that has it."""
+    attend = np.empty((len(patient_ids), len(months)))
+    false = np.empty_like(attend)
     for j, month in enumerate(np.asarray(months).tolist()):
-        out[:, j] = uniforms_for(seed, replicate, purpose, patient_ids, stream=(episode, month))[:, 0]
-    return out
+        block = uniforms_for(seed, replicate, Purpose.VISIT, patient_ids, stream=(episode, month))
+        attend[:, j], false[:, j] = block[:, 0], block[:, 1]
+    return attend, false

@@ -74,7 +74,7 @@ def test_first_onset_and_detection_replayed_by_hand(params, policy):
     e["event"] = e["event"].astype(str)
     detections = 0
     for row in p.itertuples():
-        u = _stream(seed, 1, row.patient_id, 128)[:16]
+        u = _stream(seed, 1, row.patient_id, 16, stream=(0,))  # episode 0's stream
         onset, involved, symptom = _episode_by_hand(u, _theta_by_hand(row, params), params)
         mine = e[e.patient_id == row.patient_id]
         onsets = mine[mine.event == "onset"]
@@ -83,7 +83,7 @@ def test_first_onset_and_detection_replayed_by_hand(params, policy):
             continue
         assert onsets.time_months.iloc[0] == pytest.approx(onset, rel=1e-12)
         # Detection: the first attended visit at which the summed -log(1 - p) passes Exp(1).
-        exponential = -math.log(1 - _stream(seed, 2, row.patient_id, 32)[0])
+        exponential = -math.log(1 - _stream(seed, 2, row.patient_id, 4, stream=(0,))[0])
         # attendance: the first uniform of the patient's block in the stream of (episode 0, month)
         attended = [_stream(seed, 3, row.patient_id, 4, stream=(0, int(month)))[0] < policy.adherence
                     for month in policy.visit_months]
