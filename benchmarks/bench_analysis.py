@@ -8,7 +8,6 @@ over thousands of groups) are timed on a subset of the groups and scaled to the 
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -18,18 +17,9 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import logrank_test
 
 from sim.analysis import cox_univariate, kaplan_meier, logrank
+from conftest import best_seconds
 
 SEED = 20260106
-
-
-def best_seconds(function, repeats: int) -> float:
-    """Shortest of ``repeats`` wall-clock timings of ``function()``."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def report(benchmark, name: str, **figures) -> None:

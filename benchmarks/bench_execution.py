@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 N_SPEEDUP = 1_000_000
 N_MEMORY = 10_000_000

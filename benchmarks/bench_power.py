@@ -11,7 +11,6 @@ timed calls; ratios go to ``extra_info`` and are printed; nothing is asserted on
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +18,10 @@ import pytest
 
 from sim.analysis import logrank
 from sim.power import load_design, power_curve, simulate_replicates
+from conftest import best_seconds
 
 DESIGN = Path(__file__).resolve().parents[1] / "scenarios" / "power" / "exponential.toml"
 TRIALS, PATIENTS, SUBSET, SEED = 10_000, 400, 200, 20240607
-
-
-def _best_seconds(function, repeats: int) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +76,10 @@ def test_analysis_against_lifelines_loop(benchmark, observed, replicates):
             p_values[k] = logrank_test(d[a], d[~a], e[a], e[~a]).p_value
         return p_values
 
-    loop = _best_seconds(lifelines_loop, 2) * TRIALS / SUBSET
+    loop = best_seconds(lifelines_loop, 2) * TRIALS / SUBSET
     ours = logrank(sub_durations, sub_events, sub_arm, groups={"replicate": trial[:rows]})["p_value"]
     np.testing.assert_allclose(ours, lifelines_loop(), rtol=1e-9)  # the same test, trial by trial
-    whole = _best_seconds(lambda: power_curve(replicates), 2)
+    whole = best_seconds(lambda: power_curve(replicates), 2)
     ratio = loop / vectorized
     benchmark.extra_info.update(trials=TRIALS, patients=PATIENTS, vectorized_seconds=round(vectorized, 4),
                                 lifelines_loop_seconds_scaled=round(loop, 2), lifelines_subset=SUBSET,

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from sim.errors import InputError
 
-__all__ = ["read_toml", "first_error"]
+__all__ = ["read_toml", "first_error", "validate_file"]
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -37,3 +37,13 @@ def first_error(path: str | Path, error: ValidationError, prefix: str = "") -> I
     received = detail.get("input")
     shown = "" if isinstance(received, dict) or received is None else f" (got {received!r})"
     return InputError(f"{Path(path).name}: {field}: {message}{shown}")
+
+
+def validate_file(path: str | Path, model, tree: dict | None = None):
+    """The file (or its already-read `tree`) validated by the pydantic `model`; the first error
+    as one line."""
+    tree = read_toml(path) if tree is None else tree
+    try:
+        return model.model_validate(tree)
+    except ValidationError as error:
+        raise first_error(path, error) from None

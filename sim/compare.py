@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim._toml import first_error, read_toml
+from sim._toml import validate_file
 from sim.errors import InputError
 from sim.params import Params, load_params, with_values
 from sim.policy import Policy, load_policy
@@ -87,11 +87,7 @@ def _policy_path(base: Path, name: str) -> Path:
 
 def load_comparison(path: str | Path) -> Comparison:
     path = Path(path)
-    tree = read_toml(path)
-    try:
-        spec = _ComparisonFile.model_validate(tree)
-    except ValidationError as error:
-        raise first_error(path, error) from None
+    spec = validate_file(path, _ComparisonFile)
     policies = tuple(load_policy(_policy_path(path.parent, name)) for name in spec.policies)
     names = [p.name for p in policies]
     if len(set(names)) != len(names):

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim._toml import first_error, read_toml
-from sim.errors import InputError
+from sim._toml import validate_file
 from sim.params import Sourced
 from sim.streams import VISIT_MONTHS
 
@@ -192,9 +191,5 @@ def _build(spec: _PolicyFile) -> Policy:
 def load_policy(path: str | Path) -> Policy:
     """Read and check a policy file; an error is one line naming the field."""
     path = Path(path)
-    tree = read_toml(path)
-    try:
-        spec = _PolicyFile.model_validate(tree)
-    except ValidationError as error:
-        raise first_error(path, error) from None
+    spec = validate_file(path, _PolicyFile)
     return _build(spec)

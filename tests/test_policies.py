@@ -5,7 +5,6 @@ every comparison file runs."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 
 from sim.cohort import sample_cohort
 from sim.detection import detect

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sim._toml import first_error, read_toml
+from sim._toml import read_toml, validate_file
 from sim.errors import InputError
 from sim.schema import PATIENT_COLUMNS
 
@@ -198,9 +198,6 @@ def load_design(path: str | Path) -> Design:
         raise _fail(path, "kind", f"must be one of {', '.join(KINDS)} (got {kind!r})")
     if "path" in tree:
         raise _fail(path, "path", "unknown key")
-    try:
-        design = _MODELS[kind].model_validate({**tree, "path": str(path.resolve())})
-    except ValidationError as error:
-        raise first_error(path, error) from None
+    design = validate_file(path, _MODELS[kind], {**tree, "path": str(path.resolve())})
     {"exponential": _check_exponential, "trial": _check_trial, "cohort": _check_cohort}[kind](design, path)
     return design
