@@ -72,7 +72,7 @@ def test_denser_imaging_never_finds_a_recurrence_later(params, tmp_path):
 
 def test_capacity_that_never_binds_changes_nothing(params, tmp_path):
     text = (SCENARIOS / "baseline-capacity.toml").read_text()
-    text = text.replace("imaging_slots_per_week = 28", "imaging_slots_per_week = 1000000")
+    text = text.replace("imaging_slots_per_week = 23", "imaging_slots_per_week = 1000000")
     text = text.replace("operating_slots_per_week = 1", "operating_slots_per_week = 1000000")
     (tmp_path / "ample.toml").write_text(text)
     ample = dataclasses.replace(load_policy(tmp_path / "ample.toml"), name="baseline")
