@@ -24,7 +24,7 @@ from sim.figures import png_bytes
 __all__ = ["summarise", "write_outputs", "METRICS"]
 
 _COLUMNS = ["scenario_id", "draw", "os_months", "death", "recurrence", "recurrence_months",
-            "first_symptom_months", "curative_reoperation_months", "n_scans", "n_workups",
+            "first_symptom_months", "curative_reoperation_months", "n_scans", "n_imaging", "n_workups",
             "surveillance_cost"]
 METRICS = {  # name: (label, format)
     "os_36": ("overall survival at 3 years", "{:.3f}"),
@@ -35,9 +35,10 @@ METRICS = {  # name: (label, format)
     "curative_share": ("share of patients with a curative re-resection", "{:.3f}"),
     "found_before_symptoms": ("share of recurrences found before symptoms", "{:.3f}"),
     "median_lead_months": ("median lead time of detection against symptoms (months)", "{:.2f}"),
-    "scans_per_patient": ("surveillance visits per patient", "{:.2f}"),
+    "visits_per_patient": ("surveillance visits per patient", "{:.2f}"),
+    "scans_per_patient": ("imaging examinations per patient", "{:.2f}"),
     "workups_per_patient": ("work-ups of false positives per patient", "{:.3f}"),
-    "scans_per_additional_curative": ("visits per additional curative re-resection vs reference", "{:.0f}"),
+    "scans_per_additional_curative": ("imaging examinations per additional curative re-resection vs reference", "{:.0f}"),
     "cost_per_patient": ("surveillance cost per patient", "{:.0f}"),
 }
 
@@ -62,7 +63,8 @@ def _per_draw(patients: pd.DataFrame, reference: str) -> pd.DataFrame:
         (lead > 1e-9).groupby([recurred["scenario_id"], recurred["draw"]]).mean()
         .rename("found_before_symptoms"),
         lead.groupby([recurred["scenario_id"], recurred["draw"]]).median().rename("median_lead_months"),
-        by["n_scans"].mean().rename("scans_per_patient"),
+        by["n_scans"].mean().rename("visits_per_patient"),
+        by["n_imaging"].mean().rename("scans_per_patient"),
         by["n_workups"].mean().rename("workups_per_patient"),
         by["surveillance_cost"].mean().rename("cost_per_patient"),
     ], axis=1)
@@ -120,7 +122,7 @@ def summarise(staging: Path, reference: str, order: list[str]) -> tuple[pd.DataF
 
 
 def _dominated(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """A policy is dominated when another needs no more visits and achieves at least as much,
+    """A policy is dominated when another needs no more imaging and achieves at least as much,
     and is strictly better in one of the two."""
     out = np.zeros(len(x), bool)
     for i in range(len(x)):
@@ -167,9 +169,9 @@ def _frontier_picture(summary: pd.DataFrame):
                               fmt="o", mfc="white" if dominated[i] else None, capsize=3)
                 axis.annotate(name + (" (dominated)" if dominated[i] else ""), (x[i], y[i]),
                               fontsize=7, xytext=(4, 4), textcoords="offset points")
-            axis.set(xlabel="surveillance visits per patient", ylabel=label)
+            axis.set(xlabel="imaging examinations per patient", ylabel=label)
         axes[0].legend(fontsize=7, loc="lower right")
-        figure.suptitle("Visits against outcomes (open markers: dominated policies)")
+        figure.suptitle("Imaging against outcomes (open markers: dominated policies)")
         return figure
     return draw
 

@@ -404,9 +404,10 @@ def _all_rows(chunk: _Chunk) -> np.ndarray:
 
 
 def _visit_tally(spans: list[tuple], policy: Policy, n: int) -> dict[str, np.ndarray]:
-    """Scans, work-ups and surveillance cost per patient, from the visit spans the processes
-    recorded (vectorized per episode: no per-visit work in the event loop)."""
-    scans, workups = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    """Visits, imaging examinations, work-ups and surveillance cost per patient, from the visit
+    spans the processes recorded (vectorized per episode: no per-visit work in the event loop)."""
+    scans, imaging, workups = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    exams = policy.uses[policy.imaging].sum(axis=0) if len(policy.imaging) else np.zeros(policy.n_visits)
     cost = np.zeros(n)
     by_episode: dict[int, list] = {}
     for span in spans:
@@ -418,8 +419,9 @@ def _visit_tally(spans: list[tuple], policy: Policy, n: int) -> dict[str, np.nda
         upto = np.array([g[3] for g in group])
         counted = episode.attended[row] & (np.arange(policy.n_visits)[None, :] < upto[:, None])
         np.add.at(scans, patient, counted.sum(axis=1))
+        np.add.at(imaging, patient, counted.astype(np.int64) @ exams.astype(np.int64))
         false = (episode.workups[row] & counted).sum(axis=1)
         np.add.at(workups, patient, false)
         spent = counted.astype(float) @ (policy.uses.T.astype(float) @ policy.modality_cost)
         np.add.at(cost, patient, spent + policy.workup_cost * false)
-    return {"n_scans": scans, "n_workups": workups, "surveillance_cost": cost}
+    return {"n_scans": scans, "n_imaging": imaging, "n_workups": workups, "surveillance_cost": cost}

@@ -127,6 +127,7 @@ class Policy:
     workup_cost: float = 0.0
     imaging_slots_per_week: float | None = None
     operating_slots_per_week: float | None = None
+    imaging: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # not a blood marker
 
     @property
     def n_visits(self) -> int:
@@ -181,11 +182,12 @@ def _build(spec: _PolicyFile) -> Policy:
                 sources[f"modality.{name}.{what}"] = getattr(modality, what).source
     cost = np.array([spec.modality[n].cost.value if spec.modality[n].cost else 0.0
                      for n in modality_names])
+    imaging = np.array([not spec.modality[n].per_patient for n in modality_names], bool)
     capacity = spec.capacity or _Capacity()
     return Policy(spec.name, spec.description, spec.adherence.value, times, 1.0 - site_miss,
                   1.0 - patient_miss, tuple(labels), sources, specificity, modality_names, uses,
                   cost, spec.workup_cost.value if spec.workup_cost else 0.0,
-                  capacity.imaging_slots_per_week, capacity.operating_slots_per_week)
+                  capacity.imaging_slots_per_week, capacity.operating_slots_per_week, imaging)
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -61,6 +61,7 @@ PATIENT_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
                                        "operation, joined with '+'"),
     ("any_reoperation_months", _F, "months to the first repeat procedure of any intent"),
     ("n_scans", _I, "surveillance visits attended"),
+    ("n_imaging", _I, "imaging examinations at the attended visits (CT, MRI, ...; not markers)"),
     ("n_workups", _I, "work-ups of false-positive surveillance results"),
     ("surveillance_cost", _F, "cost of the surveillance visits and work-ups (the policy's units)"),
     ("first_symptom_months", _F, "months to when the first detected recurrence would have caused "

@@ -71,6 +71,7 @@ def patients_table(cohort: dict[str, np.ndarray], result: ChunkResult) -> pa.Tab
         "curative_reoperation_sites": site_names(_first(ev, curative, mask, n, 0)),
         "any_reoperation_months": _first(ev, event == code["reoperation"], time, n, np.nan),
         "n_scans": result.patients["n_scans"],
+        "n_imaging": result.patients["n_imaging"],
         "n_workups": result.patients["n_workups"],
         "surveillance_cost": result.patients["surveillance_cost"],
         "first_symptom_months": result.patients["first_symptom_months"],

@@ -144,3 +144,14 @@ def test_bad_comparison_file(capsys, tmp_path):
 def test_posterior_draws_are_parameter_sets():
     draws = draw_parameters(3)
     assert len(draws) == 3 and draws[0] != draws[1]
+
+
+def test_imaging_examinations_are_counted_by_modality(params):
+    base = simulate(params, _policy("baseline.toml"), n=300, seed=8)[0].to_pandas()
+    mri = simulate(params, _policy("baseline-pelvic-mri.toml"), n=300, seed=8)[0].to_pandas()
+    cea = simulate(params, _policy("cea-only.toml"), n=300, seed=8)[0].to_pandas()
+    assert (base.n_imaging == base.n_scans).all()           # one CT at each baseline visit
+    # the MRI shares the CT visits: more examinations per visit, not more visits
+    assert (mri.n_imaging >= mri.n_scans).all() and (mri.n_imaging > mri.n_scans).mean() > 0.5
+    assert (cea.n_imaging == 0).all() and cea.n_scans.sum() > 0  # a blood test is no scan
+    assert mri.surveillance_cost.mean() > base.surveillance_cost.mean()
