@@ -25,6 +25,10 @@ def register_calibrate(commands) -> None:
                         help="initial CMA-ES step on the log/logit scale")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--params", type=Path, default=None, help="start (default: package's)")
+    parser.add_argument("--rectal-studies", type=int, default=20,
+                        help="the objective's cohort: this many studies of 141 rectal patients")
+    parser.add_argument("--colon-studies", type=int, default=4,
+                        help="the objective's cohort: this many studies of 441 colon patients")
     parser.add_argument("--out", type=Path, default=Path("calibration/runs/latest"))
     parser.add_argument("--resume", action="store_true", help="continue an interrupted search in --out")
     parser.add_argument("--install", action="store_true",
@@ -55,7 +59,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from importlib import resources  # noqa: PLC0415
 
     from calibration.fit import FitSettings, point_of, posterior_sample, search  # noqa: PLC0415
-    from calibration.objective import Objective  # noqa: PLC0415
+    from calibration.objective import Objective, StudyDesign  # noqa: PLC0415
     from calibration.paramfile import write_values  # noqa: PLC0415
     from calibration.space import SPACE, from_unbounded  # noqa: PLC0415
     from calibration.targets import load_targets  # noqa: PLC0415
@@ -63,7 +67,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from sim.policy import load_policy  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
-    for name in ("budget", "proposals", "posterior_size", "workers"):
+    for name in ("budget", "proposals", "posterior_size", "workers", "rectal_studies", "colon_studies"):
         _check_positive(name.replace("_", "-"), getattr(args, name))
     if args.out.exists() and any(args.out.iterdir()) and not args.resume:
         raise InputError(f"--out: must be a new or empty directory, or add --resume ({args.out})")
@@ -75,7 +79,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     settings = FitSettings(args.budget, args.proposals, args.posterior_size, args.seed,
                            args.workers, sigma0=args.sigma)
     clock = time.perf_counter()
-    objective = Objective(start, policy, load_targets())
+    design = StudyDesign(141 * args.rectal_studies, 441 * args.colon_studies)
+    objective = Objective(start, policy, load_targets(), design)
     setup = time.perf_counter() - clock
     quiet = not sys.stderr.isatty()
     with tqdm(total=settings.budget, desc="search", unit="eval", disable=quiet) as bar:

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from sim.errors import InputError
+from sim.executor import add_execution_options, executor_from
 
 __all__ = ["main"]
 
@@ -41,29 +42,6 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
 
 
-def _add_execution_options(parser: argparse.ArgumentParser) -> None:
-    """Where the work runs (sim.executor); the results do not depend on it."""
-    parser.add_argument("--workers", type=_int, default=None,
-                        help="local worker processes (default: all cores)")
-    parser.add_argument("--executor", default="local", help="local (processes) or dask "
-                        "(a dask.distributed LocalCluster on this machine)")
-    parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, "
-                        "e.g. tcp://10.0.0.5:8786 (the output directory must be shared)")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run of the "
-                        "same command: only missing units are computed")
-
-
-def executor_from(args: argparse.Namespace):
-    """The executor the execution options name, after checking them."""
-    from sim.executor import EXECUTORS, make_executor  # noqa: PLC0415
-
-    if args.workers is not None and args.workers <= 0:
-        raise InputError(f"--workers: must be a positive number of processes (got {args.workers})")
-    if args.executor not in EXECUTORS:
-        raise InputError(f"--executor: must be one of {', '.join(EXECUTORS)} (got {args.executor!r})")
-    return make_executor(args.workers, args.executor, args.scheduler)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="crlm-sim", description="Patients after liver resection for colorectal "
                      "metastases: a discrete-event simulator calibrated to the Johns Hopkins series.")
@@ -83,12 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     cohort.add_argument("--chunk-size", type=_int, default=10_000, help="patients per SimPy "
                         "environment (does not change any result)")
     cohort.add_argument("--out", type=Path, required=True, help="new or empty output directory")
-    _add_execution_options(cohort)
+    add_execution_options(cohort)
     run = commands.add_parser("run", help="compare surveillance policies on the same patients")
     run.add_argument("file", type=Path, help="a comparison file (scenarios/comparisons/*.toml)")
     run.add_argument("--out", type=Path, default=None, help="new or empty output directory "
                      "(default: runs/NAME of the comparison)")
-    _add_execution_options(run)
+    add_execution_options(run)
     summarize = commands.add_parser("summarize", help="survival table and figure of a cohort")
     summarize.add_argument("directory", type=Path)
     from sim.power.cli import register_power  # noqa: PLC0415 - light: imports on use only
@@ -211,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crlm-sim: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("crlm-sim: interrupted; nothing was written", file=sys.stderr)
+        print("crlm-sim: interrupted; nothing was written to --out (where a command has --resume, "
+              "the same command with --resume finishes the run)", file=sys.stderr)
         return 130
 
 

@@ -13,11 +13,15 @@ bounded by the unit size, not the number of units).
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-__all__ = ["LocalExecutor", "DaskExecutor", "make_executor", "EXECUTORS"]
+from sim.errors import InputError
+
+__all__ = ["LocalExecutor", "DaskExecutor", "make_executor", "EXECUTORS", "add_execution_options",
+           "executor_from"]
 
 EXECUTORS = ("local", "dask")
 _IN_FLIGHT_PER_WORKER = 2
@@ -99,3 +103,25 @@ def make_executor(workers: int | None = None, executor: str = "local",
     if executor == "dask":
         return DaskExecutor(None, workers)
     return LocalExecutor(workers)
+
+
+def add_execution_options(parser: argparse.ArgumentParser, resume: bool = True) -> None:
+    """The options of every command that runs many patients; the results do not depend on them."""
+    parser.add_argument("--workers", type=int, default=None,
+                        help="local worker processes (default: all cores)")
+    parser.add_argument("--executor", default="local", help="local (processes) or dask "
+                        "(a dask.distributed LocalCluster on this machine)")
+    parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, "
+                        "e.g. tcp://10.0.0.5:8786 (the output directory must be shared)")
+    if resume:
+        parser.add_argument("--resume", action="store_true", help="finish an interrupted run of "
+                            "the same command: only missing units are computed")
+
+
+def executor_from(args: argparse.Namespace):
+    """The executor the execution options name, after checking them."""
+    if args.workers is not None and args.workers <= 0:
+        raise InputError(f"--workers: must be a positive number of processes (got {args.workers})")
+    if args.executor not in EXECUTORS:
+        raise InputError(f"--executor: must be one of {', '.join(EXECUTORS)} (got {args.executor!r})")
+    return make_executor(args.workers, args.executor, args.scheduler)

@@ -155,3 +155,32 @@ def test_imaging_examinations_are_counted_by_modality(params):
     assert (mri.n_imaging >= mri.n_scans).all() and (mri.n_imaging > mri.n_scans).mean() > 0.5
     assert (cea.n_imaging == 0).all() and cea.n_scans.sum() > 0  # a blood test is no scan
     assert mri.surveillance_cost.mean() > base.surveillance_cost.mean()
+
+
+def test_interrupted_comparison_resumes_to_the_same_results(tmp_path, monkeypatch):
+    import sim.cli
+    from sim.executor import LocalExecutor as Local
+
+    spec = tmp_path / "mini.toml"
+    spec.write_text(
+        'name = "mini"\nreference = "baseline"\n'
+        f'policies = ["{SCENARIOS / "baseline.toml"}", "{SCENARIOS / "yearly.toml"}"]\n'
+        "[cohort]\npatients = 200\npatients_per_department = 50\n[uncertainty]\ndraws = 2\nseed = 3\n")
+    assert main(["run", str(spec), "--out", str(tmp_path / "whole"), "--workers", "1"]) == 0
+
+    class Interrupting(Local):
+        def run(self, fn, units, on_result):
+            for k, unit in enumerate(units):
+                if k == 5:
+                    raise KeyboardInterrupt
+                on_result(fn(unit))
+
+    monkeypatch.setattr(sim.cli, "executor_from", lambda args: Interrupting(1))
+    assert main(["run", str(spec), "--out", str(tmp_path / "again")]) == 130
+    assert len(list((tmp_path / ".again.partial" / "patients").glob("*.parquet"))) == 5
+    assert main(["run", str(spec), "--out", str(tmp_path / "again")]) == 2  # needs --resume
+    monkeypatch.undo()
+    assert main(["run", str(spec), "--out", str(tmp_path / "again"), "--resume", "--workers", "1"]) == 0
+    whole = pd.read_csv(tmp_path / "whole" / "results.csv")
+    again = pd.read_csv(tmp_path / "again" / "results.csv")
+    pd.testing.assert_frame_equal(whole, again)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from sim.errors import InputError
+from sim.executor import add_execution_options, executor_from
 
 __all__ = ["register_power", "run_power"]
 
@@ -33,15 +34,13 @@ def register_power(commands) -> argparse.ArgumentParser:
     power.add_argument("--reps", type=_int, default=None, help="replicate trials per sample size "
                        "(default: the design's replicates)")
     power.add_argument("--seed", type=_int, default=None, help="root seed (default: the design's seed)")
-    power.add_argument("--workers", type=_int, default=None, help="local worker processes (default: all "
-                       "cores); the result does not depend on it")
+    add_execution_options(power, resume=False)
     power.set_defaults(handler=run_power)
     return power
 
 
 def run_power(args: argparse.Namespace) -> int:
     """The handler of `crlm-sim power`."""
-    from sim.executor import LocalExecutor  # noqa: PLC0415 - keep `crlm-sim --help` light
     from sim.power.curve import power_curve  # noqa: PLC0415
     from sim.power.designs import load_design  # noqa: PLC0415
     from sim.power.report import describe_smallest, write_report  # noqa: PLC0415
@@ -51,8 +50,6 @@ def run_power(args: argparse.Namespace) -> int:
         raise InputError(f"--reps: must be a positive number of replicate trials (got {args.reps})")
     if args.seed is not None and args.seed < 0:
         raise InputError(f"--seed: must be a non-negative integer (got {args.seed})")
-    if args.workers is not None and args.workers <= 0:
-        raise InputError(f"--workers: must be a positive number of processes (got {args.workers})")
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
@@ -61,7 +58,7 @@ def run_power(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else design.seed
     command = shlex.join(["crlm-sim", "power", str(args.file), "--out", str(out),
                           "--reps", str(replicates), "--seed", str(seed)])
-    executor = LocalExecutor(args.workers)
+    executor = executor_from(args)
     try:
         simulated = simulate_replicates(design, replicates, seed, executor, progress=sys.stderr.isatty())
     finally:
