@@ -36,7 +36,7 @@ DEFAULT_CHUNK = 10_000
 
 @dataclass(frozen=True)
 class CohortSpec:
-    """What to simulate: size, seed, design and primary site (checked on construction)."""
+    """What to simulate: size, seed, design and primary site (`check` says what is wrong)."""
 
     n: int
     seed: int
