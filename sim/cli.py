@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
 def _summarize(args: argparse.Namespace) -> int:
     from sim.summary import summarize  # noqa: PLC0415
 
-    if not (args.directory / "patients.parquet").is_file():
+    if not (args.directory / "patients.parquet").exists():
         raise InputError(f"DIR: {args.directory} holds no patients.parquet")
     for name, path in summarize(args.directory).items():
         print(f"{name}: {path}")

@@ -55,7 +55,8 @@ def summarize(directory) -> dict[str, Path]:
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     source = Path(directory) / "patients.parquet"
-    missing = [column for column in REQUIRED if column not in pq.read_schema(source).names]
+    names = pq.ParquetDataset(source).schema.names  # a single file or a dataset directory
+    missing = [column for column in REQUIRED if column not in names]
     if missing:
         raise ValueError(f"{source} lacks the column(s) {', '.join(missing)}.")
     patients = pq.read_table(source, columns=list(REQUIRED)).to_pandas()

@@ -114,3 +114,5 @@ def test_a_good_run_writes_everything(capsys, tmp_path):
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["events.parquet", "manifest.json", "patients.parquet"]
     assert not list(tmp_path.glob(".*partial"))
+    assert main(["summarize", str(out)]) == 0  # reads the dataset the cohort command wrote
+    assert (out / "summary.md").stat().st_size > 500 and (out / "survival.png").exists()
