@@ -46,7 +46,7 @@ class _Cohort(BaseModel):
 class _Uncertainty(BaseModel):
     model_config = _STRICT
     draws: Annotated[int, Field(ge=0)] = 0
-    replicates: Annotated[int, Field(gt=0)] = 1
+    replicates: Annotated[int, Field(gt=0, le=1000)] = 1  # (draw, replicate) keys a stream: see below
     seed: Annotated[int, Field(ge=0)] = 1
 
 
@@ -140,7 +140,8 @@ class ComparisonUnit:
 
 def simulate_comparison_unit(unit: ComparisonUnit) -> str:
     """Simulate a unit and write its patients (with scenario_id and draw) and department."""
-    # The same patients for every policy: the stream key is (seed, draw x replicate, patient).
+    # The same patients for every policy: the streams' replicate key is draw * 1000 + replicate,
+    # one distinct key per (draw, replicate) pair (replicates <= 1000), never a derived seed.
     spec = CohortSpec(unit.count, unit.seed, "horizon", unit.primary, unit.years,
                       replicate=unit.draw * 1000 + unit.replicate)
     patients, _, department = simulate_department(spec, unit.params, unit.policy, unit.first,
