@@ -1,13 +1,15 @@
 """A department with limited slots: imaging and operating lists that patients queue for.
 
-Each kind of slot is a `simpy.Container` of tokens refilled to its weekly number at the start of
-every week (a refill process per kind): a scan or an operation takes one token, and a patient who
-finds none waits for the next week's refill, first come first served. Waits are recorded. This is
-the one thing a vectorized microsimulation cannot do, and the reason the engine is a
-discrete-event one: a patient's wait depends on every other patient's schedule.
+Each kind of slot is a `simpy.Resource` whose capacity is the number of slots a week: a scan or an
+operation requests one and holds it for a week (a slot of the weekly list), so at most that many
+start in any week; a patient who finds none free waits, first come first served. Waits are
+recorded. This is the one thing a vectorized microsimulation cannot do, and the reason the engine
+is a discrete-event one: a patient's wait depends on every other patient's schedule.
 """
 
 from __future__ import annotations
+
+import math
 
 import simpy
 
@@ -19,27 +21,24 @@ WEEK_MONTHS = 12.0 / 52.0
 class _Slots:
     def __init__(self, env: simpy.Environment, per_week: float):
         self.env = env
-        self.per_week = per_week
-        self.tokens = simpy.Container(env, init=per_week, capacity=per_week)
+        self.resource = simpy.Resource(env, capacity=max(1, math.floor(per_week)))
         self.waits: list[float] = []
-        self.used = 0
-        self.offered = per_week
-        self.refill = env.process(self._refill())
-
-    def _refill(self):
-        while True:
-            yield self.env.timeout(WEEK_MONTHS)
-            if self.tokens.level < self.per_week:
-                yield self.tokens.put(self.per_week - self.tokens.level)
-            self.offered += self.per_week
+        self.busy_months = 0.0
 
     def take(self):
-        """A generator for `yield from`: waits for a slot, returns the wait in months."""
+        """A generator for `yield from`: waits for a slot, returns the wait in months. The slot
+        stays taken for a week, by a small process of its own (the patient moves on)."""
         asked = self.env.now
-        yield self.tokens.get(1)
-        self.used += 1
+        request = self.resource.request()
+        yield request
+        self.env.process(self._hold(request))
         self.waits.append(self.env.now - asked)
         return self.env.now - asked
+
+    def _hold(self, request):
+        yield self.env.timeout(WEEK_MONTHS)
+        self.resource.release(request)
+        self.busy_months += WEEK_MONTHS
 
 
 class Department:
@@ -47,6 +46,7 @@ class Department:
 
     def __init__(self, env: simpy.Environment, imaging_per_week: float | None,
                  operating_per_week: float | None):
+        self.env = env
         self.imaging = _Slots(env, imaging_per_week) if imaging_per_week else None
         self.operating = _Slots(env, operating_per_week) if operating_per_week else None
 
@@ -61,9 +61,10 @@ class Department:
         return (yield from self.operating.take())
 
     def report(self) -> dict:
-        """Waits (months) and utilisation (slots used / slots offered) of each kind."""
+        """Waits (months), slots used and slot-weeks offered over the department's active time."""
         out = {}
         for name, slots in (("imaging", self.imaging), ("operating", self.operating)):
             if slots is not None:
-                out[name] = {"waits": slots.waits, "used": slots.used, "offered": slots.offered}
+                offered = slots.resource.capacity * self.env.now / WEEK_MONTHS
+                out[name] = {"waits": slots.waits, "used": len(slots.waits), "offered": offered}
         return out

@@ -369,9 +369,9 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
     gc.disable()
     try:
         chunk = _Chunk(params, policy, cohort, censor_months, censor_detail, seed, replicate)
-        processes = [chunk.env.process(chunk.patient(i)) for i in range(len(cohort["patient_id"]))]
-        # a department's weekly refills never stop by themselves: run until every patient is done
-        chunk.env.run(simpy.AllOf(chunk.env, processes) if chunk.department else None)
+        for i in range(len(cohort["patient_id"])):
+            chunk.env.process(chunk.patient(i))
+        chunk.env.run()
     finally:
         if collecting:
             gc.enable()
