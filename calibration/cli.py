@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from sim.errors import InputError
+from sim.executor import add_execution_options, executor_from
 
 __all__ = ["register_calibrate", "register_validate"]
 
@@ -23,7 +24,6 @@ def register_calibrate(commands) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sigma", type=float, default=0.08,
                         help="initial CMA-ES step on the log/logit scale")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--params", type=Path, default=None, help="start (default: package's)")
     parser.add_argument("--rectal-studies", type=int, default=20,
                         help="the objective's cohort: this many studies of 141 rectal patients")
@@ -34,6 +34,7 @@ def register_calibrate(commands) -> None:
     parser.add_argument("--install", action="store_true",
                         help="make the fitted point the package's default parameter set and ship the "
                              "posterior sample beside it")
+    add_execution_options(parser, resume=False)
     parser.set_defaults(handler=_calibrate)
 
 
@@ -67,7 +68,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from sim.policy import load_policy  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
-    for name in ("budget", "proposals", "posterior_size", "workers", "rectal_studies", "colon_studies"):
+    for name in ("budget", "proposals", "posterior_size", "rectal_studies", "colon_studies"):
         _check_positive(name.replace("_", "-"), getattr(args, name))
     if args.out.exists() and any(args.out.iterdir()) and not args.resume:
         raise InputError(f"--out: must be a new or empty directory, or add --resume ({args.out})")
@@ -77,17 +78,22 @@ def _calibrate(args: argparse.Namespace) -> int:
     if not 0 < args.sigma < 5:
         raise InputError(f"--sigma: must lie in (0, 5) (got {args.sigma})")
     settings = FitSettings(args.budget, args.proposals, args.posterior_size, args.seed,
-                           args.workers, sigma0=args.sigma)
+                           sigma0=args.sigma)
+    executor = executor_from(args)
     clock = time.perf_counter()
     design = StudyDesign(141 * args.rectal_studies, 441 * args.colon_studies)
     objective = Objective(start, policy, load_targets(), design)
     setup = time.perf_counter() - clock
     quiet = not sys.stderr.isatty()
-    with tqdm(total=settings.budget, desc="search", unit="eval", disable=quiet) as bar:
-        best, covariance = search(objective, start, settings, args.out, args.resume, bar)
-    searched = time.perf_counter() - clock
-    with tqdm(total=settings.posterior_proposals, desc="posterior", unit="eval", disable=quiet) as bar:
-        sample = posterior_sample(objective, start, best, covariance, settings, bar)
+    try:
+        with tqdm(total=settings.budget, desc="search", unit="eval", disable=quiet) as bar:
+            best, covariance = search(objective, start, settings, args.out, executor, args.resume, bar)
+        searched = time.perf_counter() - clock
+        with tqdm(total=settings.posterior_proposals, desc="posterior", unit="eval",
+                  disable=quiet) as bar:
+            sample = posterior_sample(objective, start, best, covariance, settings, executor, bar)
+    finally:
+        executor.close()
     fitted_values = {d.path: float(v) for d, v in zip(SPACE, from_unbounded(best))}
     fitted = point_of(best, start)
     one = time.perf_counter()
@@ -103,7 +109,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         "patients_per_evaluation": objective.design.rectal_patients + objective.design.colon_patients,
         "seconds_per_evaluation": round(per_evaluation, 3),
         "seconds_setup": round(setup, 1), "seconds_search": round(searched - setup, 1),
-        "seconds_total": round(time.perf_counter() - clock, 1), "workers": args.workers,
+        "seconds_total": round(time.perf_counter() - clock, 1), "workers": executor.workers,
     }
     _write(args.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     if args.install:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import pickle
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,17 +32,12 @@ from sim.params import Params
 
 __all__ = ["FitSettings", "search", "posterior_sample", "point_of"]
 
-_OBJECTIVE: Objective | None = None
-_START: Params | None = None
-
-
 @dataclass(frozen=True)
 class FitSettings:
     budget: int = 600              # objective evaluations of the search
     posterior_proposals: int = 400
     posterior_size: int = 100
     seed: int = 1
-    workers: int = 2
     sigma0: float = 0.08           # initial step on the unbounded scale (about 8% of a value)
     inflation: float = 2.0         # proposal covariance = inflation^2 x the search's covariance
 
@@ -53,30 +47,34 @@ def point_of(x: np.ndarray, start: Params) -> Params:
     return with_values(start, {d.path: v for d, v in zip(SPACE, from_unbounded(x))})
 
 
-def _init(objective: Objective, start: Params) -> None:
-    global _OBJECTIVE, _START
-    _OBJECTIVE, _START = objective, start
+@dataclass(frozen=True)
+class _Point:
+    """One evaluation of the objective: a unit of work for the executor layer."""
+
+    index: int
+    x: np.ndarray
+    objective: Objective
+    start: Params
 
 
-def _evaluate(x: np.ndarray) -> tuple[float, np.ndarray]:
-    table = _OBJECTIVE.table(point_of(x, _START))
-    return _OBJECTIVE.loss_of(table), table["z"].to_numpy()
+def _evaluate(point: _Point) -> tuple[int, float, np.ndarray]:
+    table = point.objective.table(point_of(point.x, point.start))
+    return point.index, point.objective.loss_of(table), table["z"].to_numpy()
 
 
-def _map(pool, points):
-    if pool is None:
-        return [_evaluate(x) for x in points]
-    return list(pool.map(_evaluate, points))
+def _map(executor, objective: Objective, start: Params, points) -> list[tuple[float, np.ndarray]]:
+    """Evaluate the points on the executor (local processes or Dask), results in their order."""
+    results: list = [None] * len(points)
+
+    def keep(result):
+        results[result[0]] = result[1:]
+
+    executor.run(_evaluate, [_Point(k, np.asarray(x), objective, start) for k, x in enumerate(points)],
+                 keep)
+    return results
 
 
-def _pool(settings: FitSettings, objective: Objective, start: Params):
-    _init(objective, start)
-    if settings.workers <= 1:
-        return None
-    return ProcessPoolExecutor(settings.workers, initializer=_init, initargs=(objective, start))
-
-
-def search(objective: Objective, start: Params, settings: FitSettings, out: Path,
+def search(objective: Objective, start: Params, settings: FitSettings, out: Path, executor,
            resume: bool = False, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """CMA-ES from `start`; returns the best point and the final covariance (unbounded scale)."""
     import cma  # noqa: PLC0415 - only the calibration needs it
@@ -92,44 +90,34 @@ def search(objective: Objective, start: Params, settings: FitSettings, out: Path
             "CMA_diagonal": False})
         es.inject([x0])  # the start is evaluated in the first generation: the fit never loses it
         history.unlink(missing_ok=True)
-    pool = _pool(settings, objective, start)
-    try:
-        while not es.stop():
-            points = es.ask()
-            results = _map(pool, points)
-            es.tell(points, [loss for loss, _ in results])
-            rows = pd.DataFrame(
-                [[es.countiter, loss, *from_unbounded(x)] for x, (loss, _) in zip(points, results)],
-                columns=["generation", "loss", *[d.path for d in SPACE]])
-            rows.to_csv(history, mode="a", header=not history.exists(), index=False)
-            state.write_bytes(pickle.dumps(es))
-            if progress is not None:
-                progress.update(len(points))
-                progress.set_postfix(best=f"{es.result.fbest:.2f}")
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    while not es.stop():
+        points = es.ask()
+        results = _map(executor, objective, start, points)
+        es.tell(points, [loss for loss, _ in results])
+        rows = pd.DataFrame(
+            [[es.countiter, loss, *from_unbounded(x)] for x, (loss, _) in zip(points, results)],
+            columns=["generation", "loss", *[d.path for d in SPACE]])
+        rows.to_csv(history, mode="a", header=not history.exists(), index=False)
+        state.write_bytes(pickle.dumps(es))
+        if progress is not None:
+            progress.update(len(points))
+            progress.set_postfix(best=f"{es.result.fbest:.2f}")
     covariance = es.sigma ** 2 * es.C if hasattr(es, "C") else np.eye(len(SPACE)) * es.sigma ** 2
     return np.asarray(es.result.xbest), np.asarray(covariance)
 
 
 def posterior_sample(objective: Objective, start: Params, best: np.ndarray,
-                     covariance: np.ndarray, settings: FitSettings,
+                     covariance: np.ndarray, settings: FitSettings, executor,
                      progress=None) -> pd.DataFrame:
     """SIR sample of parameter sets consistent with every target (see the module's text)."""
     rng = np.random.default_rng(settings.seed)
     cov = settings.inflation ** 2 * (covariance + 1e-6 * np.eye(len(best)))
     proposals = rng.multivariate_normal(best, cov, size=settings.posterior_proposals)
-    pool = _pool(settings, objective, start)
-    try:
-        results = []
-        for begin in range(0, len(proposals), 16):
-            results += _map(pool, proposals[begin:begin + 16])
-            if progress is not None:
-                progress.update(len(proposals[begin:begin + 16]))
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    results = []
+    for begin in range(0, len(proposals), 16):
+        results += _map(executor, objective, start, proposals[begin:begin + 16])
+        if progress is not None:
+            progress.update(len(proposals[begin:begin + 16]))
     loss = np.array([r[0] for r in results])
     worst = np.array([np.max(np.abs(r[1])) for r in results])
     inside = np.array([all(d.lower <= v <= d.upper for d, v in zip(SPACE, _natural(x)))

@@ -80,3 +80,18 @@ def test_fitted_values_are_written_with_their_provenance(tmp_path):
     assert again.count("; was ") == text.count("; was ")  # provenance does not pile up
     with pytest.raises(KeyError, match="no.such"):
         write_values(text, {"no.such": 1.0})
+
+
+def test_calibrate_command_runs_end_to_end(tmp_path):
+    from sim.cli import main
+
+    out = tmp_path / "fit"
+    assert main(["calibrate", "--budget", "6", "--proposals", "4", "--posterior-size", "2",
+                 "--workers", "1", "--rectal-studies", "3", "--colon-studies", "1",
+                 "--out", str(out)]) == 0
+    for name in ("params.toml", "posterior.csv", "fit.csv", "history.csv", "summary.json"):
+        assert (out / name).exists(), name
+    fitted, sources = load_params(out / "params.toml")
+    assert all(sources[d.path].startswith("fitted: ") for d in SPACE)
+    assert len(pd.read_csv(out / "history.csv")) >= 6
+    assert main(["calibrate", "--budget", "6", "--out", str(out)]) == 2  # not empty, no --resume
