@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import BASELINE
 
 from sim.cli import main
 from sim.params import load_params
 from sim.policy import load_policy
 from sim.runner import CohortSpec, run_cohort
-
-from conftest import BASELINE
 
 COMMAND = ["cohort", "--n", "3000", "--seed", "21", "--design", "paper", "--primary", "both",
            "--chunk-size", "400"]
@@ -44,7 +43,7 @@ def test_two_local_workers_give_the_same_bytes(reference, tmp_path):
 
 
 def test_dask_cluster_gives_the_same_bytes(reference, tmp_path):
-    distributed = pytest.importorskip("dask.distributed")
+    from dask import distributed
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster:
         assert main([*COMMAND, "--scheduler", cluster.scheduler_address,
