@@ -36,22 +36,37 @@ def annual_hazards() -> np.ndarray:
 
 
 def background_death_months(age_years: np.ndarray, male: np.ndarray, calendar_year: np.ndarray,
-                            exponential: np.ndarray) -> np.ndarray:
+                            exponential: np.ndarray, window_years: int = 40) -> np.ndarray:
     """Months from the operation to other-cause death, by inversion of the cumulative hazard.
 
-    ``exponential`` holds one Exp(1) variate per patient. Vectorized over patients: one row of
-    yearly hazards per patient, a cumulative sum, and the year in which it passes the variate.
+    ``exponential`` holds one Exp(1) variate per patient. Vectorized over patients: rows of yearly
+    hazards, a cumulative sum, and the year in which it passes the variate; taken `window_years`
+    at a time, for the patients still alive at the end of the previous window (few after 40).
     """
     hazards = annual_hazards()
+    n = len(exponential)
     age0 = np.floor(age_years).astype(int)
-    years_ahead = np.arange(MAX_AGE + 1)
-    age = np.minimum(age0[:, None] + years_ahead, MAX_AGE)
-    year = np.minimum(calendar_year[:, None] + years_ahead, LAST_YEAR) - FIRST_YEAR
-    year = np.maximum(year, 0)
-    rate = hazards[male.astype(int)[:, None], year, age]
-    cumulative = np.cumsum(rate, axis=1)
-    k = np.argmax(cumulative >= exponential[:, None], axis=1)  # the year of death
-    before = np.where(k > 0, cumulative[np.arange(len(k)), k - 1], 0.0)
-    rate_k = rate[np.arange(len(k)), k]
-    fraction = np.where(np.isfinite(rate_k), (exponential - before) / rate_k, 0.0)
-    return 12.0 * (k + fraction)
+    sex = male.astype(int)
+    months = np.empty(n)
+    rows = np.arange(n)
+    spent = np.zeros(n)  # cumulative hazard of the years already passed
+    for first in range(0, MAX_AGE + 1, window_years):
+        ahead = np.arange(first, min(first + window_years, MAX_AGE + 1))
+        age = np.minimum(age0[rows, None] + ahead, MAX_AGE)
+        year = np.clip(calendar_year[rows, None] + ahead, FIRST_YEAR, LAST_YEAR) - FIRST_YEAR
+        rate = hazards[sex[rows, None], year, age]
+        cumulative = spent[rows, None] + np.cumsum(rate, axis=1)
+        need = exponential[rows]
+        crossed = cumulative >= need[:, None]
+        done = crossed.any(axis=1)
+        k = np.argmax(crossed[done], axis=1)
+        index = np.flatnonzero(done)
+        before = np.where(k > 0, cumulative[index, np.maximum(k - 1, 0)], spent[rows[done]])
+        rate_k = rate[index, k]
+        fraction = np.where(np.isfinite(rate_k), (need[done] - before) / rate_k, 0.0)
+        months[rows[done]] = 12.0 * (ahead[k] + fraction)
+        spent[rows[~done]] = cumulative[~done, -1]
+        rows = rows[~done]
+        if not len(rows):
+            break
+    return months
