@@ -101,7 +101,8 @@ def _departments(staging: Path) -> pd.DataFrame:
                         "mean_wait_weeks": float(waits.mean()) if len(waits) else 0.0,
                         "p95_wait_weeks": float(np.percentile(waits, 95)) if len(waits) else 0.0,
                         "utilisation": data["used"] / data["offered"] if data["offered"] else np.nan})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=["scenario_id", "slots", "mean_wait_weeks", "p95_wait_weeks",
+                                      "utilisation"])
 
 
 def summarise(staging: Path, reference: str, order: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -156,16 +157,18 @@ def _survival_picture(staging: Path, order: list[str]):
 def _frontier_picture(summary: pd.DataFrame):
     def draw(plt):
         figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-        for axis, metric, label in ((axes[0], "curative_share", "share with a curative re-resection"),
-                                    (axes[1], "rmst_120_months", "restricted mean survival to 10 years (months)")):
-            x, y = summary["scans_per_patient"].to_numpy(), summary[metric].to_numpy()
+        for axis, metric, scale, label in (
+                (axes[0], "curative_share", 1.0, "share with a curative re-resection"),
+                (axes[1], "rmst_120_months", 1 / 12, "life-years per patient within 10 years")):
+            x, y = summary["scans_per_patient"].to_numpy(), summary[metric].to_numpy() * scale
+            lower = summary[f"{metric}_lower"].to_numpy() * scale
+            upper = summary[f"{metric}_upper"].to_numpy() * scale
             dominated = _dominated(x, y)
             order = np.argsort(x)
             frontier = order[~dominated[order]]
             axis.plot(x[frontier], y[frontier], "-", color="gray", lw=1, label="efficiency frontier")
             for i, name in enumerate(summary["policy"]):
-                axis.errorbar(x[i], y[i], yerr=[[y[i] - summary[f"{metric}_lower"].iloc[i]],
-                                                [summary[f"{metric}_upper"].iloc[i] - y[i]]],
+                axis.errorbar(x[i], y[i], yerr=[[y[i] - lower[i]], [upper[i] - y[i]]],
                               fmt="o", mfc="white" if dominated[i] else None, capsize=3)
                 axis.annotate(name + (" (dominated)" if dominated[i] else ""), (x[i], y[i]),
                               fontsize=7, xytext=(4, 4), textcoords="offset points")
@@ -176,13 +179,9 @@ def _frontier_picture(summary: pd.DataFrame):
     return draw
 
 
-def _markdown(summary: pd.DataFrame, departments: pd.DataFrame, meta: dict) -> str:
-    lines = [f"# {meta['name']}", "", meta["description"], "",
-             f"{meta['patients']} patients ({meta['primary']}) per policy and draw, followed "
-             f"{meta['years']} years; {meta['draws']} parameter draw(s); reference policy: "
-             f"`{meta['reference']}`. Values: mean over draws [95% interval].", ""]
-    header = "| metric | " + " | ".join(summary["policy"]) + " |"
-    lines += [header, "|---" * (len(summary) + 1) + "|"]
+def _metric_rows(summary: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """Each metric's label and one cell per policy: mean over draws [95% interval]."""
+    rows = []
     for metric, (label, fmt) in METRICS.items():
         cells = []
         for _, row in summary.iterrows():
@@ -193,7 +192,20 @@ def _markdown(summary: pd.DataFrame, departments: pd.DataFrame, meta: dict) -> s
             if row["draws"] > 1 and np.isfinite(row[f"{metric}_lower"]):
                 cell += f" [{fmt.format(row[f'{metric}_lower'])}, {fmt.format(row[f'{metric}_upper'])}]"
             cells.append(cell)
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        rows.append((label, cells))
+    return rows
+
+
+def _heading(meta: dict) -> str:
+    return (f"{meta['patients']} patients ({meta['primary']}) per policy and draw, followed "
+            f"{meta['years']} years; {meta['draws']} parameter draw(s); reference policy: "
+            f"`{meta['reference']}`. Values: mean over draws [95% interval].")
+
+
+def _markdown(summary: pd.DataFrame, departments: pd.DataFrame, meta: dict) -> str:
+    lines = [f"# {meta['name']}", "", meta["description"], "", _heading(meta), ""]
+    lines += ["| metric | " + " | ".join(summary["policy"]) + " |", "|---" * (len(summary) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in _metric_rows(summary)]
     if len(departments):
         lines += ["", "Capacity (one department per chunk of patients):", "",
                   "| policy | slots | mean wait (weeks) | 95th percentile wait (weeks) | utilisation |",
@@ -205,6 +217,25 @@ def _markdown(summary: pd.DataFrame, departments: pd.DataFrame, meta: dict) -> s
     return "\n".join(lines)
 
 
+def _html(summary: pd.DataFrame, departments: pd.DataFrame, meta: dict,
+          pictures: dict[str, bytes]) -> str:
+    escape = html.escape
+    head = "".join(f"<th>{escape(p)}</th>" for p in summary["policy"])
+    body = "".join(f"<tr><td>{escape(label)}</td>" + "".join(f"<td>{escape(c)}</td>" for c in cells)
+                   + "</tr>" for label, cells in _metric_rows(summary))
+    capacity = ""
+    if len(departments):
+        capacity = ("<h2>Capacity</h2>" + departments.to_html(index=False, float_format=lambda v: f"{v:.3g}"))
+    images = "".join(f'<h2>{escape(name)}</h2><img alt="{escape(name)}" src="data:image/png;base64,'
+                     f'{base64.b64encode(png).decode()}">' for name, png in pictures.items())
+    style = ("body{font-family:sans-serif;max-width:75em;margin:auto} table{border-collapse:collapse;"
+             "font-size:12px} td,th{border:1px solid #ccc;padding:3px 6px} td:first-child{font-weight:600}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(meta['name'])}</title>"
+            f"<style>{style}</style></head><body><h1>{escape(meta['name'])}</h1>"
+            f"<p>{escape(meta['description'])}</p><p>{escape(_heading(meta))}</p>"
+            f"<table><tr><th>metric</th>{head}</tr>{body}</table>{capacity}{images}</body></html>\n")
+
+
 def write_outputs(staging: Path, meta: dict, order: list[str]) -> dict[str, Path]:
     """results.csv, results_by_draw.csv, capacity.csv, results.md, report.html, survival.png,
     frontier.png in `staging` (each under a temporary name, then renamed)."""
@@ -212,16 +243,7 @@ def write_outputs(staging: Path, meta: dict, order: list[str]) -> dict[str, Path
     pictures = {"survival.png": png_bytes(_survival_picture(staging, order)),
                 "frontier.png": png_bytes(_frontier_picture(summary))}
     markdown = _markdown(summary, departments, meta)
-    body = html.escape(markdown)
-    images = "".join(f'<h2>{name}</h2><img alt="{name}" src="data:image/png;base64,'
-                     f'{base64.b64encode(png).decode()}">' for name, png in pictures.items())
-    table_html = summary.to_html(index=False, float_format=lambda v: f"{v:.4g}")
-    capacity_html = departments.to_html(index=False, float_format=lambda v: f"{v:.3g}") if len(departments) else ""
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(meta['name'])}</title>"
-            "<style>body{font-family:sans-serif;max-width:70em;margin:auto} table{border-collapse:collapse;"
-            "font-size:11px} td,th{border:1px solid #ccc;padding:2px 5px} pre{white-space:pre-wrap}</style>"
-            f"</head><body><h1>{html.escape(meta['name'])}</h1><pre>{body}</pre>{table_html}"
-            f"{capacity_html}{images}</body></html>\n")
+    page = _html(summary, departments, meta, pictures)
     files = {"results.csv": summary.to_csv(index=False).encode(),
              "results_by_draw.csv": per_draw.reset_index().to_csv(index=False).encode(),
              "capacity.csv": departments.to_csv(index=False).encode(),
