@@ -44,7 +44,7 @@ def _flag(frame: pd.DataFrame, target: Target) -> np.ndarray:
     if target.one_of is not None:
         return column.isin(target.one_of).to_numpy()
     if target.includes is not None:
-        return column.fillna("").str.split("+").apply(lambda s: target.includes in s).to_numpy(bool)
+        return column.fillna("").str.contains(rf"(?:^|\+){target.includes}(?:\+|$)").to_numpy(bool)
     if target.column.endswith("_months"):
         return column.notna().to_numpy()
     return column.astype(bool).to_numpy()

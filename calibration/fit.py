@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,12 +119,13 @@ def posterior_sample(objective: Objective, start: Params, best: np.ndarray,
             progress.update(len(proposals[begin:begin + 16]))
     loss = np.array([r[0] for r in results])
     worst = np.array([np.max(np.abs(r[1])) for r in results])
-    inside = np.array([all(d.lower <= v <= d.upper for d, v in zip(SPACE, _natural(x)))
-                       for x in proposals])
+    natural = np.array([from_unbounded(x, clip=False) for x in proposals])
+    lower, upper = (np.array([getattr(d, side) for d in SPACE]) for side in ("lower", "upper"))
+    inside = ((natural >= lower) & (natural <= upper)).all(axis=1)
     difference = proposals - best
     log_q = -0.5 * np.einsum("ij,jk,ik->i", difference, np.linalg.inv(cov), difference)
     log_w = np.where(inside & (worst <= 1.96), -0.5 * loss - log_q, -np.inf)
-    frame = pd.DataFrame(np.array([_natural(x) for x in proposals]), columns=[d.path for d in SPACE])
+    frame = pd.DataFrame(natural, columns=[d.path for d in SPACE])
     frame.insert(0, "loss", loss)
     frame.insert(1, "max_abs_z", worst)
     frame.insert(2, "log_weight", log_w)
@@ -137,8 +137,3 @@ def posterior_sample(objective: Objective, start: Params, best: np.ndarray,
     chosen = rng.choice(consistent, size=size, replace=False, p=weight / weight.sum())
     return frame.iloc[np.sort(chosen)].reset_index(drop=True)
 
-
-def _natural(x: np.ndarray) -> np.ndarray:
-    """Natural scale without clipping (to tell proposals outside the bounds)."""
-    return np.array([math.exp(u) if d.scale == "log" else 1 / (1 + math.exp(-u))
-                     for d, u in zip(SPACE, x)])

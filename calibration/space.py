@@ -90,10 +90,10 @@ def to_unbounded(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def from_unbounded(x: np.ndarray) -> np.ndarray:
-    """Back to the natural scale, clipped to the bounds."""
+def from_unbounded(x: np.ndarray, clip: bool = True) -> np.ndarray:
+    """Back to the natural scale, clipped to the bounds (unless `clip` is False)."""
     out = np.empty(len(SPACE))
     for i, (d, u) in enumerate(zip(SPACE, x)):
         v = math.exp(u) if d.scale == "log" else 1 / (1 + math.exp(-u))
-        out[i] = min(max(v, d.lower), d.upper)
+        out[i] = min(max(v, d.lower), d.upper) if clip else v
     return out

@@ -105,60 +105,29 @@ def _cohort(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import json  # noqa: PLC0415
-    import os  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
 
     from sim.compare import load_comparison, run_units  # noqa: PLC0415
     from sim.compare_report import write_outputs  # noqa: PLC0415
+    from sim.runner import finish, staging_for  # noqa: PLC0415
 
     comparison = load_comparison(args.file)
     out = args.out or Path("runs") / comparison.name.replace(" ", "-")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
-    staging = out.parent / f".{out.name}.partial"
-    key = {"file": args.file.read_text()}
-    if staging.exists() and not args.resume:
-        raise InputError(f"--out: an interrupted run of {out} is in {staging}; add --resume to "
-                         "finish it, or remove that directory")
-    staging.mkdir(parents=True, exist_ok=True)
-    if (staging / "run.json").exists() and json.loads((staging / "run.json").read_text()) != key:
-        raise InputError(f"--resume: {staging} was started from another comparison file")
-    (staging / "run.json").write_text(json.dumps(key))
-    c, u = comparison.cohort, comparison.uncertainty
-    units = len(comparison.policies) * max(u.draws, 1) * u.replicates * -(-c.patients // c.patients_per_department)
-    bar = None
-    if sys.stderr.isatty():
-        from tqdm import tqdm  # noqa: PLC0415
-        bar = tqdm(total=units, unit="unit", desc=comparison.name, leave=False)
-    done = [0]
-
-    def progress(count):
-        done[0] += count
-        if bar is not None:
-            bar.update(count)
-        elif done[0] % max(1, units // 10) == 0:
-            print(f"crlm-sim: {done[0]}/{units} units", file=sys.stderr, flush=True)
-
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_for(out, {"file": args.file.read_text()}, args.resume,
+                          ("patients", "departments"))
     executor = executor_from(args)
     try:
-        run_units(comparison, staging, executor, progress)
+        run_units(comparison, staging, executor, terminal=None)
     finally:
         executor.close()
-        if bar is not None:
-            bar.close()
+    c, u = comparison.cohort, comparison.uncertainty
     meta = {"name": comparison.name, "description": comparison.description,
             "reference": comparison.reference, "patients": c.patients, "primary": c.primary,
             "years": c.years, "draws": max(u.draws, 1)}
     write_outputs(staging, meta, [p.name for p in comparison.policies])
-    (staging / "run.json").unlink()
-    for leftover in (staging / "departments").glob("*.json"):
-        leftover.unlink()
-    (staging / "departments").rmdir()
-    if out.exists():
-        out.rmdir()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staging, out)
+    shutil.rmtree(staging / "departments")
+    finish(staging, out)
     print((out / "results.md").read_text())
     print(f"written to {out}")
     return 0

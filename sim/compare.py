@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim._toml import validate_file
 from sim.errors import InputError
+from sim.executor import Progress
 from sim.params import Params, load_params, with_values
 from sim.policy import Policy, load_policy
 from sim.runner import CohortSpec, simulate_department
@@ -138,7 +139,7 @@ class ComparisonUnit:
         return f"p{self.policy_index:02d}-d{self.draw:03d}-r{self.replicate:02d}-c{self.first:09d}"
 
 
-def simulate_comparison_unit(unit: ComparisonUnit) -> str:
+def simulate_comparison_unit(unit: ComparisonUnit) -> int:
     """Simulate a unit and write its patients (with scenario_id and draw) and department."""
     # The same patients for every policy: the streams' replicate key is draw * 1000 + replicate,
     # one distinct key per (draw, replicate) pair (replicates <= 1000), never a derived seed.
@@ -158,13 +159,14 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> str:
     done = staging / "departments" / f"{unit.name}.json"
     done.with_name(f".{done.name}.partial").write_text(json.dumps(record))
     os.replace(done.with_name(f".{done.name}.partial"), done)
-    return unit.name
+    return unit.count
 
 
-def run_units(comparison: Comparison, staging: Path, executor, progress=None) -> None:
-    """Every (policy, draw, replicate, chunk) unit not yet done in `staging`."""
+def run_units(comparison: Comparison, staging: Path, executor, terminal: bool | None = False) -> None:
+    """Every (policy, draw, replicate, chunk) unit not yet done in `staging`, with progress shown
+    as `sim.executor.Progress` does (`terminal` None: a bar when stderr is a terminal)."""
     for folder in ("patients", "departments"):
-        (staging / folder).mkdir(parents=True, exist_ok=True)
+        (staging / folder).mkdir(parents=True, exist_ok=True)  # (tests call it on a bare folder)
     done = {p.stem for p in (staging / "departments").glob("*.json")}
     cohort, uncertainty = comparison.cohort, comparison.uncertainty
     draws = draw_parameters(uncertainty.draws)
@@ -178,6 +180,11 @@ def run_units(comparison: Comparison, staging: Path, executor, progress=None) ->
         for k, policy in enumerate(comparison.policies)
     ]
     todo = [u for u in units if u.name not in done]
-    executor.run(simulate_comparison_unit, todo,
-                 (lambda _: progress(1)) if progress is not None else (lambda _: None))
+    bar = Progress(sum(u.count for u in units), len(units), terminal,
+                   done_patients=sum(u.count for u in units if u.name in done),
+                   done_units=len(units) - len(todo))
+    try:
+        executor.run(simulate_comparison_unit, todo, bar.update)
+    finally:
+        bar.close()
 

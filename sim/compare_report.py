@@ -59,7 +59,8 @@ def _per_draw(patients: pd.DataFrame, reference: str) -> pd.DataFrame:
     by = patients.groupby(["scenario_id", "draw"])
     table = pd.concat([
         at, restricted,
-        by["curative_reoperation_months"].apply(lambda s: s.notna().mean()).rename("curative_share"),
+        patients["curative_reoperation_months"].notna().groupby(
+            [patients["scenario_id"], patients["draw"]]).mean().rename("curative_share"),
         (lead > 1e-9).groupby([recurred["scenario_id"], recurred["draw"]]).mean()
         .rename("found_before_symptoms"),
         lead.groupby([recurred["scenario_id"], recurred["draw"]]).median().rename("median_lead_months"),

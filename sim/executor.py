@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from sim.errors import InputError
 
 __all__ = ["LocalExecutor", "DaskExecutor", "make_executor", "EXECUTORS", "add_execution_options",
-           "executor_from"]
+           "executor_from", "Progress"]
 
 EXECUTORS = ("local", "dask")
 _IN_FLIGHT_PER_WORKER = 2
@@ -125,3 +127,36 @@ def executor_from(args: argparse.Namespace):
     if args.executor not in EXECUTORS:
         raise InputError(f"--executor: must be one of {', '.join(EXECUTORS)} (got {args.executor!r})")
     return make_executor(args.workers, args.executor, args.scheduler)
+
+
+class Progress:
+    """Progress of a run of units: a bar on a terminal (units, patients per second, time left),
+    plain log lines otherwise. `update(count)` after each unit of `count` patients."""
+
+    def __init__(self, total_patients: int, total_units: int, terminal: bool | None = None,
+                 done_patients: int = 0, done_units: int = 0):
+        self.total, self.units = total_patients, total_units
+        self.done, self.units_done, self.fresh = done_patients, done_units, 0
+        self.started = time.perf_counter()
+        self.bar = None
+        if sys.stderr.isatty() if terminal is None else terminal:
+            from tqdm import tqdm  # noqa: PLC0415 - only on a terminal
+            self.bar = tqdm(total=total_patients, initial=done_patients, unit="patient",
+                            unit_scale=True, leave=False)
+
+    def update(self, count: int) -> None:
+        self.done += count
+        self.fresh += count
+        self.units_done += 1
+        if self.bar is not None:
+            self.bar.update(count)
+            self.bar.set_postfix(units=f"{self.units_done}/{self.units}")
+        elif self.units > 1:
+            rate = self.fresh / max(time.perf_counter() - self.started, 1e-9)
+            left = (self.total - self.done) / rate if rate else float("nan")
+            print(f"crlm-sim: unit {self.units_done}/{self.units}, {self.done} patients, "
+                  f"{rate:,.0f} patients/s, {left:,.0f} s left", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -10,8 +10,6 @@ import json
 import os
 import platform
 import shutil
-import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,14 +20,14 @@ from sim.cohort import PRIMARY_CHOICES, sample_cohort
 from sim.design import DESIGNS, censoring
 from sim.engine import simulate_chunk
 from sim.errors import InputError
-from sim.executor import LocalExecutor
+from sim.executor import LocalExecutor, Progress
 from sim.params import Params
 from sim.policy import Policy
 from sim.tables import events_table, patients_table
 from sim.tally import merge, tally_of
 
 __all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_unit",
-           "DEFAULT_CHUNK"]
+           "staging_for", "finish", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 10_000
 
@@ -115,52 +113,34 @@ def simulate_unit(unit: _Unit) -> tuple[int, dict]:
 _UNITS = "_units"
 
 
-class _Progress:
-    """A progress bar on a terminal (units, patients per second, time left); log lines otherwise."""
-
-    def __init__(self, total: int, units: int, terminal: bool):
-        self.total, self.units, self.done, self.units_done = total, units, 0, 0
-        self.started = time.perf_counter()
-        self.bar = None
-        if terminal:
-            from tqdm import tqdm  # noqa: PLC0415 - only on a terminal
-            self.bar = tqdm(total=total, unit="patient", unit_scale=True, leave=False)
-
-    def update(self, count: int) -> None:
-        self.done += count
-        self.units_done += 1
-        if self.bar is not None:
-            self.bar.update(count)
-            self.bar.set_postfix(units=f"{self.units_done}/{self.units}")
-        elif self.units > 1:
-            rate = self.done / max(time.perf_counter() - self.started, 1e-9)
-            left = (self.total - self.done) / rate if rate else float("nan")
-            print(f"crlm-sim: unit {self.units_done}/{self.units}, {self.done} patients, "
-                  f"{rate:,.0f} patients/s, {left:,.0f} s left", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _staging_for(out: Path, run: dict, resume: bool) -> tuple[Path, set[int]]:
-    """The directory a run is assembled in, beside `out`, and the units already done there."""
+def staging_for(out: Path, run: dict, resume: bool, folders: tuple[str, ...]) -> Path:
+    """The hidden directory beside `out` in which a run is assembled (renamed to `out` when
+    complete). `out` must be new or empty; an interrupted run found there is continued only with
+    `resume`, and only if it was started with the same `run` description."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
     staging = out.parent / f".{out.name}.partial"
     if staging.exists() and not resume:
         raise InputError(f"--out: an interrupted run of {out} is in {staging}; add --resume to "
                          "finish it, or remove that directory")
     if staging.exists():
-        previous = json.loads((staging / "run.json").read_text())
-        if previous != run:
+        if json.loads((staging / "run.json").read_text()) != run:
             raise InputError(f"--resume: the run in {staging} was started with other options; "
                              "repeat its command exactly, or remove that directory")
-        done = {int(p.stem) for p in (staging / _UNITS).glob("*.json")}
-        return staging, done
-    for folder in ("patients.parquet", "events.parquet", _UNITS):
+        return staging
+    for folder in folders:
         (staging / folder).mkdir(parents=True)
     staging.chmod(0o777 & ~_umask())
     (staging / "run.json").write_text(json.dumps(run, sort_keys=True))
-    return staging, set()
+    return staging
+
+
+def finish(staging: Path, out: Path) -> None:
+    """The complete run takes its final name."""
+    (staging / "run.json").unlink()
+    if out.exists():
+        out.rmdir()
+    os.replace(staging, out)
 
 
 def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, manifest: dict,
@@ -176,17 +156,17 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, mani
     """
     spec.check()
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
     out.parent.mkdir(parents=True, exist_ok=True)
     run = {"spec": asdict(spec), "parameter_hash": params.digest(), "policy": policy.name,
            "chunk_size": chunk_size}
-    staging, done = _staging_for(out, run, resume)
+    staging = staging_for(out, run, resume, ("patients.parquet", "events.parquet", _UNITS))
+    done = {int(p.stem) for p in (staging / _UNITS).glob("*.json")}
     units = [_Unit(k, first, min(chunk_size, spec.n - first), spec, params, policy, str(staging))
              for k, first in enumerate(range(0, spec.n, chunk_size)) if k not in done]
     executor = executor or LocalExecutor(1)
-    bar = _Progress(spec.n, len(units) + len(done), sys.stderr.isatty() if progress is None else progress)
-    bar.done = sum(min(chunk_size, spec.n - k * chunk_size) for k in done)
+    bar = Progress(spec.n, len(units) + len(done), progress,
+                   done_patients=sum(min(chunk_size, spec.n - k * chunk_size) for k in done),
+                   done_units=len(done))
     try:
         executor.run(simulate_unit, units, lambda result: bar.update(result[0]))
     finally:
@@ -198,11 +178,8 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, mani
                 "chunk_size": chunk_size, "parameter_hash": params.digest(),
                 "parameter_set": params.meta.name, "policy": policy.name, "versions": _versions()}
     shutil.rmtree(staging / _UNITS)
-    (staging / "run.json").unlink()
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    if out.exists():
-        out.rmdir()
-    os.replace(staging, out)
+    finish(staging, out)
     return total
 
 
