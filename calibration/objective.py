@@ -22,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 
 from calibration.estimators import estimate
+from calibration.external import (ExternalDesign, ExternalTarget, external_figures,
+                                  load_external_targets, simulate_external)
 from calibration.targets import Target, log_hr_standard_error
 from sim.params import Params
 from sim.policy import Policy
@@ -75,12 +77,19 @@ def _z(target: Target, model: float, spread: float) -> float:
 
 
 class Objective:
-    """``loss(params) = sum of z^2`` over the fitted figures; `table(params)` shows each one."""
+    """``loss(params) = sum of z^2`` over the fitted figures, the study's and the external ones
+    (`calibration.external`, each on its own cohorts, spread from its published counts);
+    `table(params)` shows each one."""
 
     def __init__(self, start: Params, policy: Policy, targets: list[Target],
-                 design: StudyDesign = StudyDesign(), spread_design: StudyDesign | None = None):
+                 design: StudyDesign = StudyDesign(), spread_design: StudyDesign | None = None,
+                 external: list[ExternalTarget] | None = None,
+                 external_design: ExternalDesign = ExternalDesign()):
         self.policy, self.design = policy, design
         self.targets = [t for t in targets if t.use == "fit"]
+        external = load_external_targets() if external is None else external
+        self.external = [t for t in external if t.use == "fit"]
+        self.external_design = external_design
         spread_design = spread_design or StudyDesign(141 * 100, 441 * 30, design.seed + 1)
         self.spread = self._spreads(start, spread_design)
 
@@ -98,7 +107,7 @@ class Objective:
 
     def table(self, params: Params) -> pd.DataFrame:
         """Every fitted figure: reported, model, spread at the study's size (log scale for a
-        hazard ratio), z."""
+        hazard ratio or an external ratio), z."""
         patients = simulate_study(params, self.policy, self.design)
         model = estimate(patients, self.targets)["model"]
         rows = []
@@ -111,6 +120,10 @@ class Objective:
                 ratio = abs(math.log(value / t.value)) if value > 0 else math.inf
                 band = max(0.0, ratio - HR_BAND) / HR_BAND_STEP if math.isfinite(ratio) else MISSING_Z
             rows.append((t.id, t.value, value, spread, _z(t, value, spread), band))
+        if self.external:
+            figures = external_figures(*simulate_external(params, self.external_design))
+            rows += [(t.id, t.value, figures[t.id], t.standard_error, t.z(figures[t.id]), 0.0)
+                     for t in self.external]
         columns = ["id", "reported", "model", "spread", "z", "band"]
         return pd.DataFrame(rows, columns=columns).set_index("id")
 

@@ -6,7 +6,7 @@ import re
 
 __all__ = ["write_values", "FITTED"]
 
-FITTED = "fitted: CMA-ES fit to the study's figures (calibration/README.md)"
+FITTED = "fitted: CMA-ES fit to the study's and five external figures (calibration/README.md)"
 _LEAF = re.compile(r'^(?P<key>\w+) = \{ value = (?P<value>[^,]+), source = "(?P<source>.*)" \}\s*$')
 
 

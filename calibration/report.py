@@ -1,11 +1,14 @@
-"""The validation report: the model against every figure of the study, as tables and pictures.
+"""The validation report: the model against every figure of the study and the external ones, as
+tables and pictures.
 
 A cohort is simulated under the study's design from the installed defaults (or a given parameter
 file): `rectal_studies` x 141 rectal and `colon_studies` x 441 colon patients. Every figure is
 estimated the study's way (`calibration.estimators`, i.e. `sim.analysis`) on the whole cohort
 (the model's value) and on each pseudo-study of the paper's size (its 95% interval and spread in a
-study like the paper's). Writes ``validation.csv``, ``report.md``, a self-contained
-``report.html`` (figures inlined) and the figures as PNG.
+study like the paper's). The external figures (`calibration.external`) are estimated on their
+own cohorts and set beside the published value and its 95% interval from the published counts.
+Writes ``validation.csv``, ``report.md``, a self-contained ``report.html`` (figures inlined) and
+the figures as PNG.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from calibration.estimators import estimate
+from calibration.external import (ExternalDesign, external_figures, load_external_targets,
+                                  simulate_external)
 from calibration.objective import StudyDesign, simulate_study
 from calibration.targets import load_targets, log_hr_standard_error
 from sim.analysis import kaplan_meier, survival_at
@@ -64,6 +69,58 @@ def validation_table(patients: pd.DataFrame, rectal_studies: int, colon_studies:
                 "quote": t.quote,
             })
     return pd.DataFrame(rows)
+
+
+def external_table(long: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per external figure: published value and its 95% interval (from the published
+    counts; on the log scale for a ratio), the model's value, z."""
+    figures = external_figures(long, arms)
+    rows = []
+    for t in load_external_targets():
+        model = figures[t.id]
+        if t.scale == "log":
+            lo, hi = (t.value * math.exp(sign * 1.96 * t.standard_error) for sign in (-1, 1))
+        else:
+            lo, hi = t.value - 1.96 * t.standard_error, t.value + 1.96 * t.standard_error
+        z = t.z(model)
+        rows.append({"id": t.id, "use": t.use, "group": "external", "estimator": "external",
+                     "reported": t.value, "reported_lo": lo, "reported_hi": hi, "model": model,
+                     "model_lo_95": math.nan, "model_hi_95": math.nan, "spread": t.standard_error,
+                     "z": z, "verdict": "ok" if abs(z) <= 1.96 else "miss",
+                     "quote": f"{t.quote} ({t.citation.split('.')[0]})"})
+    return pd.DataFrame(rows)
+
+
+def _long_term_figure(long: pd.DataFrame, table: pd.DataFrame):
+    """Survival and disease-free survival to 20 years of the long cohort, with the external
+    points: Tomlinson's actual 10-year survival (1985-1994 hepatectomies)."""
+    year = pd.to_datetime(long["hepatectomy_date"]).dt.year.to_numpy()
+    era = ((year >= 1985) & (year <= 1994) & ~long["periop_death"].to_numpy(bool)).astype(int)
+    grid = np.arange(0.0, 241.0, 3.0)
+    curves = {}
+    for label, duration, event in (("overall survival", "os_months", "death"),
+                                   ("disease-free survival", "dfs_months", "dfs_event")):
+        km = survival_at(kaplan_meier(long[duration].to_numpy(float), long[event].to_numpy(bool),
+                                      groups={"era": era}), grid)
+        curves[label] = km.pivot(index="era", columns="time", values="survival").to_numpy()
+    point = table[table["id"] == "tomlinson_os_120_1985_1994"].iloc[0]
+
+    def draw(plt):
+        figure, axis = plt.subplots(figsize=(7, 4.2))
+        for (label, values), colour in zip(curves.items(), ("tab:blue", "tab:orange")):
+            axis.step(grid, values[1], where="post", color=colour,
+                      label=f"model: {label}, hepatectomy 1985-1994")
+            axis.step(grid, values[0], where="post", color=colour, ls=":", alpha=0.7,
+                      label=f"model: {label}, other years")
+        axis.errorbar([120], [point["reported"]], yerr=[[point["reported"] - point["reported_lo"]],
+                      [point["reported_hi"] - point["reported"]]], fmt="s", color="black",
+                      capsize=3, label="Tomlinson 2007: actual 10-year survival (95% CI)")
+        axis.set(xlabel="months from hepatectomy", ylabel="survival", ylim=(0, 1.02),
+                 xlim=(0, 240), title="Long-term survival, both primaries (20-year horizon)")
+        axis.set_xticks(np.arange(0, 241, 24))
+        axis.legend(fontsize=7, loc="upper right")
+        return figure
+    return draw
 
 
 def _curve_band(frame: pd.DataFrame, duration: np.ndarray, event: np.ndarray, studies: int):
@@ -162,15 +219,25 @@ def _markdown(table: pd.DataFrame, figures: list[str], meta: dict) -> str:
              "figures estimated the study's way with `sim.analysis`.", "",
              f"Fitted figures within 1.96 spreads of the study: {meta['ok']}/{meta['fit']}; "
              f"|z| <= 1: {meta['within1']}/{meta['fit']}; hazard ratios inside the study's CI: "
-             f"{meta['hr_in']}/{meta['hr']}.", "",
+             f"{meta['hr_in']}/{meta['hr']}. External figures within 1.96 standard errors of the "
+             f"published value: {meta['external_ok']}/{meta['external']} (their own cohorts: "
+             f"{meta['external_cohorts']}).", "",
              "| figure | use | reported | model | model 95% (study size) | z | verdict |",
              "|---|---|---|---|---|---|---|"]
-    for r in table.itertuples():
+    study, external = table[table["group"] != "external"], table[table["group"] == "external"]
+    for r in study.itertuples():
         reported = fmt(r.reported)
         if r.estimator == "cox_univariate":
             reported += f" ({fmt(r.reported_lo)}-{fmt(r.reported_hi)})"
         lines.append(f"| {r.id} | {r.use} | {reported} | {fmt(r.model)} | "
                      f"{fmt(r.model_lo_95)}-{fmt(r.model_hi_95)} | {fmt(r.z)} | {r.verdict} |")
+    lines += ["", "External figures (published series outside the study; 95% interval from the "
+              "published counts):", "",
+              "| figure | use | published (95%) | model | z | verdict | source |",
+              "|---|---|---|---|---|---|---|"]
+    for r in external.itertuples():
+        lines.append(f"| {r.id} | {r.use} | {fmt(r.reported)} ({fmt(r.reported_lo)}-"
+                     f"{fmt(r.reported_hi)}) | {fmt(r.model)} | {fmt(r.z)} | {r.verdict} | {r.quote} |")
     lines += [""] + [f"![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"
 
@@ -179,10 +246,21 @@ def _html(markdown_table: pd.DataFrame, pictures: dict[str, bytes], meta: dict) 
     body = [f"<h1>crlm-sim validation against the study</h1><p>Parameters <code>{html.escape(meta['params'])}</code>; "
             f"{meta['rectal']} rectal and {meta['colon']} colon patients, paper design, seed {meta['seed']}.</p>",
             f"<p>Fitted figures within 1.96 spreads: <b>{meta['ok']}/{meta['fit']}</b>; |z| &le; 1: "
-            f"{meta['within1']}/{meta['fit']}; hazard ratios inside the study's CI: {meta['hr_in']}/{meta['hr']}.</p>"]
-    shown = markdown_table[["id", "use", "reported", "reported_lo", "reported_hi", "model",
-                            "model_lo_95", "model_hi_95", "z", "verdict"]]
-    body.append(shown.to_html(index=False, float_format=lambda x: f"{x:.3g}", na_rep=""))
+            f"{meta['within1']}/{meta['fit']}; hazard ratios inside the study's CI: {meta['hr_in']}/{meta['hr']}; "
+            f"external figures within 1.96 standard errors of the published value: "
+            f"<b>{meta['external_ok']}/{meta['external']}</b>.</p>"]
+    columns = ["id", "use", "reported", "reported_lo", "reported_hi", "model", "model_lo_95",
+               "model_hi_95", "z", "verdict"]
+    study = markdown_table[markdown_table["group"] != "external"]
+    external = markdown_table[markdown_table["group"] == "external"]
+    body.append("<h2>The study's figures</h2>")
+    body.append(study[columns].to_html(index=False, float_format=lambda x: f"{x:.3g}", na_rep=""))
+    body.append(f"<h2>External figures</h2><p>Published series outside the study, each on its own "
+                f"simulated cohorts ({html.escape(meta['external_cohorts'])}); the interval is the "
+                "published value's 95% interval from its counts.</p>")
+    body.append(external[["id", "use", "reported", "reported_lo", "reported_hi", "model", "z",
+                          "verdict", "quote"]].to_html(index=False, float_format=lambda x: f"{x:.3g}",
+                                                       na_rep=""))
     for name, png in pictures.items():
         data = base64.b64encode(png).decode()
         body.append(f'<h2>{html.escape(name)}</h2><img alt="{name}" src="data:image/png;base64,{data}">')
@@ -203,14 +281,22 @@ def write_report(out: Path, params_path=None, policy_path=None, seed: int = 4242
     policy = load_policy(policy_path)
     design = StudyDesign(141 * rectal_studies, 441 * colon_studies, seed)
     patients = simulate_study(params, policy, design)
-    table = validation_table(patients, rectal_studies, colon_studies)
-    fit = table[table["use"] == "fit"]
+    external_design = ExternalDesign(long_patients=20_000, arm_patients=20_000, seed=seed + 1)
+    long, arms = simulate_external(params, external_design)
+    outside = external_table(long, arms)
+    table = pd.concat([validation_table(patients, rectal_studies, colon_studies), outside],
+                      ignore_index=True)
+    fit = table[(table["use"] == "fit") & (table["group"] != "external")]
+    outside_fit = outside[outside["use"] == "fit"]
     meta = {"params": str(params_path or "sim/data/params.toml (installed default)"),
             "name": params.meta.name, "rectal": design.rectal_patients,
             "colon": design.colon_patients, "seed": seed, "fit": len(fit),
             "ok": int((fit["z"].abs() <= 1.96).sum()), "within1": int((fit["z"].abs() <= 1).sum()),
             "hr": int((fit["estimator"] == "cox_univariate").sum()),
-            "hr_in": int((fit["verdict"] == "inside CI").sum())}
+            "hr_in": int((fit["verdict"] == "inside CI").sum()),
+            "external": len(outside_fit), "external_ok": int((outside_fit["z"].abs() <= 1.96).sum()),
+            "external_cohorts": f"{external_design.long_patients:,} patients followed 20 years under "
+                                f"the baseline policy; {external_design.arm_patients:,} in each FACS arm"}
     pictures = {
         "survival_rectum.png": png_bytes(_survival_figure(patients, table, "rectum", rectal_studies,
                                                             "Rectal primaries: survival after hepatectomy")),
@@ -218,6 +304,7 @@ def write_report(out: Path, params_path=None, policy_path=None, seed: int = 4242
         "hazard_ratios.png": png_bytes(_forest_figure(table)),
         "survival_colon.png": png_bytes(_survival_figure(patients, table, "colon", colon_studies,
                                                            "Colon primaries: survival after hepatectomy")),
+        "long_term.png": png_bytes(_long_term_figure(long, table)),
     }
     out.mkdir(parents=True, exist_ok=True)
     paths = {}

@@ -1,10 +1,11 @@
 """The calibrated parameters: which, on what scale, within what bounds.
 
 Each free parameter is a dotted path into `sim.params.Params`, searched on an unbounded scale:
-log for rates, scales and hazard ratios, logit for probabilities. Bounds are those of plausibility
+log for rates, scales and hazard ratios, logit for probabilities, linear for log2 burdens. Bounds are those of plausibility
 (a hazard ratio between 1/10 and 10, a probability in (0, 1)), not of the answer. Everything not
 listed keeps its value from the parameter file: cohort composition (sampled as reported), the
-perioperative course (reported directly), test accuracy and symptom delays (external sources).
+perioperative course (reported directly), test accuracy, the doubling time and the spreads of the
+burden levels (external sources or assumptions).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ __all__ = ["Dimension", "SPACE", "get", "with_values", "to_unbounded", "from_unb
 @dataclass(frozen=True)
 class Dimension:
     path: str          # e.g. "recurrence.theta_liver"
-    scale: str         # "log" or "logit"
+    scale: str         # "log", "logit" or "linear"
     lower: float
     upper: float
 
@@ -33,6 +34,10 @@ def _log(path, lower, upper):
 
 def _logit(path, lower=0.001, upper=0.999):
     return Dimension(path, "logit", lower, upper)
+
+
+def _linear(path, lower, upper):
+    return Dimension(path, "linear", lower, upper)
 
 
 SPACE: tuple[Dimension, ...] = (
@@ -46,8 +51,12 @@ SPACE: tuple[Dimension, ...] = (
     _logit("recurrence.co_involvement_liver"),
     _logit("recurrence.co_involvement_lung"),
     _logit("recurrence.co_involvement_other"),
+    _log("recurrence.late_share", 0.001, 2.0),
+    _log("recurrence.late_weibull_scale_months", 48.0, 240.0),
     _log("recurrence.spread_rate_per_month", 0.0005, 0.2),
-    _log("recurrence.resectable_median_months", 0.5, 60.0),
+    _linear("growth.symptom_log2_burden_mean", -2.0, 10.0),
+    _linear("growth.resectable_log2_burden_mean", -3.0, 10.0),
+    _logit("detection.marker_producing_share", 0.3, 0.999),
     _log("recurrence.rerecurrence_theta_multiplier", 0.1, 10.0),
     _log("recurrence.hazard_ratio_all_sites.era_pre1994", 0.1, 10.0),
     _log("recurrence.hazard_ratio_all_sites.tumor_gt_5cm", 0.1, 10.0),
@@ -86,7 +95,8 @@ def to_unbounded(values: np.ndarray) -> np.ndarray:
     out = np.empty(len(SPACE))
     for i, (d, v) in enumerate(zip(SPACE, values)):
         v = min(max(v, d.lower), d.upper)
-        out[i] = math.log(v) if d.scale == "log" else math.log(v / (1 - v))
+        out[i] = (math.log(v) if d.scale == "log" else v if d.scale == "linear"
+                  else math.log(v / (1 - v)))
     return out
 
 
@@ -94,6 +104,7 @@ def from_unbounded(x: np.ndarray, clip: bool = True) -> np.ndarray:
     """Back to the natural scale, clipped to the bounds (unless `clip` is False)."""
     out = np.empty(len(SPACE))
     for i, (d, u) in enumerate(zip(SPACE, x)):
-        v = math.exp(u) if d.scale == "log" else 1 / (1 + math.exp(-u))
+        v = (math.exp(u) if d.scale == "log" else u if d.scale == "linear"
+             else 1 / (1 + math.exp(-u)))
         out[i] = min(max(v, d.lower), d.upper) if clip else v
     return out

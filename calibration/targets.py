@@ -178,9 +178,10 @@ def load_targets(path: str | Path | None = None) -> list[Target]:
         data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{source}: not valid TOML: {err}".replace("\n", " ")) from None
-    unknown = sorted(set(data) - {"about", "target"})
+    unknown = sorted(set(data) - {"about", "target", "external"})
     if unknown:
-        raise ValueError(f"{source}: unknown top-level key '{unknown[0]}' (expected about, target)")
+        raise ValueError(f"{source}: unknown top-level key '{unknown[0]}' "
+                         "(expected about, target, external)")
     entries = data.get("target", [])
     if not isinstance(entries, list) or not entries:
         raise ValueError(f"{source}: field 'target': expected one or more [[target]] tables")

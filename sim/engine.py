@@ -28,7 +28,7 @@ import numpy as np
 import simpy
 
 from sim.capacity import Department
-from sim.detection import attendance, detect, false_positives
+from sim.detection import attendance, detect, false_positives, visit_hazard
 from sim.natural_history import cancer_death_hazard_ratio, draw_episode, site_thetas
 from sim.params import Params
 from sim.policy import Policy
@@ -72,6 +72,7 @@ class _EpisodeRows(NamedTuple):
     resectable_until: list
     symptom: list
     exponential: list      # the episode's Exp(1) detection variate
+    disease: object        # the episode's `Episode` arrays (burden at a scan, with capacity)
     treatment: list        # 4 uniforms: curative surgery, other procedure, operative death, its time
     cumulative: np.ndarray  # attended visits before visit j, (n, m + 1)
     attended: np.ndarray    # (n, m) visits attended
@@ -158,8 +159,7 @@ class _Chunk:
         else:
             workups = np.zeros_like(attended)
         exponential = -np.log1p(-draws[Purpose.TEST_ACCURACY][:, 0])
-        found, visit = detect(episode.onset, episode.involved, episode.symptom, attended,
-                              exponential, self.policy)
+        found, visit = detect(episode, attended, exponential, self.policy, self.params)
         cumulative = np.zeros((len(found), self.policy.n_visits + 1), np.int64)
         cumulative[:, 1:] = np.cumsum(attended, axis=1)
         bits = np.array(_SITE_BITS)
@@ -170,8 +170,8 @@ class _Chunk:
                              episode.involved.tolist(), found.tolist(), found_sites.tolist(),
                              visit.tolist(), episode.cancer_death.tolist(),
                              episode.resectable_until.tolist(), episode.symptom.tolist(),
-                             exponential.tolist(), draws[Purpose.TREATMENT].tolist(), cumulative,
-                             attended, workups)
+                             exponential.tolist(), episode, draws[Purpose.TREATMENT].tolist(),
+                             cumulative, attended, workups)
         arrays = {"onset": episode.onset, "found": found, "found_sites": found_sites,
                   "treatment": draws[Purpose.TREATMENT],
                   "cancer_death": episode.cancer_death,
@@ -236,9 +236,8 @@ class _Chunk:
     def _surveil_with_capacity(self, i, episode, row, origin, finish):
         """Visit by visit: each attended visit waits for an imaging slot, and a recurrence is
         found with the chance of the disease present at the time of the scan."""
-        policy, env, entry = self.policy, self.env, self.entry[i]
+        env, entry = self.env, self.entry[i]
         onset, symptom = origin + episode.onset[row], origin + episode.symptom[row]
-        involved = episode.involved[row]
         needed, total = episode.exponential[row], 0.0
         attended, workups = episode.attended[row], episode.workups[row]
         for j, month in enumerate(self.visits):
@@ -257,11 +256,11 @@ class _Chunk:
                 yield from self.department.scan()     # the work-up of a false positive
             if now < onset:
                 continue
-            miss = 1.0 - policy.patient_sensitivity[j]
-            for s in range(4):
-                if origin + involved[s] <= now:
-                    miss *= 1.0 - policy.site_sensitivity[j, s]
-            total += -math.log(miss) if miss > 0 else math.inf
+            disease = episode.disease
+            total += float(visit_hazard(
+                np.array([[now - origin]]), np.array([j]), disease.involved[row:row + 1],
+                disease.doubling_months[row:row + 1], disease.producer[row:row + 1],
+                self.policy, self.params)[0, 0])
             if total >= needed:
                 self.spans.append((i, episode, row, j + 1))
                 return now, j

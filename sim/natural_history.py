@@ -1,14 +1,27 @@
 """Natural history of recurrence: what the disease does, whatever the surveillance policy.
 
-Per site s (pelvis for rectal primaries only, liver, lung, other) a bounded cumulative hazard
-``theta_s * HR_s(x) * F(t)``, F a Weibull distribution function (the promotion-time cure model of
-Chen, Ibrahim & Sinha, JASA 1999): covariates act as hazard ratios and a share
-``exp(-theta_s HR_s(x))`` never recurs at s. The first site to become detectable opens a
-recurrence episode (the structure of Rose et al., BMC Med Inform Decis Mak 2014): other sites are
-involved at onset with a probability each, or join later (their own clock, or spread at a constant
-rate); the episode causes symptoms after a lognormal delay and stays resectable for a lognormal
-window. Cancer death follows a Weibull time from onset whose hazard is multiplied once two or
-more sites are involved (survival depends on the number of sites, not their location).
+Onset. Per site s (pelvis for rectal primaries only, liver, lung, other) a bounded cumulative
+hazard ``theta_s * HR_s(x) * [F(t) + q * G(t)]`` (the promotion-time cure model of Chen, Ibrahim &
+Sinha, JASA 1999): F is a Weibull distribution function for the disease that grows soon after the
+hepatectomy, G a later one for dormant disease that wakes years later (share q of the hazard), so
+that some patients disease-free at 5 years still recur. Covariates act as hazard ratios and a
+share ``exp(-theta_s HR_s(x) (1 + q))`` never recurs at s. The onset is the time the first site
+reaches a detectable size; other sites are involved at onset with a probability each, or join
+later (their own clock, or spread at a constant rate).
+
+Growth. Every involved site grows from the onset diameter with the episode's volume doubling time
+(lognormal between episodes; Finlay et al., Br J Surg 1988), so the episode's burden, the summed
+volume of its sites in units of one 10-mm lesion, is ``B(t) = B0 * sum_s 2 ** ((t - t_s) / Td)``
+over the sites involved by t. The burden decides the rest:
+- symptoms appear when log2 B reaches the episode's symptom level (normal between episodes);
+- the disease is resectable while log2 B stays below the episode's resectability level (and while
+  the sites allow, `sim.engine`);
+- imaging finds a site, and a marker a producing recurrence, with a chance that rises with size
+  (`sim.detection`); whether the recurrence produces CEA at all is a trait of the episode;
+- untreated disease kills only after it has presented: death comes a Weibull time after the
+  symptoms, scaled by the doubling time, its hazard multiplied once two or more sites are
+  involved (survival depends on the number of sites, not their location, as in the study). So
+  detection without curative treatment adds lead time, not life.
 
 Everything here is vectorized over patients and relative to the episode's origin (the
 hepatectomy, or the curative repeat operation that ended the previous episode), so episode k of
@@ -24,19 +37,23 @@ from scipy.special import ndtri
 
 from sim.params import Params
 
-__all__ = ["Episode", "site_thetas", "cancer_death_hazard_ratio", "draw_episode", "SITES"]
+__all__ = ["Episode", "site_thetas", "cancer_death_hazard_ratio", "draw_episode", "SITES",
+           "onset_log2_burden", "log2_burden", "time_to_burden", "REFERENCE_DIAMETER_MM"]
 
 SITES = ("pelvis", "liver", "lung", "other")
+REFERENCE_DIAMETER_MM = 10.0  # burden unit: the volume of one lesion of this diameter
 
 
 class _Column:
-    """Columns of one episode's 16 uniforms in the NATURAL_HISTORY stream."""
+    """Columns of one episode's 24 uniforms in the NATURAL_HISTORY stream."""
 
-    LATENT = slice(0, 4)
+    LATENT = slice(0, 4)        # early onset clock per site
     CO_INVOLVED = slice(4, 8)
     SPREAD = slice(8, 12)
-    SYMPTOM, RESECTABLE, CANCER_DEATH = 12, 13, 14
-    WIDTH = 16
+    SYMPTOM, RESECTABLE, CANCER_DEATH, DOUBLING = 12, 13, 14, 15
+    LATE = slice(16, 20)        # dormant (late) onset clock per site
+    PRODUCER = 20               # the recurrence produces CEA
+    WIDTH = 24
 
 
 @dataclass(frozen=True)
@@ -45,9 +62,11 @@ class Episode:
 
     onset: np.ndarray          # (n,) first site detectable
     involved: np.ndarray       # (n, 4) when each site becomes involved
-    symptom: np.ndarray        # (n,) symptoms lead to diagnosis
-    resectable_until: np.ndarray  # (n,) after this, no curative repeat surgery
+    symptom: np.ndarray        # (n,) the burden causes symptoms, which lead to diagnosis
+    resectable_until: np.ndarray  # (n,) after this the burden is too large for curative surgery
     cancer_death: np.ndarray   # (n,) death from this episode if it is never cured
+    doubling_months: np.ndarray  # (n,) volume doubling time of the episode's lesions
+    producer: np.ndarray       # (n,) bool: the recurrence raises CEA
 
 
 def _product(cohort: dict[str, np.ndarray], ratios: dict[str, float]) -> np.ndarray:
@@ -69,7 +88,7 @@ def _indicators(cohort: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def site_thetas(cohort: dict[str, np.ndarray], params: Params) -> np.ndarray:
-    """(n, 4) total recurrence hazard per site for the first episode: theta_s * HR_s(x)."""
+    """(n, 4) total early recurrence hazard per site for the first episode: theta_s * HR_s(x)."""
     r = params.recurrence
     x = _indicators(cohort)
     common = _product(x, vars(r.hazard_ratio_all_sites))
@@ -88,20 +107,59 @@ def cancer_death_hazard_ratio(cohort: dict[str, np.ndarray], params: Params) -> 
     return _product(_indicators(cohort), ratios)
 
 
-def _weibull_inverse(cumulative: np.ndarray, shape: float, scale: float) -> np.ndarray:
-    """Time at which the Weibull cumulative hazard (t / scale) ** shape reaches `cumulative`."""
-    return scale * cumulative ** (1.0 / shape)
+def _promotion_time(u: np.ndarray, thetas: np.ndarray, shape: float, scale: float) -> np.ndarray:
+    """First arrival of a Poisson process with cumulative intensity theta * Weibull CDF(t):
+    inf when the Exp(1) exposure exceeds theta (the site is cured of this clock)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exposure = -np.log1p(-u)
+        fraction = np.where(exposure < thetas, exposure / thetas, np.nan)
+        latent = scale * (-np.log1p(-fraction)) ** (1.0 / shape)
+    return np.where(np.isnan(latent), np.inf, latent)
+
+
+def onset_log2_burden(params: Params) -> float:
+    """log2 of one site's burden at its involvement (a lesion of the onset diameter)."""
+    return 3.0 * np.log2(params.growth.onset_diameter_mm / REFERENCE_DIAMETER_MM)
+
+
+def log2_burden(times: np.ndarray, involved: np.ndarray, doubling: np.ndarray,
+                params: Params) -> np.ndarray:
+    """log2 B at `times` (n, m) for episodes with sites `involved` (n, 4) and doubling times (n,):
+    -inf before the first site is involved. Never decreases with time."""
+    age = times[:, :, None] - involved[:, None, :]                       # (n, m, 4)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        volume = np.where(age >= 0, np.exp2(np.minimum(age / doubling[:, None, None], 1000.0)), 0.0)
+        return onset_log2_burden(params) + np.log2(volume.sum(axis=2))
+
+
+def time_to_burden(level: np.ndarray, involved: np.ndarray, doubling: np.ndarray,
+                   params: Params) -> np.ndarray:
+    """First time log2 B reaches `level` (n,): B grows exponentially between the times sites
+    join and jumps up when one joins, so the answer is on the first piece that reaches it."""
+    order = np.sort(involved, axis=1)
+    first = order[:, :1]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        offset = np.where(np.isfinite(order), (order - first) / doubling[:, None], np.inf)
+        cumulative = np.cumsum(np.exp2(-offset), axis=1)                  # S_k, k = 1..4
+        candidate = first + doubling[:, None] * (level[:, None] - onset_log2_burden(params)
+                                                 - np.log2(cumulative))
+    candidate = np.maximum(candidate, order)
+    after = np.concatenate([order[:, 1:], np.full((len(order), 1), np.inf)], axis=1)
+    reached = candidate < after
+    piece = reached.argmax(axis=1)
+    rows = np.arange(len(order))
+    return np.where(np.isfinite(first[:, 0]), candidate[rows, piece], np.inf)
 
 
 def draw_episode(u: np.ndarray, thetas: np.ndarray, death_ratio: np.ndarray,
                  params: Params) -> Episode:
-    """Episode from its 16 uniforms per patient (`u`, shape (n, 16)) and the site hazards."""
-    r, d = params.recurrence, params.cancer_death
-    with np.errstate(divide="ignore", invalid="ignore"):
-        exposure = -np.log1p(-u[:, _Column.LATENT])               # Exp(1) per site
-        fraction = np.where(exposure < thetas, exposure / thetas, np.nan)
-        latent = r.onset_weibull_scale_months * (-np.log1p(-fraction)) ** (1.0 / r.onset_weibull_shape)
-    latent = np.where(np.isnan(latent), np.inf, latent)
+    """Episode from its 24 uniforms per patient (`u`, shape (n, 24)) and the site hazards."""
+    r, g, d = params.recurrence, params.growth, params.cancer_death
+    early = _promotion_time(u[:, _Column.LATENT], thetas, r.onset_weibull_shape,
+                            r.onset_weibull_scale_months)
+    late = _promotion_time(u[:, _Column.LATE], thetas * r.late_share, r.late_weibull_shape,
+                           r.late_weibull_scale_months)
+    latent = np.minimum(early, late)
     onset = latent.min(axis=1)
     index = latent.argmin(axis=1)
     rows = np.arange(len(onset))
@@ -117,20 +175,26 @@ def draw_episode(u: np.ndarray, thetas: np.ndarray, death_ratio: np.ndarray,
     involved = np.where(at_onset, onset[:, None], later)
     involved[~np.isfinite(onset)] = np.inf
 
-    symptom = onset + r.symptom_delay_median_months * np.exp(
-        r.symptom_delay_sigma_log * ndtri(u[:, _Column.SYMPTOM]))
-    resectable_until = onset + r.resectable_median_months * np.exp(
-        r.resectable_sigma_log * ndtri(u[:, _Column.RESECTABLE]))
+    doubling = g.doubling_time_median_months * np.exp(
+        g.doubling_time_sigma_log * ndtri(u[:, _Column.DOUBLING]))
+    symptom_level = g.symptom_log2_burden_mean + g.symptom_log2_burden_sd * ndtri(
+        u[:, _Column.SYMPTOM])
+    resectable_level = g.resectable_log2_burden_mean + g.resectable_log2_burden_sd * ndtri(
+        u[:, _Column.RESECTABLE])
+    symptom = time_to_burden(symptom_level, involved, doubling, params)
+    resectable_until = time_to_burden(resectable_level, involved, doubling, params)
 
-    # Cancer death: H(t) = ratio * [H0(min(t, t2) - onset) + m * (H0(t - onset) - H0(t2 - onset))+]
-    # with H0(v) = (v / scale) ** shape and t2 the time a second site is involved.
+    # Cancer death, from the symptoms: H(v) = ratio * [H0(min(v, v2)) + m * (H0(v) - H0(v2))+]
+    # with H0(v) = (v / (scale * Td / median Td)) ** shape and v2 the time from the symptoms to
+    # the involvement of a second site (0 if two are involved already).
+    scale = d.weibull_scale_months * doubling / g.doubling_time_median_months
     need = -np.log1p(-u[:, _Column.CANCER_DEATH]) / death_ratio
     with np.errstate(invalid="ignore"):
-        t2 = np.sort(involved, axis=1)[:, 1] - onset
-    with np.errstate(invalid="ignore"):
-        h_at_t2 = (np.where(np.isfinite(t2), t2, np.inf) / d.weibull_scale_months) ** d.weibull_shape
-        single = need <= h_at_t2
-        h_total = np.where(single, need,
-                           h_at_t2 + (need - h_at_t2) / d.hazard_ratio.multiple_sites)
-    cancer_death = onset + _weibull_inverse(h_total, d.weibull_shape, d.weibull_scale_months)
-    return Episode(onset, involved, symptom, resectable_until, cancer_death)
+        v2 = np.maximum(np.sort(involved, axis=1)[:, 1] - symptom, 0.0)
+        h_at_v2 = (np.where(np.isfinite(v2), v2, np.inf) / scale) ** d.weibull_shape
+        single = need <= h_at_v2
+        h_total = np.where(single, need, h_at_v2 + (need - h_at_v2) / d.hazard_ratio.multiple_sites)
+        cancer_death = symptom + scale * h_total ** (1.0 / d.weibull_shape)
+    cancer_death = np.where(np.isfinite(symptom), cancer_death, np.inf)
+    producer = u[:, _Column.PRODUCER] < params.detection.marker_producing_share
+    return Episode(onset, involved, symptom, resectable_until, cancer_death, doubling, producer)

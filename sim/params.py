@@ -142,15 +142,36 @@ class Recurrence:
     co_involvement_liver: Probability
     co_involvement_lung: Probability
     co_involvement_other: Probability
+    late_share: NonNegative
+    late_weibull_shape: Positive
+    late_weibull_scale_months: Positive
     spread_rate_per_month: NonNegative
-    symptom_delay_median_months: Positive
-    symptom_delay_sigma_log: Positive
-    resectable_median_months: Positive
-    resectable_sigma_log: Positive
     rerecurrence_theta_multiplier: NonNegative
     hazard_ratio_all_sites: HazardRatiosAllSites
     hazard_ratio_pelvis: HazardRatiosPelvis
     hazard_ratio_liver: HazardRatiosLiver
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Tumour burden: log2 of the summed volume of an episode's lesions, in volumes of one
+    10-mm lesion (`sim.natural_history`)."""
+
+    __pydantic_config__ = _STRICT
+    onset_diameter_mm: Positive
+    doubling_time_median_months: Positive
+    doubling_time_sigma_log: NonNegative
+    symptom_log2_burden_mean: float
+    symptom_log2_burden_sd: NonNegative
+    resectable_log2_burden_mean: float
+    resectable_log2_burden_sd: NonNegative
+
+
+@dataclass(frozen=True)
+class Detection:
+    __pydantic_config__ = _STRICT
+    size_exponent: Positive
+    marker_producing_share: Probability
 
 
 @dataclass(frozen=True)
@@ -204,6 +225,8 @@ class Params:
     cohort: Cohort
     perioperative: Perioperative
     recurrence: Recurrence
+    growth: Growth
+    detection: Detection
     treatment: Treatment
     cancer_death: CancerDeath
     study: Study

@@ -45,8 +45,8 @@ PATIENT_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("death_cause", _S, "'operative', 'cancer' or 'background'; null if alive at censoring"),
     ("recurrence", _B, "a recurrence was detected during follow-up"),
     ("recurrence_months", _F, "months to the first detected recurrence"),
-    ("recurrence_onset_months", _F, "months to the onset (detectable by imaging) of the first "
-                                    "detected recurrence"),
+    ("recurrence_onset_months", _F, "months to the onset (its first lesion reaches 5 mm) of "
+                                    "the first detected recurrence"),
     ("dfs_months", _F, "months to the first detected recurrence, death or censoring"),
     ("dfs_event", _B, "recurrence or death observed"),
     ("first_recurrence_sites", _S, "sites of the first detected recurrence, joined with '+' in "
@@ -72,8 +72,8 @@ EVENT_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("patient_id", _I, "patient number"),
     ("seq", _I, "order of the event within the patient, from 0"),
     ("time_months", _F, "months from the hepatectomy"),
-    ("event", pa.dictionary(pa.int8(), _S), "hepatectomy | onset (latent: disease becomes "
-     "detectable) | detection | progression (a new site found on treatment) | reoperation | "
+    ("event", pa.dictionary(pa.int8(), _S), "hepatectomy | onset (latent: the first lesion "
+     "reaches 5 mm) | detection | progression (a new site found on treatment) | reoperation | "
      "systemic_therapy | death | censored; each patient ends with exactly one death or censored"),
     ("site", _S, "sites involved, joined with '+' (pelvis, liver, lung, other); null if none"),
     ("modality", _S, "what found the disease: the visit's modalities, 'symptoms' or 'restaging'"),

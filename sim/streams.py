@@ -30,7 +30,7 @@ class Purpose(IntEnum):
     """One stream per purpose (STYLE.md): a patient's disease is the same under every policy."""
 
     COHORT = 0            # baseline covariates, perioperative course, background death
-    NATURAL_HISTORY = 1   # recurrence onset, sites, symptoms, resectability, cancer death
+    NATURAL_HISTORY = 1   # recurrence onset, sites, growth, symptoms, resectability, death, CEA
     TEST_ACCURACY = 2     # detection at surveillance visits
     VISIT = 3             # a visit's attendance and false positive: a stream per (episode, month)
     TREATMENT = 4         # choice of repeat surgery, operative death
@@ -39,7 +39,7 @@ class Purpose(IntEnum):
 # Uniforms per patient; multiples of 4 so that a patient's block starts on a Philox counter.
 WIDTH = {
     Purpose.COHORT: 32,
-    Purpose.NATURAL_HISTORY: 16,  # one stream per episode (``stream=(k,)``)
+    Purpose.NATURAL_HISTORY: 24,  # one stream per episode (``stream=(k,)``)
     Purpose.TEST_ACCURACY: 4,     # one stream per episode
     Purpose.TREATMENT: 4,         # one stream per episode
     Purpose.VISIT: 4,             # one stream per (episode, month): attendance, false positive

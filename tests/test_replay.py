@@ -39,17 +39,43 @@ def _theta_by_hand(row, params):
     return [pelvis * hr, liver * hr, r.theta_lung * hr, r.theta_other * hr]
 
 
+def _promotion_time(u, theta, shape, scale):
+    exposure = -math.log(1 - u)
+    if theta > 0 and exposure < theta:
+        return scale * (-math.log(1 - exposure / theta)) ** (1 / shape)
+    return math.inf
+
+
+def _log2_burden_by_hand(t, involved, doubling, params):
+    volume = sum(2 ** ((t - when) / doubling) for when in involved if when <= t)
+    return 3 * math.log2(params.growth.onset_diameter_mm / 10) + math.log2(volume) if volume else -math.inf
+
+
+def _time_to_burden_by_hand(level, involved, doubling, params):
+    """Bisection on the burden, piece by piece: an independent route to the engine's closed form."""
+    joins = sorted(t for t in involved if math.isfinite(t)) + [math.inf]
+    for start, stop in zip(joins, joins[1:]):
+        if _log2_burden_by_hand(start, involved, doubling, params) >= level:
+            return start
+        high = min(stop, start + 100 * doubling)
+        if _log2_burden_by_hand(high - 1e-12, involved, doubling, params) < level and math.isfinite(stop):
+            continue
+        low = start
+        for _ in range(200):
+            middle = (low + high) / 2
+            low, high = (middle, high) if _log2_burden_by_hand(middle, involved, doubling, params) < level else (low, middle)
+        return high
+    return math.inf
+
+
 def _episode_by_hand(u, theta, params):
-    """Onset, site involvement times and symptom time of the first episode, scalar maths."""
-    r = params.recurrence
-    latent = []
-    for s in range(4):
-        exposure = -math.log(1 - u[s])
-        if theta[s] > 0 and exposure < theta[s]:
-            latent.append(r.onset_weibull_scale_months
-                          * (-math.log(1 - exposure / theta[s])) ** (1 / r.onset_weibull_shape))
-        else:
-            latent.append(math.inf)
+    """Onset, site involvement times, doubling time and symptom time of the first episode,
+    scalar maths."""
+    r, g = params.recurrence, params.growth
+    latent = [min(_promotion_time(u[s], theta[s], r.onset_weibull_shape, r.onset_weibull_scale_months),
+                  _promotion_time(u[16 + s], theta[s] * r.late_share, r.late_weibull_shape,
+                                  r.late_weibull_scale_months))
+              for s in range(4)]
     onset = min(latent)
     co = (r.co_involvement_pelvis, r.co_involvement_liver, r.co_involvement_lung,
           r.co_involvement_other)
@@ -61,9 +87,12 @@ def _episode_by_hand(u, theta, params):
             involved.append(onset)
         else:
             involved.append(min(latent[s], onset - math.log(1 - u[8 + s]) / r.spread_rate_per_month))
-    symptom = onset + r.symptom_delay_median_months * math.exp(
-        r.symptom_delay_sigma_log * NormalDist().inv_cdf(u[12]))
-    return onset, involved, symptom
+    doubling = g.doubling_time_median_months * math.exp(
+        g.doubling_time_sigma_log * NormalDist().inv_cdf(u[15]))
+    level = g.symptom_log2_burden_mean + g.symptom_log2_burden_sd * NormalDist().inv_cdf(u[12])
+    symptom = _time_to_burden_by_hand(level, involved, doubling, params) if math.isfinite(onset) else math.inf
+    producer = u[20] < params.detection.marker_producing_share
+    return onset, involved, doubling, symptom, producer
 
 
 def test_first_onset_and_detection_replayed_by_hand(params, policy):
@@ -72,17 +101,22 @@ def test_first_onset_and_detection_replayed_by_hand(params, policy):
     p = patients.to_pandas()
     e = events.to_pandas()
     e["event"] = e["event"].astype(str)
+    k = params.detection.size_exponent
     detections = 0
     for row in p.itertuples():
-        u = _stream(seed, 1, row.patient_id, 16, stream=(0,))  # episode 0's stream
-        onset, involved, symptom = _episode_by_hand(u, _theta_by_hand(row, params), params)
+        u = _stream(seed, 1, row.patient_id, 24, stream=(0,))  # episode 0's stream
+        onset, involved, doubling, symptom, producer = _episode_by_hand(
+            u, _theta_by_hand(row, params), params)
         mine = e[e.patient_id == row.patient_id]
         onsets = mine[mine.event == "onset"]
         if onsets.empty:   # cured, or dead or censored before the onset
             assert math.isinf(onset) or onset >= row.os_months
             continue
         assert onsets.time_months.iloc[0] == pytest.approx(onset, rel=1e-12)
-        # Detection: the first attended visit at which the summed -log(1 - p) passes Exp(1).
+        if math.isfinite(row.first_symptom_months):
+            assert row.first_symptom_months == pytest.approx(symptom, rel=1e-9)
+        # Detection: the first attended visit at which the summed -log(1 - p) passes Exp(1); a
+        # site of diameter d is missed with (1 - s) ** ((d / 10) ** k), CEA with (1 - s) ** B.
         exponential = -math.log(1 - _stream(seed, 2, row.patient_id, 4, stream=(0,))[0])
         # attendance: the first uniform of the patient's block in the stream of (episode 0, month)
         attended = [_stream(seed, 3, row.patient_id, 4, stream=(0, int(month)))[0] < policy.adherence
@@ -91,10 +125,12 @@ def test_first_onset_and_detection_replayed_by_hand(params, policy):
         for j, visit in enumerate(policy.visit_months):
             if not (onset <= visit < symptom and attended[j]):
                 continue
-            miss = 1 - policy.patient_sensitivity[j]
+            burden = 2 ** _log2_burden_by_hand(visit, involved, doubling, params)
+            miss = (1 - policy.patient_sensitivity[j]) ** burden if producer else 1.0
             for s in range(4):
                 if involved[s] <= visit:
-                    miss *= 1 - policy.site_sensitivity[j, s]
+                    diameter = params.growth.onset_diameter_mm * 2 ** ((visit - involved[s]) / (3 * doubling))
+                    miss *= (1 - policy.site_sensitivity[j, s]) ** ((diameter / 10) ** k)
             total += -math.log(miss)
             if total >= exponential:
                 found = visit

@@ -9,7 +9,7 @@ import numpy as np
 from sim.cohort import sample_cohort
 from sim.detection import detect
 from sim.lifetable import annual_hazards, background_death_months
-from sim.natural_history import draw_episode
+from sim.natural_history import Episode, draw_episode
 from sim.policy import Policy
 
 Z = 4.0  # tolerance in standard errors for checks that must not fail by chance
@@ -52,24 +52,28 @@ def test_cohort_reproduces_the_study_shares(params):
 
 
 def test_onset_follows_the_promotion_time_cure_model(params):
-    """P(onset <= t) = 1 - exp(-Theta F(t)), F the Weibull distribution function."""
+    """P(onset <= t) = 1 - exp(-Theta [F(t) + q G(t)]), F and G the early and late Weibull
+    distribution functions, q the late share."""
     r = params.recurrence
     n = 200_000
     rng = np.random.default_rng(8)
     thetas = np.tile([0.1, 0.4, 0.2, 0.1], (n, 1))
-    episode = draw_episode(rng.random((n, 16)), thetas, np.ones(n), params)
+    episode = draw_episode(rng.random((n, 24)), thetas, np.ones(n), params)
     total = thetas[0].sum()
-    for t in (6.0, 12.0, 24.0, 60.0, 1e6):
-        weibull = 1 - math.exp(-(t / r.onset_weibull_scale_months) ** r.onset_weibull_shape)
-        expected = 1 - math.exp(-total * weibull)
+    for t in (6.0, 12.0, 24.0, 60.0, 120.0, 1e6):
+        early = 1 - math.exp(-(t / r.onset_weibull_scale_months) ** r.onset_weibull_shape)
+        late = 1 - math.exp(-(t / r.late_weibull_scale_months) ** r.late_weibull_shape)
+        expected = 1 - math.exp(-total * (early + r.late_share * late))
         assert _share_ok(episode.onset <= t, expected), t
     # the site that opens the episode is s with probability proportional to theta_s
     opened = episode.involved[np.isfinite(episode.onset)] == episode.onset[np.isfinite(episode.onset), None]
     assert np.all(opened.any(axis=1))
 
 
-def test_detection_is_geometric_over_visits():
-    """One site present from month 0.5, adherence 1: detected at visit j with (1-p)^(j-1) p."""
+def test_detection_is_geometric_over_visits(params):
+    """A 5-mm liver lesion that does not grow, present from month 0.5, adherence 1: each visit
+    finds it with p = 1 - (1 - s) ** ((5 / 10) ** k) * (1 - m) ** B0 (imaging by size, the
+    marker by burden for a producing recurrence), so detection is geometric over visits."""
     n = 100_000
     visits = np.arange(3.0, 61.0, 3.0)
     sens = np.zeros((len(visits), 4))
@@ -78,9 +82,12 @@ def test_detection_is_geometric_over_visits():
     rng = np.random.default_rng(2)
     involved = np.full((n, 4), np.inf)
     involved[:, 1] = 0.5
-    time, visit = detect(np.full(n, 0.5), involved, np.full(n, 1e3), np.ones((n, len(visits)), bool),
-                         rng.exponential(size=n), policy)
-    p = 1 - 0.4 * 0.75
+    still = Episode(np.full(n, 0.5), involved, np.full(n, 1e3), np.full(n, 1e3), np.full(n, np.inf),
+                    np.full(n, 1e12), np.ones(n, bool))
+    time, visit = detect(still, np.ones((n, len(visits)), bool), rng.exponential(size=n), policy,
+                         params)
+    d0, k = params.growth.onset_diameter_mm, params.detection.size_exponent
+    p = 1 - 0.4 ** ((d0 / 10) ** k) * 0.75 ** ((d0 / 10) ** 3)
     for j in range(4):
         assert _share_ok(visit == j, (1 - p) ** j * p), j
     assert np.all(time[visit >= 0] == visits[visit[visit >= 0]])
