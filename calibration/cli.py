@@ -29,6 +29,9 @@ def register_calibrate(commands) -> None:
                         help="the objective's cohort: this many studies of 141 rectal patients")
     parser.add_argument("--colon-studies", type=int, default=4,
                         help="the objective's cohort: this many studies of 441 colon patients")
+    parser.add_argument("--external-patients", type=int, default=None,
+                        help="patients in each cohort of the external targets (the 20-year cohort "
+                             "and each FACS arm; default 6000 and 4000)")
     parser.add_argument("--out", type=Path, default=Path("calibration/runs/latest"))
     parser.add_argument("--resume", action="store_true", help="continue an interrupted search in --out")
     parser.add_argument("--install", action="store_true",
@@ -48,6 +51,9 @@ def register_validate(commands) -> None:
                         help="pseudo-studies of 141 rectal patients")
     parser.add_argument("--colon-studies", type=int, default=30,
                         help="pseudo-studies of 441 colon patients")
+    parser.add_argument("--external-patients", type=int, default=20_000,
+                        help="patients in each cohort of the external figures (the 20-year "
+                             "cohort and each FACS arm)")
     parser.set_defaults(handler=_validate)
 
 
@@ -59,6 +65,7 @@ def _check_positive(name: str, value: int) -> None:
 def _calibrate(args: argparse.Namespace) -> int:
     from importlib import resources  # noqa: PLC0415
 
+    from calibration.external import ExternalDesign  # noqa: PLC0415
     from calibration.fit import FitSettings, point_of, posterior_sample, search  # noqa: PLC0415
     from calibration.objective import Objective, StudyDesign  # noqa: PLC0415
     from calibration.paramfile import write_values  # noqa: PLC0415
@@ -70,6 +77,10 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     for name in ("budget", "proposals", "posterior_size", "rectal_studies", "colon_studies"):
         _check_positive(name.replace("_", "-"), getattr(args, name))
+    external = ExternalDesign()
+    if args.external_patients is not None:
+        _check_positive("external-patients", args.external_patients)
+        external = ExternalDesign(args.external_patients, args.external_patients)
     if args.out.exists() and any(args.out.iterdir()) and not args.resume:
         raise InputError(f"--out: must be a new or empty directory, or add --resume ({args.out})")
     start_path = args.params or default_params_path()
@@ -82,7 +93,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     executor = executor_from(args)
     clock = time.perf_counter()
     design = StudyDesign(141 * args.rectal_studies, 441 * args.colon_studies)
-    objective = Objective(start, policy, load_targets(), design)
+    objective = Objective(start, policy, load_targets(), design, external_design=external)
     setup = time.perf_counter() - clock
     quiet = not sys.stderr.isatty()
     try:
@@ -106,7 +117,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     summary = {
         "loss": objective.loss_of(table), "max_abs_z": float(table["z"].abs().max()),
         "posterior_size": len(sample), "seed": args.seed, "budget": args.budget,
-        "patients_per_evaluation": objective.design.rectal_patients + objective.design.colon_patients,
+        "patients_per_evaluation": (objective.design.rectal_patients + objective.design.colon_patients
+                                    + external.long_patients + 4 * external.arm_patients),
         "seconds_per_evaluation": round(per_evaluation, 3),
         "seconds_setup": round(setup, 1), "seconds_search": round(searched - setup, 1),
         "seconds_total": round(time.perf_counter() - clock, 1), "workers": executor.workers,
@@ -136,11 +148,12 @@ def _validate(args: argparse.Namespace) -> int:
 
     _check_positive("rectal-studies", args.rectal_studies)
     _check_positive("colon-studies", args.colon_studies)
+    _check_positive("external-patients", args.external_patients)
     if args.out.exists() and not args.out.is_dir():
         raise InputError(f"--out: must be a directory ({args.out} is a file)")
     paths = write_report(args.out, params_path=args.params, policy_path=args.policy,
                          seed=args.seed, rectal_studies=args.rectal_studies,
-                         colon_studies=args.colon_studies)
+                         colon_studies=args.colon_studies, external_patients=args.external_patients)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

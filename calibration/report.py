@@ -275,13 +275,14 @@ def _atomic(path: Path, data: bytes) -> None:
 
 
 def write_report(out: Path, params_path=None, policy_path=None, seed: int = 424242,
-                 rectal_studies: int = 100, colon_studies: int = 30) -> dict[str, Path]:
+                 rectal_studies: int = 100, colon_studies: int = 30,
+                 external_patients: int = 20_000) -> dict[str, Path]:
     params, _ = load_params(params_path)
     policy_path = policy_path or Path(str(resources.files("sim") / "scenarios" / "baseline.toml"))
     policy = load_policy(policy_path)
     design = StudyDesign(141 * rectal_studies, 441 * colon_studies, seed)
     patients = simulate_study(params, policy, design)
-    external_design = ExternalDesign(long_patients=20_000, arm_patients=20_000, seed=seed + 1)
+    external_design = ExternalDesign(external_patients, external_patients, seed + 1)
     long, arms = simulate_external(params, external_design)
     outside = external_table(long, arms)
     table = pd.concat([validation_table(patients, rectal_studies, colon_studies), outside],

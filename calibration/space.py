@@ -1,9 +1,9 @@
 """The calibrated parameters: which, on what scale, within what bounds.
 
 Each free parameter is a dotted path into `sim.params.Params`, searched on an unbounded scale:
-log for rates, scales and hazard ratios, logit for probabilities, linear for log2 burdens. Bounds are those of plausibility
-(a hazard ratio between 1/10 and 10, a probability in (0, 1)), not of the answer. Everything not
-listed keeps its value from the parameter file: cohort composition (sampled as reported), the
+log for rates, scales and hazard ratios, logit for probabilities, linear for log2 burdens.
+Bounds are those of plausibility (a hazard ratio between 1/10 and 10, a probability in (0, 1)),
+not of the answer. Everything not listed keeps its value from the parameter file: cohort composition (sampled as reported), the
 perioperative course (reported directly), test accuracy, the doubling time and the spreads of the
 burden levels (external sources or assumptions).
 """

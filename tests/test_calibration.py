@@ -23,20 +23,24 @@ from conftest import BASELINE
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("validation")
-    paths = write_report(out, seed=5, rectal_studies=6, colon_studies=3)
+    paths = write_report(out, seed=5, rectal_studies=6, colon_studies=3, external_patients=3000)
     return out, paths, pd.read_csv(paths["validation.csv"]).set_index("id")
 
 
 def test_report_is_written_from_the_installed_defaults(report):
     out, paths, table = report
     for name in ("report.html", "report.md", "survival_rectum.png", "sites_rectum.png",
-                 "hazard_ratios.png", "survival_colon.png"):
+                 "hazard_ratios.png", "survival_colon.png", "long_term.png"):
         assert (out / name).stat().st_size > 1000, name
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4 and "src=\"http" not in page
+    assert page.count("data:image/png;base64,") == 5 and "src=\"http" not in page
+    assert "External figures" in page
     assert "installed default" in (out / "report.md").read_text()
     assert {"os_36", "dfs_60", "hr_os_n2", "colon_os_60", "median_os"} <= set(table.index)
     assert table.loc["median_os", "verdict"].startswith("prediction")
+    external = table[table.group == "external"]
+    assert {"tomlinson_os_120_1985_1994", "facs_curative_ratio_ct"} <= set(external.index)
+    assert external.model.notna().all() and external.verdict.isin(["ok", "miss"]).all()
 
 
 def test_report_numbers_are_those_of_sim_analysis(report):
@@ -88,7 +92,7 @@ def test_calibrate_command_runs_end_to_end(tmp_path):
     out = tmp_path / "fit"
     assert main(["calibrate", "--budget", "6", "--proposals", "4", "--posterior-size", "2",
                  "--workers", "1", "--rectal-studies", "3", "--colon-studies", "1",
-                 "--out", str(out)]) == 0
+                 "--external-patients", "500", "--out", str(out)]) == 0
     for name in ("params.toml", "posterior.csv", "fit.csv", "history.csv", "summary.json"):
         assert (out / name).exists(), name
     fitted, sources = load_params(out / "params.toml")

@@ -48,7 +48,9 @@ def _promotion_time(u, theta, shape, scale):
 
 def _log2_burden_by_hand(t, involved, doubling, params):
     volume = sum(2 ** ((t - when) / doubling) for when in involved if when <= t)
-    return 3 * math.log2(params.growth.onset_diameter_mm / 10) + math.log2(volume) if volume else -math.inf
+    if not volume:
+        return -math.inf
+    return 3 * math.log2(params.growth.onset_diameter_mm / 10) + math.log2(volume)
 
 
 def _time_to_burden_by_hand(level, involved, doubling, params):
@@ -63,7 +65,10 @@ def _time_to_burden_by_hand(level, involved, doubling, params):
         low = start
         for _ in range(200):
             middle = (low + high) / 2
-            low, high = (middle, high) if _log2_burden_by_hand(middle, involved, doubling, params) < level else (low, middle)
+            if _log2_burden_by_hand(middle, involved, doubling, params) < level:
+                low = middle
+            else:
+                high = middle
         return high
     return math.inf
 
@@ -90,7 +95,8 @@ def _episode_by_hand(u, theta, params):
     doubling = g.doubling_time_median_months * math.exp(
         g.doubling_time_sigma_log * NormalDist().inv_cdf(u[15]))
     level = g.symptom_log2_burden_mean + g.symptom_log2_burden_sd * NormalDist().inv_cdf(u[12])
-    symptom = _time_to_burden_by_hand(level, involved, doubling, params) if math.isfinite(onset) else math.inf
+    symptom = (_time_to_burden_by_hand(level, involved, doubling, params) if math.isfinite(onset)
+               else math.inf)
     producer = u[20] < params.detection.marker_producing_share
     return onset, involved, doubling, symptom, producer
 
