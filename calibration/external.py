@@ -46,6 +46,7 @@ class ExternalTarget(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str                       # short name of the source, e.g. "Tomlinson 2007"
     value: float
     standard_error: float = Field(ge=0.0)
     scale: Literal["level", "log"]

@@ -81,13 +81,14 @@ def external_table(long: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.Data
         if t.scale == "log":
             lo, hi = (t.value * math.exp(sign * 1.96 * t.standard_error) for sign in (-1, 1))
         else:
-            lo, hi = t.value - 1.96 * t.standard_error, t.value + 1.96 * t.standard_error
+            lo = max(0.0, t.value - 1.96 * t.standard_error)
+            hi = min(1.0, t.value + 1.96 * t.standard_error)
         z = t.z(model)
         rows.append({"id": t.id, "use": t.use, "group": "external", "estimator": "external",
                      "reported": t.value, "reported_lo": lo, "reported_hi": hi, "model": model,
                      "model_lo_95": math.nan, "model_hi_95": math.nan, "spread": t.standard_error,
                      "z": z, "verdict": "ok" if abs(z) <= 1.96 else "miss",
-                     "quote": f"{t.quote} ({t.citation.split('.')[0]})"})
+                     "quote": f"{t.label}: {t.quote}"})
     return pd.DataFrame(rows)
 
 
