@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.natural_history import REFERENCE_DIAMETER_MM, Episode, log2_burden
+from sim.natural_history import REFERENCE_DIAMETER_MM, Episode
 from sim.params import Params
 from sim.policy import Policy
 
@@ -54,21 +54,24 @@ def sensitivity_at(reference: np.ndarray | float, diameter_mm: np.ndarray | floa
 def visit_hazard(times: np.ndarray, visits: np.ndarray, involved: np.ndarray,
                  doubling: np.ndarray, producer: np.ndarray, policy: Policy,
                  params: Params) -> np.ndarray:
-    """(n, m) miss hazards ``-log(1 - p)`` of the examinations of visits `visits` (indices into
-    the policy's schedule, (m,)) held at `times` (n, m) months from the episode's origin."""
-    g, k = params.growth, params.detection.size_exponent
+    """Miss hazards ``-log(1 - p)`` of (episode, visit) pairs: the examinations of visit
+    `visits[i]` of the policy's schedule, held `times[i]` months from the origin of an episode
+    with sites `involved[i]` (4,), doubling time `doubling[i]` and CEA production `producer[i]`."""
+    k = params.detection.size_exponent
     with np.errstate(divide="ignore"):
-        site_rate = -np.log1p(-policy.site_sensitivity[visits])              # (m, 4)
-        marker_rate = -np.log1p(-policy.patient_sensitivity[visits])         # (m,)
-    age = times[:, :, None] - involved[:, None, :]                           # (n, m, 4)
-    growth = np.minimum(age / (3.0 * doubling[:, None, None]), 300.0)       # log2 of d / d0
-    with np.errstate(invalid="ignore", over="ignore"):
-        size = np.where(age >= 0, np.exp2(k * (np.log2(g.onset_diameter_mm / REFERENCE_DIAMETER_MM)
-                                                 + growth)), 0.0)
-        imaging = np.where(size > 0, site_rate[None] * size, 0.0).sum(axis=2)
-        burden = np.exp2(log2_burden(times, involved, doubling, params))
-        marker = np.where(producer[:, None], marker_rate[None, :] * burden, 0.0)
-    return imaging + np.where(np.isfinite(marker), marker, np.inf)
+        site_rate = -np.log1p(-policy.site_sensitivity[visits])               # (K, 4)
+        marker_rate = -np.log1p(-policy.patient_sensitivity[visits])          # (K,)
+    age = times[:, None] - involved                                           # (K, 4)
+    present = age >= 0
+    # log2 of each lesion's diameter over the reference: it starts at the onset diameter and
+    # doubles every 3 volume doublings (capped far beyond any burden reached before symptoms)
+    log2_size = (np.log2(params.growth.onset_diameter_mm / REFERENCE_DIAMETER_MM)
+                 + np.minimum(np.where(present, age, 0.0) / (3.0 * doubling[:, None]), 300.0))
+    imaging = np.where(present, site_rate * np.exp2(k * log2_size), 0.0).sum(axis=1)
+    burden = np.where(present, np.exp2(3.0 * log2_size), 0.0).sum(axis=1)   # volumes of 10 mm
+    with np.errstate(invalid="ignore"):   # a sure marker (rate inf) of no disease is no finding
+        marker = np.where(producer & (burden > 0), marker_rate * burden, 0.0)
+    return imaging + marker
 
 
 def detect(episode: Episode, attended: np.ndarray, exponential: np.ndarray, policy: Policy,
@@ -79,12 +82,10 @@ def detect(episode: Episode, attended: np.ndarray, exponential: np.ndarray, poli
         return symptom.copy(), np.full(len(onset), -1)
     present = (visits[None, :] >= onset[:, None]) & (visits[None, :] < symptom[:, None]) & attended
     hazard = np.zeros(present.shape)
-    rows = np.flatnonzero(present.any(axis=1))
-    if len(rows):
-        times = np.broadcast_to(visits, (len(rows), len(visits)))
-        hazard[rows] = np.where(present[rows], visit_hazard(
-            times, np.arange(len(visits)), episode.involved[rows], episode.doubling_months[rows],
-            episode.producer[rows], policy, params), 0.0)
+    rows, columns = np.nonzero(present)   # only the visits that can find the disease
+    hazard[rows, columns] = visit_hazard(visits[columns], columns, episode.involved[rows],
+                                         episode.doubling_months[rows], episode.producer[rows],
+                                         policy, params)
     found = np.cumsum(hazard, axis=1) >= exponential[:, None]
     any_found = found.any(axis=1)
     visit = np.where(any_found, found.argmax(axis=1), -1)

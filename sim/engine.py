@@ -258,9 +258,9 @@ class _Chunk:
                 continue
             disease = episode.disease
             total += float(visit_hazard(
-                np.array([[now - origin]]), np.array([j]), disease.involved[row:row + 1],
+                np.array([now - origin]), np.array([j]), disease.involved[row:row + 1],
                 disease.doubling_months[row:row + 1], disease.producer[row:row + 1],
-                self.policy, self.params)[0, 0])
+                self.policy, self.params)[0])
             if total >= needed:
                 self.spans.append((i, episode, row, j + 1))
                 return now, j

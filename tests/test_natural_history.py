@@ -83,19 +83,19 @@ def test_sensitivity_never_falls_as_the_lesion_grows(reference, diameters, expon
        st.lists(st.floats(0.0, 240.0), min_size=2, max_size=12))
 def test_a_visit_finds_growing_disease_no_less_often(params, involved, doubling, producer, times):
     policy = load_policy(SCENARIOS / "baseline.toml")
-    times = np.sort(np.array(times))[None, :]
-    visits = np.zeros(times.shape[1], int)   # the same examinations, held later and later
-    hazard = visit_hazard(times, visits, np.array([involved]), np.array([doubling]),
-                          np.array([producer]), policy, params)[0]
+    times = np.sort(np.array(times))
+    k = len(times)   # the same examinations of one episode, held later and later
+    hazard = visit_hazard(times, np.zeros(k, int), np.tile(involved, (k, 1)), np.full(k, doubling),
+                          np.full(k, producer), policy, params)
     assert np.all(hazard[1:] >= hazard[:-1])
 
 
 def test_a_marker_never_finds_a_recurrence_that_does_not_produce_it(params):
     policy = load_policy(SCENARIOS / "cea-only.toml")
-    involved = np.array([[0.0, 0.0, np.inf, np.inf]])
-    times = np.array([[3.0, 30.0, 60.0]])
-    silent = visit_hazard(times, np.arange(3), involved, np.array([3.0]), np.array([False]),
+    involved = np.tile([0.0, 0.0, np.inf, np.inf], (3, 1))
+    times = np.array([3.0, 30.0, 60.0])
+    silent = visit_hazard(times, np.arange(3), involved, np.full(3, 3.0), np.zeros(3, bool),
                           policy, params)
-    producing = visit_hazard(times, np.arange(3), involved, np.array([3.0]), np.array([True]),
+    producing = visit_hazard(times, np.arange(3), involved, np.full(3, 3.0), np.ones(3, bool),
                              policy, params)
-    assert np.all(silent == 0) and np.all(np.diff(producing[0]) > 0)
+    assert np.all(silent == 0) and np.all(np.diff(producing) > 0)
