@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import simpy
 
-from sim.params import load_params
-from sim.policy import load_policy
-from sim.runner import CohortSpec, simulate_tables
+from sim.model.params import load_params
+from sim.model.policy import load_policy
+from sim.execution.runner import CohortSpec, simulate_tables
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 CHUNK = 10_000

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from sim.analysis import logrank
-from sim.power import load_design, power_curve, simulate_replicates
+from sim.studies.power import load_design, power_curve, simulate_replicates
 from conftest import best_seconds
 
 DESIGN = Path(__file__).resolve().parents[1] / "scenarios" / "power" / "exponential.toml"

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from sim.errors import InputError
-from sim.executor import add_execution_options, executor_from
+from sim.execution.executor import add_execution_options, executor_from
 
 __all__ = ["register_calibrate", "register_validate"]
 
@@ -71,8 +71,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     from calibration.paramfile import write_values  # noqa: PLC0415
     from calibration.space import SPACE, from_unbounded  # noqa: PLC0415
     from calibration.targets import load_targets  # noqa: PLC0415
-    from sim.params import default_params_path, load_params  # noqa: PLC0415
-    from sim.policy import load_policy  # noqa: PLC0415
+    from sim.model.params import default_params_path, load_params  # noqa: PLC0415
+    from sim.model.policy import load_policy  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
     for name in ("budget", "proposals", "posterior_size", "rectal_studies", "colon_studies"):

@@ -30,9 +30,9 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from sim.params import Params
-from sim.policy import Policy, load_policy
-from sim.runner import CohortSpec, simulate_tables
+from sim.model.params import Params
+from sim.model.policy import Policy, load_policy
+from sim.execution.runner import CohortSpec, simulate_tables
 
 __all__ = ["ExternalTarget", "ExternalDesign", "load_external_targets", "simulate_external",
            "external_figures", "FACS_ARMS"]

@@ -27,7 +27,7 @@ import pandas as pd
 
 from calibration.objective import Objective
 from calibration.space import SPACE, from_unbounded, get, to_unbounded, with_values
-from sim.params import Params
+from sim.model.params import Params
 
 __all__ = ["FitSettings", "search", "posterior_sample", "point_of"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.params import Params, load_params
+from sim.model.params import Params, load_params
 
 __all__ = ["parameter_table", "update_model_card", "BEGIN", "END"]
 

@@ -25,9 +25,9 @@ from calibration.estimators import estimate
 from calibration.external import (ExternalDesign, ExternalTarget, external_figures,
                                   load_external_targets, simulate_external)
 from calibration.targets import Target, log_hr_standard_error
-from sim.params import Params
-from sim.policy import Policy
-from sim.runner import CohortSpec, simulate_tables
+from sim.model.params import Params
+from sim.model.policy import Policy
+from sim.execution.runner import CohortSpec, simulate_tables
 
 __all__ = ["StudyDesign", "Objective", "simulate_study", "MISSING_Z"]
 

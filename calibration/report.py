@@ -29,9 +29,9 @@ from calibration.external import (ExternalDesign, external_figures, load_externa
 from calibration.objective import StudyDesign, simulate_study
 from calibration.targets import load_targets, log_hr_standard_error
 from sim.analysis import kaplan_meier, survival_at
-from sim.figures import png_bytes
-from sim.params import load_params
-from sim.policy import load_policy
+from sim.reports.figures import png_bytes
+from sim.model.params import load_params
+from sim.model.policy import load_policy
 
 __all__ = ["write_report", "validation_table"]
 

@@ -1,6 +1,6 @@
 """The calibrated parameters: which, on what scale, within what bounds.
 
-Each free parameter is a dotted path into `sim.params.Params`, searched on an unbounded scale:
+Each free parameter is a dotted path into `sim.model.params.Params`, searched on an unbounded scale:
 log for rates, scales and hazard ratios, logit for probabilities, linear for log2 burdens.
 Bounds are those of plausibility (a hazard ratio between 1/10 and 10, a probability in (0, 1)),
 not of the answer. Everything not listed keeps its value from the parameter file: cohort composition (sampled as reported), the
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.params import Params, with_values
+from sim.model.params import Params, with_values
 
 __all__ = ["Dimension", "SPACE", "get", "with_values", "to_unbounded", "from_unbounded"]
 

@@ -1,11 +1,11 @@
 """crlm-sim: patients after liver resection for colorectal liver metastases, simulated.
 
 The package is light to import; each concept lives in its module:
-parameters `sim.params`, surveillance policies `sim.policy`, random streams `sim.streams`, cohort
-`sim.cohort`, natural history `sim.natural_history`, detection `sim.detection`, the SimPy engine
-`sim.engine` (with capacity, `sim.capacity`), output schema and tables `sim.schema`,
-`sim.tables`, runs and execution `sim.runner`, `sim.executor`, policy comparisons `sim.compare`,
-`sim.compare_report`, power `sim.power`, survival analysis `sim.analysis`, the command line
+parameters `sim.model.params`, surveillance policies `sim.model.policy`, random streams `sim.model.streams`, cohort
+`sim.model.cohort`, natural history `sim.model.natural_history`, detection `sim.model.detection`, the SimPy engine
+`sim.engine.patients` (with capacity, `sim.engine.capacity`), output schema and tables `sim.output.schema`,
+`sim.output.tables`, runs and execution `sim.execution.runner`, `sim.execution.executor`, policy comparisons `sim.studies.comparison`,
+`sim.reports.comparison`, power `sim.studies.power`, survival analysis `sim.analysis`, the command line
 `sim.cli`.
 """
 

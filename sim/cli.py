@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from sim.errors import InputError
-from sim.executor import add_execution_options, executor_from
+from sim.execution.executor import add_execution_options, executor_from
 
 __all__ = ["main"]
 
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     add_execution_options(run)
     summarize = commands.add_parser("summarize", help="survival table and figure of a cohort")
     summarize.add_argument("directory", type=Path)
-    from sim.power.cli import register_power  # noqa: PLC0415 - light: imports on use only
+    from sim.cli_power import register_power  # noqa: PLC0415 - light: imports on use only
 
     register_power(commands)
     # Commands of other packages (calibration: calibrate, validate) come through entry points,
@@ -80,10 +80,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cohort(args: argparse.Namespace, argv: list[str]) -> int:
-    from sim.params import load_params  # noqa: PLC0415 - keep `crlm-sim --help` light
-    from sim.policy import load_policy  # noqa: PLC0415
-    from sim.runner import CohortSpec, run_cohort  # noqa: PLC0415
-    from sim.tally import render  # noqa: PLC0415
+    from sim.model.params import load_params  # noqa: PLC0415 - keep `crlm-sim --help` light
+    from sim.model.policy import load_policy  # noqa: PLC0415
+    from sim.execution.runner import CohortSpec, run_cohort  # noqa: PLC0415
+    from sim.output.tally import render  # noqa: PLC0415
 
     spec = CohortSpec(args.n, args.seed, args.design, args.primary, args.years,
                       args.replicate).check()
@@ -107,9 +107,9 @@ def _cohort(args: argparse.Namespace, argv: list[str]) -> int:
 def _run(args: argparse.Namespace) -> int:
     import shutil  # noqa: PLC0415
 
-    from sim.compare import load_comparison, run_units  # noqa: PLC0415
-    from sim.compare_report import write_outputs  # noqa: PLC0415
-    from sim.runner import finish, staging_for  # noqa: PLC0415
+    from sim.studies.comparison import load_comparison, run_units  # noqa: PLC0415
+    from sim.reports.comparison import write_outputs  # noqa: PLC0415
+    from sim.execution.runner import finish, staging_for  # noqa: PLC0415
 
     comparison = load_comparison(args.file)
     out = args.out or Path("runs") / comparison.name.replace(" ", "-")
@@ -134,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _summarize(args: argparse.Namespace) -> int:
-    from sim.summary import summarize  # noqa: PLC0415
+    from sim.reports.summary import summarize  # noqa: PLC0415
 
     if not (args.directory / "patients.parquet").exists():
         raise InputError(f"DIR: {args.directory} holds no patients.parquet")

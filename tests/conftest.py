@@ -13,9 +13,9 @@ from hypothesis import settings
 settings.register_profile("crlm", derandomize=True, database=None, deadline=None)
 settings.load_profile("crlm")
 
-from sim.params import load_params
-from sim.policy import load_policy
-from sim.runner import CohortSpec, simulate_tables
+from sim.model.params import load_params
+from sim.model.policy import load_policy
+from sim.execution.runner import CohortSpec, simulate_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.toml"

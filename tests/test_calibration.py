@@ -14,8 +14,8 @@ from calibration.paramfile import write_values
 from calibration.report import write_report
 from calibration.space import SPACE, from_unbounded, get, to_unbounded, with_values
 from sim.analysis import cox_univariate, kaplan_meier, median_survival, survival_at
-from sim.params import default_params_path, load_params
-from sim.policy import load_policy
+from sim.model.params import default_params_path, load_params
+from sim.model.policy import load_policy
 
 from conftest import BASELINE
 

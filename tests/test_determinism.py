@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 
 from conftest import simulate
 from sim.cli import main
-from sim.streams import uniforms
+from sim.model.streams import uniforms
 
 
 def test_chunk_size_does_not_change_any_patient(params, policy):

@@ -15,9 +15,9 @@ import pytest
 from conftest import BASELINE
 
 from sim.cli import main
-from sim.params import load_params
-from sim.policy import load_policy
-from sim.runner import CohortSpec, run_cohort
+from sim.model.params import load_params
+from sim.model.policy import load_policy
+from sim.execution.runner import CohortSpec, run_cohort
 
 COMMAND = ["cohort", "--n", "3000", "--seed", "21", "--design", "paper", "--primary", "both",
            "--chunk-size", "400"]

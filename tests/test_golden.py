@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, simulate
-from sim.policy import load_policy
+from sim.model.policy import load_policy
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = {  # name: (policy file, design, primary)

@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import ROOT, simulate
-from sim.detection import sensitivity_at, visit_hazard
-from sim.natural_history import log2_burden, time_to_burden
-from sim.params import with_values
-from sim.policy import load_policy
+from sim.model.detection import sensitivity_at, visit_hazard
+from sim.model.natural_history import log2_burden, time_to_burden
+from sim.model.params import with_values
+from sim.model.policy import load_policy
 
 SCENARIOS = ROOT / "scenarios"
 POLICIES = ("symptoms-only.toml", "cea-only.toml", "yearly.toml", "baseline.toml",

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, packaged, simulate
-from sim.params import SOURCE_PREFIXES, load_params
-from sim.policy import load_policy
+from sim.model.params import SOURCE_PREFIXES, load_params
+from sim.model.policy import load_policy
 
 
 def _leaves(tree, prefix=""):

@@ -12,9 +12,9 @@ import pytest
 
 from conftest import ROOT, simulate
 from sim.cli import main
-from sim.compare import draw_parameters, load_comparison, run_units
-from sim.executor import LocalExecutor
-from sim.policy import load_policy
+from sim.studies.comparison import draw_parameters, load_comparison, run_units
+from sim.execution.executor import LocalExecutor
+from sim.model.policy import load_policy
 
 SCENARIOS = ROOT / "scenarios"
 
@@ -159,7 +159,7 @@ def test_imaging_examinations_are_counted_by_modality(params):
 
 def test_interrupted_comparison_resumes_to_the_same_results(tmp_path, monkeypatch):
     import sim.cli
-    from sim.executor import LocalExecutor as Local
+    from sim.execution.executor import LocalExecutor as Local
 
     spec = tmp_path / "mini.toml"
     spec.write_text(

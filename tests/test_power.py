@@ -1,4 +1,4 @@
-"""Power by simulation (`sim.power`): the textbook case against Schoenfeld's formula, the formulas
+"""Power by simulation (`sim.studies.power`): the textbook case against Schoenfeld's formula, the formulas
 against lifelines and published numbers, the curve's search, bad design files, and the command.
 
 Statistical checks use fixed seeds and the Monte-Carlo (Wilson) interval of the simulated power
@@ -20,15 +20,14 @@ from scipy.stats import binomtest
 
 from conftest import ROOT
 from sim.errors import InputError
-from sim.executor import LocalExecutor
-from sim.power import (
+from sim.execution.executor import LocalExecutor
+from sim.studies.power import (
     crossing,
     event_probability_exponential,
     freedman_events,
     freedman_power,
     load_design,
     power_curve,
-    register_power,
     sample_size,
     schoenfeld_events,
     schoenfeld_power,
@@ -36,7 +35,8 @@ from sim.power import (
     two_proportion_power,
     wilson_interval,
 )
-from sim.power.designs import ExponentialDesign
+from sim.studies.power.designs import ExponentialDesign
+from sim.cli_power import register_power
 
 DESIGNS = ROOT / "scenarios" / "power"
 EXPONENTIAL = DESIGNS / "exponential.toml"

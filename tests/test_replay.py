@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import packaged, simulate
-from sim.lifetable import background_death_months
+from sim.model.lifetable import background_death_months
 
 
 def _stream(seed, purpose, patient_id, width, stream=()):

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 
-from sim.cohort import sample_cohort
-from sim.detection import detect
-from sim.lifetable import annual_hazards, background_death_months
-from sim.natural_history import Episode, draw_episode
-from sim.policy import Policy
+from sim.model.cohort import sample_cohort
+from sim.model.detection import detect
+from sim.model.lifetable import annual_hazards, background_death_months
+from sim.model.natural_history import Episode, draw_episode
+from sim.model.policy import Policy
 
 Z = 4.0  # tolerance in standard errors for checks that must not fail by chance
 

@@ -1,4 +1,4 @@
-"""sim.summary.summarize on a patient table made by hand (no simulation), against lifelines."""
+"""sim.reports.summary.summarize on a patient table made by hand (no simulation), against lifelines."""
 
 import subprocess
 import sys
@@ -10,7 +10,7 @@ import pytest
 from lifelines import AalenJohansenFitter, KaplanMeierFitter
 from lifelines.utils import median_survival_times
 
-from sim.summary import summarize
+from sim.reports.summary import summarize
 
 SITES = ("pelvis", "liver", "lung", "other")
 
@@ -159,6 +159,6 @@ def test_missing_columns_are_named(tmp_path):
 
 
 def test_importing_the_module_does_not_import_matplotlib():
-    code = "import sys, sim.summary; print('matplotlib' in sys.modules)"
+    code = "import sys, sim.reports.summary; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

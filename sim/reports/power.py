@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.power.curve import PowerCurve
+from sim.studies.power.curve import PowerCurve
 
 __all__ = ["write_report", "render_markdown", "describe_smallest"]
 

@@ -16,15 +16,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.cohort import PRIMARY_CHOICES, sample_cohort
-from sim.design import DESIGNS, censoring
-from sim.engine import simulate_chunk
+from sim.model.cohort import PRIMARY_CHOICES, sample_cohort
+from sim.model.design import DESIGNS, censoring
+from sim.engine.patients import simulate_chunk
 from sim.errors import InputError
-from sim.executor import LocalExecutor, Progress
-from sim.params import Params
-from sim.policy import Policy
-from sim.tables import events_table, patients_table
-from sim.tally import merge, tally_of
+from sim.execution.executor import LocalExecutor, Progress
+from sim.model.params import Params
+from sim.model.policy import Policy
+from sim.output.tables import events_table, patients_table
+from sim.output.tally import merge, tally_of
 
 __all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_unit",
            "staging_for", "finish", "DEFAULT_CHUNK"]

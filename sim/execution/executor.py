@@ -1,6 +1,6 @@
 """Where work units run: local processes by default, a Dask cluster when one is named.
 
-A unit is a pure function call (its random streams are keyed by patient, see `sim.streams`), so
+A unit is a pure function call (its random streams are keyed by patient, see `sim.model.streams`), so
 its result does not depend on the executor, the number of workers or the order of completion.
 Every executor runs ``fn(unit)`` for each unit and hands each result to ``on_result`` in the
 calling process as it completes, with at most a few units in flight per worker (memory stays

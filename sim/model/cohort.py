@@ -15,9 +15,9 @@ import datetime as dt
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from sim.lifetable import background_death_months
-from sim.params import Params
-from sim.streams import Purpose, uniforms
+from sim.model.lifetable import background_death_months
+from sim.model.params import Params
+from sim.model.streams import Purpose, uniforms
 
 __all__ = ["sample_cohort", "PRIMARY_CHOICES"]
 

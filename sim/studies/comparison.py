@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim._toml import validate_file
 from sim.errors import InputError
-from sim.executor import Progress
-from sim.params import Params, load_params, with_values
-from sim.policy import Policy, load_policy
-from sim.runner import CohortSpec, simulate_department
+from sim.execution.executor import Progress
+from sim.model.params import Params, load_params, with_values
+from sim.model.policy import Policy, load_policy
+from sim.execution.runner import CohortSpec, simulate_department
 
 __all__ = ["Comparison", "load_comparison", "draw_parameters", "run_units", "ComparisonUnit"]
 
@@ -164,7 +164,7 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
 
 def run_units(comparison: Comparison, staging: Path, executor, terminal: bool | None = False) -> None:
     """Every (policy, draw, replicate, chunk) unit not yet done in `staging`, with progress shown
-    as `sim.executor.Progress` does (`terminal` None: a bar when stderr is a terminal)."""
+    as `sim.execution.executor.Progress` does (`terminal` None: a bar when stderr is a terminal)."""
     for folder in ("patients", "departments"):
         (staging / folder).mkdir(parents=True, exist_ok=True)  # (tests call it on a bare folder)
     done = {p.stem for p in (staging / "departments").glob("*.json")}

@@ -7,7 +7,7 @@ so the first ``n`` of a larger trial are a trial of ``n``). The curve then uses 
 numbers across sample sizes, which makes it smooth and costs one simulation per replicate instead
 of one per grid point; each point is still an average over independent replicates.
 
-Randomness: the engine's draws are keyed by (seed, replicate, patient_id, purpose) (`sim.streams`);
+Randomness: the engine's draws are keyed by (seed, replicate, patient_id, purpose) (`sim.model.streams`);
 the draws added here (allocation, entry, dropout, exponential survival) come from generators keyed
 by ``SeedSequence(seed, spawn_key=(replicate, POWER_STREAM, draw))``, patient ``i`` taking the
 ``i``-th value. Nothing depends on the number of workers or on the batching of replicates.
@@ -21,9 +21,9 @@ from enum import IntEnum
 
 import numpy as np
 
-from sim.params import Params, load_params
-from sim.policy import Policy, load_policy
-from sim.power.designs import CohortDesign, Design, ExponentialDesign, TrialDesign, resolve
+from sim.model.params import Params, load_params
+from sim.model.policy import Policy, load_policy
+from sim.studies.power.designs import CohortDesign, Design, ExponentialDesign, TrialDesign, resolve
 
 __all__ = ["Replicates", "simulate_replicates", "simulate_unit", "POWER_STREAM", "dropout_rate_per_month"]
 
@@ -92,7 +92,7 @@ def _exponential(unit: _Unit, replicate: int) -> dict[str, np.ndarray]:
 
 
 def _trial(unit: _Unit, replicate: int) -> dict[str, np.ndarray]:
-    from sim.runner import CohortSpec, simulate_tables  # noqa: PLC0415 - the engine, only in workers
+    from sim.execution.runner import CohortSpec, simulate_tables  # noqa: PLC0415 - the engine, only in workers
 
     design: TrialDesign = unit.design
     spec = CohortSpec(unit.max_n, unit.seed, "horizon", design.primary, design.horizon_months / 12.0,
@@ -110,7 +110,7 @@ def _trial(unit: _Unit, replicate: int) -> dict[str, np.ndarray]:
 
 
 def _cohort(unit: _Unit, replicate: int) -> dict[str, np.ndarray]:
-    from sim.runner import CohortSpec, simulate_tables  # noqa: PLC0415
+    from sim.execution.runner import CohortSpec, simulate_tables  # noqa: PLC0415
 
     design: CohortDesign = unit.design
     spec = CohortSpec(unit.max_n, unit.seed, design.design, design.primary, design.years, replicate=replicate)
@@ -179,7 +179,7 @@ def simulate_replicates(design: Design, replicates: int, seed: int, executor=Non
                         progress: bool = False) -> Replicates:
     """Simulate ``replicates`` trials of the largest sample size of the design on ``executor``
     (default: this process)."""
-    from sim.executor import LocalExecutor  # noqa: PLC0415
+    from sim.execution.executor import LocalExecutor  # noqa: PLC0415
 
     max_n = design.sample_sizes[-1]
     params, policies = _inputs(design)

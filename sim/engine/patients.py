@@ -6,10 +6,10 @@ detection of a recurrence, and repeat surgery. What follows from a decision with
 decide (the onset of the next episode is drawn, the death or end of follow-up that no later
 decision can change) is recorded at its time without a wait; scans that find nothing are counted
 from the schedule, not simulated. Everything a patient will do is drawn in bulk before the run
-from the patient's keyed streams (`sim.streams`), so the result of a patient does not depend on
+from the patient's keyed streams (`sim.model.streams`), so the result of a patient does not depend on
 the chunk it runs in. The engine writes no files and computes no statistics: it returns columns.
 
-With a capacity in the policy, the chunk is one department (`sim.capacity`): patients enter at
+With a capacity in the policy, the chunk is one department (`sim.engine.capacity`): patients enter at
 their accrual time, every attended visit and every work-up takes an imaging slot and every
 curative operation an operating slot, and waits delay detection and surgery (a delayed operation
 may no longer be curative). Times in the output stay relative to each patient's hepatectomy, so a
@@ -27,12 +27,12 @@ from typing import NamedTuple
 import numpy as np
 import simpy
 
-from sim.capacity import Department
-from sim.detection import attendance, detect, false_positives, visit_hazard
-from sim.natural_history import cancer_death_hazard_ratio, draw_episode, site_thetas
-from sim.params import Params
-from sim.policy import Policy
-from sim.streams import MAX_EPISODES, Purpose, by_month, uniforms_for
+from sim.engine.capacity import Department
+from sim.model.detection import attendance, detect, false_positives, visit_hazard
+from sim.model.natural_history import cancer_death_hazard_ratio, draw_episode, site_thetas
+from sim.model.params import Params
+from sim.model.policy import Policy
+from sim.model.streams import MAX_EPISODES, Purpose, by_month, uniforms_for
 
 __all__ = ["simulate_chunk", "EVENTS", "DETAILS", "ChunkResult"]
 
@@ -108,7 +108,7 @@ class _Chunk:
 
     A process only emits event rows (and counts attended visits): the per-patient columns
     (first recurrence, sites, repeat surgery, survival) are derived from the rows afterwards,
-    vectorized (`sim.tables`), which keeps bookkeeping out of the event loop.
+    vectorized (`sim.output.tables`), which keeps bookkeeping out of the event loop.
     """
 
     def __init__(self, params: Params, policy: Policy, cohort: dict, censor: np.ndarray,

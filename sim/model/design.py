@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.errors import InputError
-from sim.params import Params
+from sim.model.params import Params
 
 __all__ = ["DESIGNS", "censoring", "DAYS_PER_MONTH"]
 
@@ -22,7 +22,7 @@ DAYS_PER_MONTH = 365.25 / 12
 
 def censoring(design: str, cohort: dict[str, np.ndarray], params: Params,
               years: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
-    """Months from the hepatectomy to censoring, and why (names of `sim.engine.DETAILS`)."""
+    """Months from the hepatectomy to censoring, and why (names of `sim.engine.patients.DETAILS`)."""
     n = len(cohort["patient_id"])
     if design == "paper":
         close = np.datetime64(params.study.close_date, "D")

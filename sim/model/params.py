@@ -155,7 +155,7 @@ class Recurrence:
 @dataclass(frozen=True)
 class Growth:
     """Tumour burden: log2 of the summed volume of an episode's lesions, in volumes of one
-    10-mm lesion (`sim.natural_history`)."""
+    10-mm lesion (`sim.model.natural_history`)."""
 
     __pydantic_config__ = _STRICT
     onset_diameter_mm: Positive

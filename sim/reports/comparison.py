@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from sim.analysis import kaplan_meier, rmst, survival_at
-from sim.figures import png_bytes
+from sim.reports.figures import png_bytes
 
 __all__ = ["summarise", "write_outputs", "METRICS"]
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sim._toml import read_toml, validate_file
 from sim.errors import InputError
-from sim.schema import PATIENT_COLUMNS
+from sim.output.schema import PATIENT_COLUMNS
 
 __all__ = ["KINDS", "ExponentialDesign", "TrialDesign", "CohortDesign", "Design", "load_design",
            "TRIAL_ENDPOINTS", "COHORT_ENDPOINTS", "COHORT_TESTS"]

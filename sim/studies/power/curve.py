@@ -22,7 +22,7 @@ from scipy.special import ndtr, ndtri
 
 from sim.analysis import cox_univariate, kaplan_meier, logrank, rmst
 from sim.errors import InputError
-from sim.power.formulas import (
+from sim.studies.power.formulas import (
     event_probability_exponential,
     freedman_power,
     normal_power,
@@ -30,7 +30,7 @@ from sim.power.formulas import (
     schoenfeld_power,
     two_proportion_power,
 )
-from sim.power.simulate import Replicates, dropout_rate_per_month
+from sim.studies.power.simulate import Replicates, dropout_rate_per_month
 
 __all__ = ["PowerCurve", "power_curve", "wilson_interval", "crossing", "CURVE_COLUMNS"]
 

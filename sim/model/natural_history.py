@@ -15,9 +15,9 @@ volume of its sites in units of one 10-mm lesion, is ``B(t) = B0 * sum_s 2 ** ((
 over the sites involved by t. The burden decides the rest:
 - symptoms appear when log2 B reaches the episode's symptom level (normal between episodes);
 - the disease is resectable while log2 B stays below the episode's resectability level (and while
-  the sites allow, `sim.engine`);
+  the sites allow, `sim.engine.patients`);
 - imaging finds a site, and a marker a producing recurrence, with a chance that rises with size
-  (`sim.detection`); whether the recurrence produces CEA at all is a trait of the episode;
+  (`sim.model.detection`); whether the recurrence produces CEA at all is a trait of the episode;
 - untreated disease kills only after it has presented: death comes a Weibull time after the
   symptoms, scaled by the doubling time, its hazard multiplied once two or more sites are
   involved (survival depends on the number of sites, not their location, as in the study). So
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
-from sim.params import Params
+from sim.model.params import Params
 
 __all__ = ["Episode", "site_thetas", "cancer_death_hazard_ratio", "draw_episode", "SITES",
            "onset_log2_burden", "log2_burden", "time_to_burden", "REFERENCE_DIAMETER_MM"]

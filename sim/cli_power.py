@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from sim.errors import InputError
-from sim.executor import add_execution_options, executor_from
+from sim.execution.executor import add_execution_options, executor_from
 
 __all__ = ["register_power", "run_power"]
 
@@ -41,10 +41,10 @@ def register_power(commands) -> argparse.ArgumentParser:
 
 def run_power(args: argparse.Namespace) -> int:
     """The handler of `crlm-sim power`."""
-    from sim.power.curve import power_curve  # noqa: PLC0415
-    from sim.power.designs import load_design  # noqa: PLC0415
-    from sim.power.report import describe_smallest, write_report  # noqa: PLC0415
-    from sim.power.simulate import simulate_replicates  # noqa: PLC0415
+    from sim.studies.power.curve import power_curve  # noqa: PLC0415
+    from sim.studies.power.designs import load_design  # noqa: PLC0415
+    from sim.reports.power import describe_smallest, write_report  # noqa: PLC0415
+    from sim.studies.power.simulate import simulate_replicates  # noqa: PLC0415
 
     if args.reps is not None and args.reps <= 0:
         raise InputError(f"--reps: must be a positive number of replicate trials (got {args.reps})")

@@ -4,7 +4,7 @@ Each examination's chance of finding disease rises with its size. A policy gives
 sensitivity ``s`` for a lesion of the reference diameter (10 mm); a site whose lesion has diameter
 ``d`` is found with ``1 - (1 - s) ** ((d / 10) ** k)``, k the size exponent, so the miss hazard
 ``-log(1 - p)`` grows as ``d ** k`` (k = 2: as the lesion's cross-section). A marker (CEA) finds
-only a recurrence that produces it (a trait of the episode, `sim.natural_history`), with
+only a recurrence that produces it (a trait of the episode, `sim.model.natural_history`), with
 ``1 - (1 - s) ** B``, B the episode's burden in volumes of one 10-mm lesion (the marker's level
 rises with the tumour's volume). So repeated tests of one recurrence are not independent: a
 small lesion missed once is likely missed again, and a non-producing recurrence is never found by
@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.natural_history import REFERENCE_DIAMETER_MM, Episode
-from sim.params import Params
-from sim.policy import Policy
+from sim.model.natural_history import REFERENCE_DIAMETER_MM, Episode
+from sim.model.params import Params
+from sim.model.policy import Policy
 
 __all__ = ["detect", "attendance", "false_positives", "visit_hazard", "sensitivity_at"]
 

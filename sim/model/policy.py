@@ -15,8 +15,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim._toml import validate_file
-from sim.params import Sourced
-from sim.streams import VISIT_MONTHS
+from sim.model.params import Sourced
+from sim.model.streams import VISIT_MONTHS
 
 __all__ = ["Policy", "load_policy", "SITES"]
 

@@ -1,13 +1,13 @@
-"""From engine columns to the Arrow tables of `sim.schema` (vectorized, no row loops)."""
+"""From engine columns to the Arrow tables of `sim.output.schema` (vectorized, no row loops)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 
-from sim.engine import DETAILS, EVENTS, ChunkResult
-from sim.policy import Policy
-from sim.schema import SITE_ORDER, events_schema, patients_schema
+from sim.engine.patients import DETAILS, EVENTS, ChunkResult
+from sim.model.policy import Policy
+from sim.output.schema import SITE_ORDER, events_schema, patients_schema
 
 __all__ = ["patients_table", "events_table", "site_names"]
 
