@@ -17,14 +17,17 @@ __all__ = ["register_calibrate", "register_validate"]
 
 
 def register_calibrate(commands) -> None:
-    parser = commands.add_parser("calibrate", help="refit the parameters to the study's figures")
+    parser = commands.add_parser("calibrate", help="refit the parameters to the study's and the "
+                                 "external figures")
     parser.add_argument("--budget", type=int, default=600, help="objective evaluations of the search")
     parser.add_argument("--proposals", type=int, default=400, help="proposals of the posterior (SIR)")
-    parser.add_argument("--posterior-size", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--posterior-size", type=int, default=100,
+                        help="distinct parameter sets kept in the posterior sample")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the search and the posterior")
     parser.add_argument("--sigma", type=float, default=0.08,
                         help="initial CMA-ES step on the log/logit scale")
-    parser.add_argument("--params", type=Path, default=None, help="start (default: package's)")
+    parser.add_argument("--params", type=Path, default=None,
+                        help="parameter file to start from (default: the package's)")
     parser.add_argument("--rectal-studies", type=int, default=20,
                         help="the objective's cohort: this many studies of 141 rectal patients")
     parser.add_argument("--colon-studies", type=int, default=4,
@@ -32,7 +35,8 @@ def register_calibrate(commands) -> None:
     parser.add_argument("--external-patients", type=int, default=None,
                         help="patients in each cohort of the external targets (the 20-year cohort "
                              "and each FACS arm; default 6000 and 4000)")
-    parser.add_argument("--out", type=Path, default=Path("calibration/runs/latest"))
+    parser.add_argument("--out", type=Path, default=Path("calibration/runs/latest"),
+                        help="directory of the fit's state, history and results")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted search in --out")
     parser.add_argument("--install", action="store_true",
                         help="make the fitted point the package's default parameter set and ship the "
@@ -42,11 +46,15 @@ def register_calibrate(commands) -> None:
 
 
 def register_validate(commands) -> None:
-    parser = commands.add_parser("validate", help="report of the model against every study figure")
-    parser.add_argument("--out", type=Path, default=Path("validation"))
-    parser.add_argument("--params", type=Path, default=None)
-    parser.add_argument("--policy", type=Path, default=None)
-    parser.add_argument("--seed", type=int, default=424242)
+    parser = commands.add_parser("validate", help="report of the model against every study "
+                                 "figure and the external ones")
+    parser.add_argument("--out", type=Path, default=Path("validation"),
+                        help="directory of the report (report.html, report.md, figures)")
+    parser.add_argument("--params", type=Path, default=None,
+                        help="parameter file (default: the package's fitted set)")
+    parser.add_argument("--policy", type=Path, default=None,
+                        help="surveillance policy of the study's patients (default: scenarios/baseline.toml)")
+    parser.add_argument("--seed", type=int, default=424242, help="root seed of the simulated cohorts")
     parser.add_argument("--rectal-studies", type=int, default=100,
                         help="pseudo-studies of 141 rectal patients")
     parser.add_argument("--colon-studies", type=int, default=30,
@@ -62,7 +70,7 @@ def _check_positive(name: str, value: int) -> None:
         raise InputError(f"--{name}: must be a positive integer (got {value})")
 
 
-def _calibrate(args: argparse.Namespace) -> int:
+def _calibrate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from importlib import resources  # noqa: PLC0415
 
     from calibration.external import ExternalDesign  # noqa: PLC0415
@@ -143,7 +151,7 @@ def _write(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def _validate(args: argparse.Namespace) -> int:
+def _validate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from calibration.report import write_report  # noqa: PLC0415
 
     _check_positive("rectal-studies", args.rectal_studies)

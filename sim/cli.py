@@ -1,4 +1,6 @@
-"""The command line: `crlm-sim cohort ...`, `crlm-sim summarize DIR`.
+"""The command line: `crlm-sim cohort`, `run`, `power`, `summarize` (and `calibrate`, `validate`
+from the calibration package). Each command calls the public API (`sim.api`) and prints a short
+summary; every option's default shows in `--help`.
 
 Bad input ends with one line on stderr naming the field and what is allowed, exit status 2, no
 traceback and nothing written.
@@ -19,8 +21,26 @@ from sim.execution.executor import add_execution_options, executor_from
 __all__ = ["main"]
 
 
+class _Help(argparse.HelpFormatter):
+    """Every option's default in `--help`: appended as "(default: X)", or, where the default is
+    None (an option left out), said by the help text itself."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.required or action.default in (None, False, argparse.SUPPRESS)
+                or "%(default)" in text or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2 (argparse prints usage too otherwise)
+    """One-line errors (argparse prints usage too otherwise) and every default in `--help`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # one line, exit 2
         raise InputError(message)
 
 
@@ -48,15 +68,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     cohort = commands.add_parser("cohort", help="simulate a synthetic cohort to Parquet")
     cohort.add_argument("--n", type=_int, required=True, help="number of patients")
-    cohort.add_argument("--seed", type=_int, default=20080101, help="root seed of the streams")
+    cohort.add_argument("--seed", type=_int, default=20080101, help="root seed of the random streams")
     cohort.add_argument("--design", default="paper", help="paper (the study's accrual and close) "
                         "or horizon (everyone followed --years)")
     cohort.add_argument("--years", type=_float, default=10.0, help="horizon in years (horizon design)")
-    cohort.add_argument("--primary", default="rectum", help="rectum, colon or both (441:141)")
-    cohort.add_argument("--policy", type=Path, default=None, help="surveillance policy TOML "
-                        "(default: scenarios/baseline.toml)")
-    cohort.add_argument("--params", type=Path, default=None, help="parameter TOML "
-                        "(default: the package's parameter set)")
+    cohort.add_argument("--primary", default="both", help="rectum, colon or both (the study's "
+                        "141:441 mix)")
+    cohort.add_argument("--policy", default="baseline", help="surveillance policy: a TOML file or "
+                        "a packaged scenario's name (scenarios/)")
+    cohort.add_argument("--params", type=Path, default=None, help="parameter TOML (default: the "
+                        "package's fitted set, sim/data/params.toml)")
     cohort.add_argument("--replicate", type=_int, default=0, help="replicate number (a stream key)")
     cohort.add_argument("--chunk-size", type=_int, default=10_000, help="patients per SimPy "
                         "environment (does not change any result)")
@@ -68,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
                      "(default: runs/NAME of the comparison)")
     add_execution_options(run)
     summarize = commands.add_parser("summarize", help="survival table and figure of a cohort")
-    summarize.add_argument("directory", type=Path)
+    summarize.add_argument("directory", type=Path, help="a cohort written by `crlm-sim cohort`")
     from sim.cli_power import register_power  # noqa: PLC0415 - light: imports on use only
 
     register_power(commands)
@@ -80,56 +101,38 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cohort(args: argparse.Namespace, argv: list[str]) -> int:
-    from sim.model.params import load_params  # noqa: PLC0415 - keep `crlm-sim --help` light
-    from sim.model.policy import load_policy  # noqa: PLC0415
-    from sim.execution.runner import CohortSpec, run_cohort  # noqa: PLC0415
+    from sim.api import write_cohort  # noqa: PLC0415 - keep `crlm-sim --help` light
     from sim.output.tally import render  # noqa: PLC0415
 
-    spec = CohortSpec(args.n, args.seed, args.design, args.primary, args.years,
-                      args.replicate).check()
-    if args.chunk_size <= 0:
-        raise InputError(f"--chunk-size: must be a positive number of patients (got {args.chunk_size})")
-    params, _ = load_params(args.params)
-    policy = load_policy(args.policy or _default_policy())
-    manifest = {"command": shlex.join(["crlm-sim", *argv]),
-                "policy_file": str(args.policy or "scenarios/baseline.toml"),
-                "params_file": str(args.params or "sim/data/params.toml")}
     executor = executor_from(args)
     try:
-        total = run_cohort(spec, params, policy, args.out, manifest, chunk_size=args.chunk_size,
-                           executor=executor, resume=args.resume)
+        total = write_cohort(args.out, args.n, seed=args.seed, design=args.design,
+                             primary=args.primary, years=args.years, policy=args.policy,
+                             params=args.params, replicate=args.replicate,
+                             chunk_size=args.chunk_size, executor=executor, resume=args.resume,
+                             command=shlex.join(["crlm-sim", *argv]))
     finally:
         executor.close()
     print(render(total, args.out))
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    import shutil  # noqa: PLC0415
-
-    from sim.studies.comparison import load_comparison, run_units  # noqa: PLC0415
-    from sim.reports.comparison import write_outputs  # noqa: PLC0415
-    from sim.execution.runner import finish, staging_for  # noqa: PLC0415
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.api import compare  # noqa: PLC0415
+    from sim.studies.comparison import load_comparison  # noqa: PLC0415
 
     comparison = load_comparison(args.file)
     out = args.out or Path("runs") / comparison.name.replace(" ", "-")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_for(out, {"file": args.file.read_text()}, args.resume,
-                          ("patients", "departments"))
     executor = executor_from(args)
     try:
-        run_units(comparison, staging, executor, terminal=None)
+        compare(args.file, out=out, executor=executor, resume=args.resume, progress=None,
+                command=shlex.join(["crlm-sim", *argv]))
     finally:
         executor.close()
-    c, u = comparison.cohort, comparison.uncertainty
-    meta = {"name": comparison.name, "description": comparison.description,
-            "reference": comparison.reference, "patients": c.patients, "primary": c.primary,
-            "years": c.years, "draws": max(u.draws, 1)}
-    write_outputs(staging, meta, [p.name for p in comparison.policies])
-    shutil.rmtree(staging / "departments")
-    finish(staging, out)
-    print((out / "results.md").read_text())
-    print(f"written to {out}")
+    # the tables for the terminal; the figures are in the report
+    text = (out / "results.md").read_text()
+    print("\n".join(line for line in text.splitlines() if not line.startswith("![")).strip())
+    print(f"\nwritten to {out}: report.html, results.csv, results.md, survival.png, frontier.png")
     return 0
 
 
@@ -152,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "summarize":
             return _summarize(args)
         if args.command == "run":
-            return _run(args)
-        return args.handler(args)
+            return _run(args, argv)
+        return args.handler(args, argv)
     except InputError as error:
         print(f"crlm-sim: error: {error}", file=sys.stderr)
         return 2

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
 from sim.errors import InputError
@@ -39,34 +38,19 @@ def register_power(commands) -> argparse.ArgumentParser:
     return power
 
 
-def run_power(args: argparse.Namespace) -> int:
+def run_power(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     """The handler of `crlm-sim power`."""
-    from sim.studies.power.curve import power_curve  # noqa: PLC0415
-    from sim.studies.power.designs import load_design  # noqa: PLC0415
-    from sim.reports.power import describe_smallest, write_report  # noqa: PLC0415
-    from sim.studies.power.simulate import simulate_replicates  # noqa: PLC0415
+    from sim.api import power  # noqa: PLC0415
+    from sim.reports.power import describe_smallest  # noqa: PLC0415
 
-    if args.reps is not None and args.reps <= 0:
-        raise InputError(f"--reps: must be a positive number of replicate trials (got {args.reps})")
-    if args.seed is not None and args.seed < 0:
-        raise InputError(f"--seed: must be a non-negative integer (got {args.seed})")
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
-    design = load_design(args.file)
-    replicates = args.reps if args.reps is not None else design.replicates
-    seed = args.seed if args.seed is not None else design.seed
-    command = shlex.join(["crlm-sim", "power", str(args.file), "--out", str(out),
-                          "--reps", str(replicates), "--seed", str(seed)])
     executor = executor_from(args)
     try:
-        simulated = simulate_replicates(design, replicates, seed, executor, progress=sys.stderr.isatty())
+        curve = power(args.file, replicates=args.reps, seed=args.seed, out=args.out,
+                      executor=executor, progress=None, command=shlex.join(["crlm-sim", *(argv or ["power", str(args.file)])]))
     finally:
         executor.close()
-    curve = power_curve(simulated)
-    paths = write_report(curve, out, command)
     for line in describe_smallest(curve):
         print(line)
-    for name, path in paths.items():
-        print(f"{name}: {path}")
+    for name in ("power.csv", "power.md", "power.png", "power.json", "manifest.json"):
+        print(f"{name}: {Path(args.out) / name}")
     return 0

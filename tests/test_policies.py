@@ -5,6 +5,7 @@ every comparison file runs."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -115,8 +116,12 @@ def test_run_command_writes_tables_report_and_figures(tmp_path):
     out = tmp_path / "out"
     assert main(["run", str(spec), "--out", str(out), "--workers", "1"]) == 0
     for name in ("results.csv", "results.md", "report.html", "survival.png", "frontier.png",
-                 "results_by_draw.csv"):
+                 "results_by_draw.csv", "manifest.json"):
         assert (out / name).stat().st_size > 100, name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["comparison_file"] == str(spec) and manifest["draws"] == 3
+    assert manifest["policies"] == ["baseline", "yearly", "symptoms-only"]
+    assert manifest["command"].startswith("crlm-sim run ")
     results = pd.read_csv(out / "results.csv").set_index("policy")
     assert results.loc["baseline", "life_years_gained"] == 0
     assert results.loc["symptoms-only", "scans_per_patient"] == 0

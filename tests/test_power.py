@@ -9,6 +9,7 @@ one seed in 370, not one in 20 as the reported 95% interval would.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -303,7 +304,11 @@ def test_command_writes_csv_markdown_and_figure(tmp_path, capsys):
     design = _write(tmp_path, "cohort.toml", _COHORT.replace("[50, 100]", "[40, 80]"))
     out = tmp_path / "out"
     assert _command(str(design), "--out", str(out), "--reps", "4", "--seed", "3", "--workers", "1") == 0
-    assert {p.name for p in out.iterdir()} == {"power.csv", "power.md", "power.png", "power.json"}
+    assert {p.name for p in out.iterdir()} == {"power.csv", "power.md", "power.png", "power.json",
+                                               "manifest.json"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and manifest["replicates"] == 4 and manifest["design_file"] == str(design)
+    assert len(manifest["parameter_hash"]) == 16 and "numpy" in manifest["versions"]
     table = pd.read_csv(out / "power.csv")
     assert {"n", "events", "power", "power_lower", "power_upper", "analytic_power"} <= set(table.columns)
     assert list(table["n"]) == [40, 80, 40, 80] and list(table["test"]) == ["logrank"] * 2 + ["cox"] * 2

@@ -27,7 +27,7 @@ from sim.output.tables import events_table, patients_table
 from sim.output.tally import merge, tally_of
 
 __all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_unit",
-           "staging_for", "finish", "DEFAULT_CHUNK"]
+           "staging_for", "finish", "versions", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 10_000
 
@@ -176,7 +176,7 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, mani
                 "design": spec.design, "primary": spec.primary,
                 "years": spec.years if spec.design == "horizon" else None,
                 "chunk_size": chunk_size, "parameter_hash": params.digest(),
-                "parameter_set": params.meta.name, "policy": policy.name, "versions": _versions()}
+                "parameter_set": params.meta.name, "policy": policy.name, "versions": versions()}
     shutil.rmtree(staging / _UNITS)
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     finish(staging, out)
@@ -189,7 +189,8 @@ def _umask() -> int:
     return mask
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages a run depends on (for its manifest)."""
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
     found = {"python": platform.python_version()}
     for name in ("crlm-sim", "simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic"):

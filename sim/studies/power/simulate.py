@@ -176,10 +176,11 @@ def _inputs(design: Design) -> tuple[Params | None, tuple[Policy, ...]]:
 
 
 def simulate_replicates(design: Design, replicates: int, seed: int, executor=None,
-                        progress: bool = False) -> Replicates:
+                        progress: bool | None = False) -> Replicates:
     """Simulate ``replicates`` trials of the largest sample size of the design on ``executor``
-    (default: this process)."""
-    from sim.execution.executor import LocalExecutor  # noqa: PLC0415
+    (default: this process). Progress as `sim.execution.executor.Progress` shows it (None: a bar
+    on a terminal, log lines otherwise)."""
+    from sim.execution.executor import LocalExecutor, Progress  # noqa: PLC0415
 
     max_n = design.sample_sizes[-1]
     params, policies = _inputs(design)
@@ -187,7 +188,7 @@ def simulate_replicates(design: Design, replicates: int, seed: int, executor=Non
     units = [_Unit(design, seed, first, min(batch, replicates - first), max_n, params, policies)
              for first in range(0, replicates, batch)]
     columns: dict[str, np.ndarray] = {}
-    done = [0]
+    bar = Progress(replicates * max_n, len(units), progress)
 
     def keep(result: tuple[int, dict[str, np.ndarray]]) -> None:
         first, arrays = result
@@ -195,9 +196,10 @@ def simulate_replicates(design: Design, replicates: int, seed: int, executor=Non
             if name not in columns:
                 columns[name] = np.empty((replicates, max_n), dtype=values.dtype)
             columns[name][first:first + values.shape[0]] = values
-        done[0] += 1
-        if progress:
-            print(f"crlm-sim power: unit {done[0]}/{len(units)} simulated", file=sys.stderr, flush=True)
+        bar.update(next(iter(arrays.values())).shape[0] * max_n)
 
-    (executor or LocalExecutor(1)).run(simulate_unit, units, keep)
+    try:
+        (executor or LocalExecutor(1)).run(simulate_unit, units, keep)
+    finally:
+        bar.close()
     return Replicates(design, seed, columns, params.digest() if params is not None else None)

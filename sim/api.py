@@ -1,0 +1,216 @@
+"""The public API: the simulator's three jobs as functions, for notebooks and scripts.
+
+>>> import sim
+>>> cohort = sim.simulate_cohort(2000, seed=1, design="horizon", policy="intensive")
+>>> cohort.patients.os_months.median()                                    # doctest: +SKIP
+>>> result = sim.compare("scenarios/comparisons/facs.toml")               # doctest: +SKIP
+>>> curve = sim.power("scenarios/power/exponential.toml", replicates=200)  # doctest: +SKIP
+
+Inputs are files or objects: a policy is a file, the name of a packaged scenario ("baseline",
+"trials/facs-ct") or a `Policy`; parameters are a file or a `Params` (change a value with
+`sim.with_values(params, {"growth.doubling_time_median_months": 3.0})`). The command line calls
+exactly these functions; it adds the one-line errors and the printed summaries.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from sim.errors import InputError
+from sim.execution.executor import LocalExecutor
+from sim.execution.runner import (CohortSpec, finish, run_cohort, simulate_tables, staging_for,
+                                  versions)
+from sim.model.params import Params, default_params_path, with_values
+from sim.model.params import load_params as _load_params
+from sim.model.policy import Policy
+from sim.model.policy import load_policy as _load_policy
+from sim.studies.comparison import Comparison, load_comparison, run_units
+from sim.studies.power.curve import PowerCurve, power_curve
+from sim.studies.power.designs import Design, load_design
+from sim.studies.power.simulate import simulate_replicates
+
+__all__ = ["simulate_cohort", "write_cohort", "compare", "power", "load_params", "load_policy",
+           "load_comparison", "load_design", "with_values", "CohortResult", "ComparisonResult",
+           "Params", "Policy", "Comparison", "Design", "PowerCurve", "InputError"]
+
+DEFAULT_SEED = 20080101
+
+
+def load_params(path: str | Path | None = None) -> Params:
+    """The parameter set of a file (default: the package's fitted parameters), checked."""
+    return _load_params(path)[0]
+
+
+def load_policy(policy: str | Path | Policy = "baseline") -> Policy:
+    """A surveillance policy: a `Policy`, a TOML file, or the name of a packaged scenario
+    (``"baseline"``, ``"symptoms-only"``, ``"trials/facs-ct"``; see `scenarios/`)."""
+    if isinstance(policy, Policy):
+        return policy
+    path = Path(policy)
+    if not path.is_file():
+        packaged = Path(str(resources.files("sim") / "scenarios" / f"{policy}.toml"))
+        if not packaged.is_file():
+            raise InputError(f"{policy}: no such file, and no packaged scenario of that name "
+                             "(the names are the files of scenarios/ without .toml)")
+        path = packaged
+    return _load_policy(path)
+
+
+def _params(params: str | Path | Params | None) -> Params:
+    return params if isinstance(params, Params) else load_params(params)
+
+
+def manifest(**fields) -> dict:
+    """What a run was made from: its fields, plus the package versions."""
+    return {**fields, "versions": versions()}
+
+
+@dataclass(frozen=True)
+class CohortResult:
+    """A simulated cohort in memory: one row per patient, one row per event (columns and units:
+    docs/outputs.md), and the manifest of the run."""
+
+    patients: pd.DataFrame
+    events: pd.DataFrame
+    manifest: dict
+
+
+def simulate_cohort(n: int, *, seed: int = DEFAULT_SEED, design: str = "paper",
+                    primary: str = "both", years: float = 10.0,
+                    policy: str | Path | Policy = "baseline",
+                    params: str | Path | Params | None = None, replicate: int = 0,
+                    chunk_size: int = 10_000) -> CohortResult:
+    """Simulate `n` patients in memory (for millions, `write_cohort` writes them to disk).
+
+    design: "paper" (the study's accrual and close) or "horizon" (everyone followed `years`);
+    primary: "rectum", "colon" or "both" (the study's 141:441 mix). The same arguments give the
+    same patients, whatever `chunk_size`.
+    """
+    spec = CohortSpec(n, seed, design, primary, years, replicate).check()
+    model, surveillance = _params(params), load_policy(policy)
+    tables = [simulate_tables(spec, model, surveillance, first, min(chunk_size, n - first))
+              for first in range(0, n, chunk_size)]
+    patients = pa.concat_tables([t[0] for t in tables]).to_pandas()
+    events = pa.concat_tables([t[1] for t in tables]).to_pandas()
+    return CohortResult(patients, events, manifest(
+        n=n, seed=seed, design=design, primary=primary, years=years, replicate=replicate,
+        policy=surveillance.name, parameter_hash=model.digest(), parameter_set=model.meta.name))
+
+
+def write_cohort(out: str | Path, n: int, *, seed: int = DEFAULT_SEED, design: str = "paper",
+                 primary: str = "both", years: float = 10.0,
+                 policy: str | Path | Policy = "baseline",
+                 params: str | Path | Params | None = None, replicate: int = 0,
+                 chunk_size: int = 10_000, executor=None, resume: bool = False,
+                 progress: bool | None = None, command: str = "") -> dict:
+    """Simulate `n` patients unit by unit into `out` (partitioned Parquet and manifest.json,
+    all or nothing, resumable); returns the run's tally (counts for the one-screen summary)."""
+    spec = CohortSpec(n, seed, design, primary, years, replicate).check()
+    if chunk_size <= 0:
+        raise InputError(f"--chunk-size: must be a positive number of patients (got {chunk_size})")
+    model, surveillance = _params(params), load_policy(policy)
+    fields = {"command": command,
+              "policy_file": str(policy) if not isinstance(policy, Policy) else "(object)",
+              "params_file": (str(params) if isinstance(params, (str, Path))
+                              else "(object)" if params is not None else str(default_params_path()))}
+    return run_cohort(spec, model, surveillance, Path(out), fields, chunk_size=chunk_size,
+                      executor=executor, resume=resume, progress=progress)
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """A comparison of policies: one row per policy (`summary`: each metric's mean and 95%
+    interval over the parameter draws), one row per (policy, draw) (`per_draw`), the
+    departments' waits and utilisation (`capacity`), and where the files are (`out`)."""
+
+    summary: pd.DataFrame
+    per_draw: pd.DataFrame
+    capacity: pd.DataFrame
+    out: Path | None
+
+
+def compare(comparison: str | Path | Comparison, *, out: str | Path | None = None,
+            executor=None, resume: bool = False, progress: bool | None = False,
+            command: str = "") -> ComparisonResult:
+    """Run every policy of a comparison on the same patients over the parameter draws.
+
+    `comparison` is a file (`scenarios/comparisons/*.toml`) or a `Comparison`. With `out`, the
+    tables, report.html, figures, every patient table and manifest.json are written there (new
+    or empty; an interrupted run is finished with ``resume=True``); without, in a temporary
+    directory that is removed once the tables are read.
+    """
+    from sim.reports.comparison import write_outputs  # noqa: PLC0415 - matplotlib on use only
+
+    source = None if isinstance(comparison, Comparison) else Path(comparison)
+    loaded = comparison if source is None else load_comparison(source)
+    scratch = None
+    if out is None:
+        scratch = Path(tempfile.mkdtemp(prefix="crlm-compare-"))
+        target = scratch / "run"
+    else:
+        target = Path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    identity = {"file": source.read_text() if source else repr(loaded)}
+    staging = staging_for(target, identity, resume, ("patients", "departments"))
+    executor = executor or LocalExecutor(1)
+    run_units(loaded, staging, executor, terminal=progress)
+    c, u = loaded.cohort, loaded.uncertainty
+    meta = {"name": loaded.name, "description": loaded.description, "reference": loaded.reference,
+            "patients": c.patients, "primary": c.primary, "years": c.years, "draws": max(u.draws, 1)}
+    write_outputs(staging, meta, [p.name for p in loaded.policies])
+    shutil.rmtree(staging / "departments")
+    params = load_params()
+    (staging / "manifest.json").write_text(json.dumps(manifest(
+        command=command, comparison_file=str(source) if source else "(object)",
+        policies=[p.name for p in loaded.policies], seed=u.seed, draws=u.draws,
+        replicates=u.replicates, parameter_hash=params.digest(),
+        posterior_sample="sim/data/posterior.csv" if u.draws else None,
+        params_file=str(default_params_path())), indent=2, sort_keys=True) + "\n")
+    finish(staging, target)
+    result = ComparisonResult(pd.read_csv(target / "results.csv"),
+                              pd.read_csv(target / "results_by_draw.csv"),
+                              pd.read_csv(target / "capacity.csv"), None if scratch else target)
+    if scratch is not None:
+        shutil.rmtree(scratch)
+    return result
+
+
+def power(design: str | Path | Design, *, replicates: int | None = None, seed: int | None = None,
+          out: str | Path | None = None, executor=None, progress: bool | None = False,
+          command: str = "") -> PowerCurve:
+    """The power curve of a design (`scenarios/power/*.toml`, or a loaded `Design`): power by
+    simulation at every sample size of its grid, the formulas beside it; `curve.table` is the
+    DataFrame. With `out` (new or empty), power.csv, power.md, power.png, power.json and
+    manifest.json are written there."""
+    source = None if not isinstance(design, (str, Path)) else Path(design)
+    loaded = load_design(source) if source is not None else design
+    replicates = loaded.replicates if replicates is None else replicates
+    seed = loaded.seed if seed is None else seed
+    if replicates <= 0:
+        raise InputError(f"--reps: must be a positive number of replicate trials (got {replicates})")
+    if seed < 0:
+        raise InputError(f"--seed: must be a non-negative integer (got {seed})")
+    if out is not None:
+        out = Path(out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
+    simulated = simulate_replicates(loaded, replicates, seed, executor or LocalExecutor(1),
+                                    progress=progress)
+    curve = power_curve(simulated)
+    if out is not None:
+        from sim.reports.power import write_report  # noqa: PLC0415 - matplotlib on use only
+
+        write_report(curve, out, command)
+        (out / "manifest.json").write_text(json.dumps(manifest(
+            command=command, design_file=str(source) if source else "(object)",
+            replicates=replicates, seed=seed, parameter_hash=load_params().digest(),
+            params_file=str(default_params_path())), indent=2, sort_keys=True) + "\n")
+    return curve
