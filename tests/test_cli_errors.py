@@ -70,6 +70,46 @@ def test_unknown_key(capsys, tmp_path):
     assert code == 2 and "treatment.magic: unknown key" in err
 
 
+@pytest.mark.parametrize("old, new, message", [
+    ("interval_months = 3", "interval_month = 3",
+     "phase.0.interval_month: unknown key; did you mean 'interval_months'? (allowed: from_months, "
+     "interval_months, modalities, to_months)"),
+    ("specificity = { value = 0.95", "specificty = { value = 0.95",
+     "modality.ct_cap.specificty: unknown key; did you mean 'specificity'?"),
+])
+def test_a_misspelt_key_is_named_with_the_nearest_allowed_one(capsys, tmp_path, old, new, message):
+    policy = _edited(tmp_path, BASELINE, old, new)
+    code, err, out = _run(capsys, tmp_path, "--policy", str(policy))
+    assert code == 2 and not out.exists() and len(err.strip().splitlines()) == 1
+    assert message in err, err
+    params = _edited(tmp_path, packaged("data/params.toml"), "late_share =", "late_shar =", "p.toml")
+    code, err, _ = _run(capsys, tmp_path, "--params", str(params))
+    assert "recurrence.late_shar: unknown key; did you mean 'late_share'?" in err, err
+
+
+@pytest.mark.parametrize("command", ["cohort", "run", "power", "summarize", "calibrate", "validate"])
+def test_help_shows_every_default(capsys, command):
+    """Every option has a text, and every default shows: appended as "(default: X)", or, where
+    the default is None (the option left out), said by the text itself."""
+    import argparse
+
+    from sim.cli import _parser
+
+    parser = _parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    with pytest.raises(SystemExit):
+        sub.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for action in sub._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        assert action.help, action.dest
+        if action.default not in (None, False) and not action.required:
+            assert f"(default: {action.default})" in text, action.dest
+        elif action.default is None and not action.required:
+            assert "default" in " ".join(action.help.split()), action.dest
+
+
 def test_missing_key_and_missing_source(capsys, tmp_path):
     params = _edited(tmp_path, packaged("data/params.toml"), "death_90d_prob = {", "# death_90d_prob = {")
     code, err, _ = _run(capsys, tmp_path, "--params", str(params))

@@ -114,7 +114,8 @@ def add_execution_options(parser: argparse.ArgumentParser, resume: bool = True) 
     parser.add_argument("--executor", default="local", help="local (processes) or dask "
                         "(a dask.distributed LocalCluster on this machine)")
     parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, "
-                        "e.g. tcp://10.0.0.5:8786 (the output directory must be shared)")
+                        "e.g. tcp://10.0.0.5:8786; the output directory must be shared (default: "
+                        "none, the run stays on this machine)")
     if resume:
         parser.add_argument("--resume", action="store_true", help="finish an interrupted run of "
                             "the same command: only missing units are computed")

@@ -277,7 +277,7 @@ def load_params(path: str | Path | None = None) -> tuple[Params, dict[str, str]]
     try:
         params = _ADAPTER.validate_python(values)
     except ValidationError as error:
-        raise first_error(path, error) from None
+        raise first_error(path, error, model=Params) from None
     return params, sources
 
 
