@@ -4,7 +4,7 @@ The study sees 141 rectal patients for a median 30.7 months; what decides a foll
 recurrence, 10-year survival, what surveillance buys, how repeated CEA tests behave) needs other
 sources. `targets.toml`'s ``[[external]]`` entries name five such figures with their citation,
 population, counts and how each transfers to this population; this module simulates the cohorts
-they are read on, estimates them the way `../shared/checks/external` does, and gives each miss in
+they are read on, estimates them the way the project's acceptance check `external` does, and gives each miss in
 standard errors derived from the published counts.
 
 - a long cohort (both primaries in the study's mix, 20-year horizon, baseline policy):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-# Property tests draw their examples deterministically (STYLE.md: fixed seeds, never a random seed
+# Property tests draw their examples deterministically (fixed seeds, never a random seed
 # per run) and keep no example database in the tree.
 settings.register_profile("crlm", derandomize=True, database=None, deadline=None)
 settings.load_profile("crlm")

@@ -2,7 +2,7 @@
 
 Reference: the published figures; spread: a study of the paper's size (141 patients), estimated
 from the simulated cohort split into pseudo-studies. lifelines is the independent estimator.
-(The full check is ../shared/checks/fidelity; calibration tightens it.)
+(The full check is `crlm-sim validate`; calibration tightens it.)
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ VISIT_MONTHS = 240  # visits are keyed by their month (0..239) within an episode
 
 
 class Purpose(IntEnum):
-    """One stream per purpose (STYLE.md): a patient's disease is the same under every policy."""
+    """One stream per purpose: a patient's disease is the same under every policy."""
 
     COHORT = 0            # baseline covariates, perioperative course, background death
     NATURAL_HISTORY = 1   # recurrence onset, sites, growth, symptoms, resectability, death, CEA

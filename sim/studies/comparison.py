@@ -69,6 +69,10 @@ class _ComparisonFile(BaseModel):
 
 @dataclass(frozen=True)
 class Comparison:
+    """A comparison of surveillance policies, as loaded from its file: the policies (run on the
+    same patients), the reference policy's name, the cohort (size, primary mix, horizon) and the
+    uncertainty (parameter draws, replicates, seed). Change it with `dataclasses.replace`."""
+
     name: str
     description: str
     reference: str
@@ -87,6 +91,7 @@ def _policy_path(base: Path, name: str) -> Path:
 
 
 def load_comparison(path: str | Path) -> Comparison:
+    """Read and check a comparison file and the policy files it names; an error is one line."""
     path = Path(path)
     spec = validate_file(path, _ComparisonFile)
     policies = tuple(load_policy(_policy_path(path.parent, name)) for name in spec.policies)
