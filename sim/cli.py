@@ -129,11 +129,34 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
                 command=shlex.join(["crlm-sim", *argv]))
     finally:
         executor.close()
-    # the tables for the terminal; the figures are in the report
-    text = (out / "results.md").read_text()
-    print("\n".join(line for line in text.splitlines() if not line.startswith("![")).strip())
+    print(_plain((out / "results.md").read_text()))
     print(f"\nwritten to {out}: report.html, results.csv, results.md, survival.png, frontier.png")
     return 0
+
+
+def _plain(markdown: str) -> str:
+    """Markdown as plain text for a terminal: headings without #, tables as aligned columns,
+    no image links or backticks (the figures are in the report)."""
+    lines, table = [], []
+
+    def flush():
+        if table:
+            widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+            lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                         for row in table)
+            table.clear()
+
+    for line in markdown.replace("`", "").splitlines():
+        if line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if not all(set(cell) <= set("-:") for cell in cells):
+                table.append(cells)
+            continue
+        flush()
+        if not line.startswith("!["):
+            lines.append(line.lstrip("#").strip())
+    flush()
+    return "\n".join(lines).strip()
 
 
 def _summarize(args: argparse.Namespace) -> int:

@@ -105,7 +105,7 @@ def test_every_comparison_loads_and_runs(path, tmp_path):
     assert len(stored) == 60 * len(comparison.policies) * max(small.uncertainty.draws, 1)
 
 
-def test_run_command_writes_tables_report_and_figures(tmp_path):
+def test_run_command_writes_tables_report_and_figures(tmp_path, capsys):
     spec = tmp_path / "mini.toml"
     spec.write_text(
         'name = "mini"\nreference = "baseline"\n'
@@ -115,6 +115,9 @@ def test_run_command_writes_tables_report_and_figures(tmp_path):
         "[uncertainty]\ndraws = 3\nseed = 2\n")
     out = tmp_path / "out"
     assert main(["run", str(spec), "--out", str(out), "--workers", "1"]) == 0
+    printed = capsys.readouterr().out   # plain text on the terminal, no Markdown
+    assert "overall survival at 5 years" in printed
+    assert not any(line.startswith(("|", "![", "#")) or "`" in line for line in printed.splitlines())
     for name in ("results.csv", "results.md", "report.html", "survival.png", "frontier.png",
                  "results_by_draw.csv", "manifest.json"):
         assert (out / name).stat().st_size > 100, name
