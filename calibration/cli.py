@@ -103,13 +103,12 @@ def _calibrate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     design = StudyDesign(141 * args.rectal_studies, 441 * args.colon_studies)
     objective = Objective(start, policy, load_targets(), design, external_design=external)
     setup = time.perf_counter() - clock
-    quiet = not sys.stderr.isatty()
+    progress = tqdm if sys.stderr.isatty() else _LogLines
     try:
-        with tqdm(total=settings.budget, desc="search", unit="eval", disable=quiet) as bar:
+        with progress(total=settings.budget, desc="search", unit="eval") as bar:
             best, covariance = search(objective, start, settings, args.out, executor, args.resume, bar)
         searched = time.perf_counter() - clock
-        with tqdm(total=settings.posterior_proposals, desc="posterior", unit="eval",
-                  disable=quiet) as bar:
+        with progress(total=settings.posterior_proposals, desc="posterior", unit="eval") as bar:
             sample = posterior_sample(objective, start, best, covariance, settings, executor, bar)
     finally:
         executor.close()
@@ -132,6 +131,8 @@ def _calibrate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         "seconds_total": round(time.perf_counter() - clock, 1), "workers": executor.workers,
     }
     _write(args.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    _write(args.out / "manifest.json", _manifest(args, argv, "calibrate",
+                                                 params_file=str(start_path)))
     if args.install:
         data = Path(str(resources.files("sim") / "data"))
         _write(data / "params.toml", text)
@@ -141,6 +142,45 @@ def _calibrate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     print(table.round(3).to_string())
     print(json.dumps(summary))
     return 0
+
+
+class _LogLines:
+    """Progress off a terminal: a log line on stderr at most every 10% of the work (what tqdm
+    shows on a terminal)."""
+
+    def __init__(self, total: int, desc: str, unit: str):
+        self.total, self.desc, self.unit, self.done, self.shown = total, desc, unit, 0, 0
+        self.started, self.postfix = time.perf_counter(), ""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
+
+    def update(self, count: int) -> None:
+        self.done += count
+        if self.done - self.shown >= max(1, self.total // 10) or self.done >= self.total:
+            self.shown = self.done
+            elapsed = time.perf_counter() - self.started
+            print(f"crlm-sim calibrate: {self.desc} {self.done}/{self.total} {self.unit}s, "
+                  f"{elapsed:,.0f} s{', ' + self.postfix if self.postfix else ''}",
+                  file=sys.stderr, flush=True)
+
+
+def _manifest(args: argparse.Namespace, argv: list[str] | None, command: str, **fields) -> str:
+    import shlex  # noqa: PLC0415
+
+    from sim.api import manifest  # noqa: PLC0415
+
+    options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+               if k != "handler"}
+    line = shlex.join(["crlm-sim", *(argv or [command])])
+    return json.dumps(manifest(command=line, options=options, **fields), indent=2,
+                      sort_keys=True) + "\n"
 
 
 def _write(path: Path, text: str) -> None:
@@ -162,6 +202,11 @@ def _validate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     paths = write_report(args.out, params_path=args.params, policy_path=args.policy,
                          seed=args.seed, rectal_studies=args.rectal_studies,
                          colon_studies=args.colon_studies, external_patients=args.external_patients)
+    from sim.model.params import load_params  # noqa: PLC0415
+
+    paths["manifest.json"] = args.out / "manifest.json"
+    _write(paths["manifest.json"], _manifest(args, argv, "validate",
+                                             parameter_hash=load_params(args.params)[0].digest()))
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

@@ -93,7 +93,8 @@ def test_calibrate_command_runs_end_to_end(tmp_path):
     assert main(["calibrate", "--budget", "6", "--proposals", "4", "--posterior-size", "2",
                  "--workers", "1", "--rectal-studies", "3", "--colon-studies", "1",
                  "--external-patients", "500", "--out", str(out)]) == 0
-    for name in ("params.toml", "posterior.csv", "fit.csv", "history.csv", "summary.json"):
+    for name in ("params.toml", "posterior.csv", "fit.csv", "history.csv", "summary.json",
+                 "manifest.json"):
         assert (out / name).exists(), name
     fitted, sources = load_params(out / "params.toml")
     assert all(sources[d.path].startswith("fitted: ") for d in SPACE)
