@@ -68,6 +68,12 @@ def _params(params: str | Path | Params | None) -> Params:
     return params if isinstance(params, Params) else load_params(params)
 
 
+def _file_digest(path) -> str:
+    import hashlib  # noqa: PLC0415
+
+    return hashlib.sha256(Path(str(path)).read_bytes()).hexdigest()[:16]
+
+
 def manifest(**fields) -> dict:
     """What a run was made from: its fields, plus the package versions."""
     return {**fields, "versions": versions()}
@@ -158,7 +164,13 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     else:
         target = Path(out)
         target.parent.mkdir(parents=True, exist_ok=True)
-    identity = {"file": source.read_text() if source else repr(loaded)}
+    # the run's identity is its content: the comparison, every policy it names, the parameters
+    # and the posterior sample, so that --resume never mixes units of edited files
+    identity = {"comparison": repr((loaded.name, loaded.reference, loaded.cohort,
+                                    loaded.uncertainty)),
+                "policies": [p.digest() for p in loaded.policies],
+                "parameter_hash": load_params().digest(),
+                "posterior": _file_digest(resources.files("sim") / "data" / "posterior.csv")}
     staging = staging_for(target, identity, resume, ("patients", "departments"))
     executor = executor or LocalExecutor(1)
     run_units(loaded, staging, executor, terminal=progress)

@@ -157,8 +157,9 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, mani
     spec.check()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # the run's identity is its content: a resumed run must be the same run, file edits included
     run = {"spec": asdict(spec), "parameter_hash": params.digest(), "policy": policy.name,
-           "chunk_size": chunk_size}
+           "policy_hash": policy.digest(), "chunk_size": chunk_size}
     staging = staging_for(out, run, resume, ("patients.parquet", "events.parquet", _UNITS))
     done = {int(p.stem) for p in (staging / _UNITS).glob("*.json")}
     units = [_Unit(k, first, min(chunk_size, spec.n - first), spec, params, policy, str(staging))
@@ -176,7 +177,8 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, mani
                 "design": spec.design, "primary": spec.primary,
                 "years": spec.years if spec.design == "horizon" else None,
                 "chunk_size": chunk_size, "parameter_hash": params.digest(),
-                "parameter_set": params.meta.name, "policy": policy.name, "versions": versions()}
+                "parameter_set": params.meta.name, "policy": policy.name,
+                "policy_hash": policy.digest(), "versions": versions()}
     shutil.rmtree(staging / _UNITS)
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     finish(staging, out)

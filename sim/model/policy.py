@@ -7,6 +7,8 @@ visit the chance of finding disease at each site (imaging) or in the patient (ma
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -137,6 +139,14 @@ class Policy:
     def visit_month_index(self) -> np.ndarray:
         """The month (0..239) that keys each visit's attendance and false-positive draws."""
         return np.minimum(np.floor(self.visit_months + 1e-9).astype(int), VISIT_MONTHS - 1)
+
+    def digest(self) -> str:
+        """A short hash of everything that decides a run's result (not the sources): two policy
+        files that differ in any schedule, accuracy, cost or capacity differ here."""
+        fields = {name: (value.tolist() if isinstance(value, np.ndarray) else value)
+                  for name, value in vars(self).items() if name not in ("sources", "description")}
+        blob = json.dumps(fields, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
 
     @property
     def has_capacity(self) -> bool:
