@@ -32,7 +32,7 @@ from sim.model.params import Params, default_params_path, with_values
 from sim.model.params import load_params as _load_params
 from sim.model.policy import Policy
 from sim.model.policy import load_policy as _load_policy
-from sim.studies.comparison import Comparison, load_comparison, run_units
+from sim.studies.comparison import Comparison, draw_parameters, load_comparison, run_units
 from sim.studies.power.curve import PowerCurve, power_curve
 from sim.studies.power.designs import Design, load_design
 from sim.studies.power.simulate import simulate_replicates
@@ -157,6 +157,7 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
 
     source = None if isinstance(comparison, Comparison) else Path(comparison)
     loaded = comparison if source is None else load_comparison(source)
+    draw_parameters(loaded.uncertainty.draws)   # checked before anything is created
     scratch = None
     if out is None:
         scratch = Path(tempfile.mkdtemp(prefix="crlm-compare-"))

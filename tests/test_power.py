@@ -327,3 +327,21 @@ def test_command_rejects_bad_options(tmp_path):
         _command(str(EXPONENTIAL), "--out", str(tmp_path / "full"))
     with pytest.raises(InputError, match=r"no-such.toml: no such file"):
         _command(str(tmp_path / "no-such.toml"), "--out", str(tmp_path / "b"))
+
+
+def test_a_null_design_rejects_at_alpha_and_reports_without_error(tmp_path):
+    """Hazard ratio 1: the simulated rejection rate is the type I error, inside its Monte Carlo
+    interval around alpha; the formula needs infinitely many patients and says so."""
+    import re
+
+    import sim
+    from sim.reports.power import describe_smallest
+
+    text = re.sub(r"(?m)^hazard_ratio = .*$", "hazard_ratio = 1.0", EXPONENTIAL.read_text())
+    text = re.sub(r"(?m)^sample_sizes = .*$", "sample_sizes = [100, 200]", text)
+    design = _write(tmp_path, "null.toml", text)
+    curve = sim.power(design, replicates=400, seed=SEED)
+    table = curve.table
+    assert ((table.power_lower <= 0.05) & (0.05 <= table.power_upper)).all(), table
+    lines = describe_smallest(curve)
+    assert lines and all("formula: not reached" in line for line in lines)

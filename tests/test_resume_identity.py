@@ -1,5 +1,6 @@
 """A run's identity is its content: `--resume` refuses, in one line, a run whose policy or
-comparison files were edited since it was interrupted (even without a change of name)."""
+comparison files were edited since it was interrupted (even without a change of name); options
+that cannot run are refused before anything is created."""
 
 from __future__ import annotations
 
@@ -52,3 +53,13 @@ def test_a_comparison_resumed_with_an_edited_policy_is_refused(tmp_path):
     _edited_policy(tmp_path, "4")
     with pytest.raises(InputError, match=r"^--resume: the run in .* was started with other options"):
         sim.compare(spec, out=out, resume=True)
+
+
+def test_too_many_draws_are_refused_before_anything_is_created(tmp_path):
+    spec = tmp_path / "comparison.toml"
+    spec.write_text('name = "c"\nreference = "baseline"\npolicies = ["baseline.toml"]\n'
+                    "[cohort]\npatients = 40\n[uncertainty]\ndraws = 100000\n")
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match=r"^uncertainty.draws: at most \d+ \(the posterior sample's size\)"):
+        sim.compare(spec, out=out)
+    assert list(tmp_path.iterdir()) == [spec]

@@ -41,8 +41,11 @@ def describe_smallest(curve: PowerCurve) -> list[str]:
     first, last = curve.design.sample_sizes[0], curve.design.sample_sizes[-1]
     lines = []
     for row in curve.smallest.itertuples():
-        analytic = "not reached" if math.isnan(row.analytic_n) else f"n = {row.analytic_n:,.0f}"
-        events = "" if math.isnan(row.analytic_events) else f" ({math.ceil(row.analytic_events):,} events)"
+        # no effect (a null design) needs infinitely many: the formula never reaches the target
+        analytic = (f"n = {row.analytic_n:,.0f}" if math.isfinite(row.analytic_n)
+                    else "not reached")
+        events = (f" ({math.ceil(row.analytic_events):,} events)"
+                  if math.isfinite(row.analytic_events) else "")
         interval = (f"interval {_bound(row.n_lower, row.n_lower_where, first, last)} to "
                     f"{_bound(row.n_upper, row.n_upper_where, first, last)}")
         if row.n_where == "beyond":
