@@ -2,8 +2,10 @@
 
 1. Search: CMA-ES (Hansen, "The CMA Evolution Strategy: A Tutorial", arXiv:1604.00772; the
    `cma` package) on the unbounded scale of `calibration.space`, from the parameter file's
-   values, seeded. The state is pickled after every generation, so an interrupted fit resumes
-   where it stopped (`resume=True`), and every evaluation is appended to ``history.csv``.
+   values, seeded. Every evaluation is appended to ``history.csv`` after each generation; an
+   interrupted fit resumes (`resume=True`) by replaying that history into a new search with the
+   same seed: the search asks the same points again (checked against the file, point by point)
+   and is told the recorded losses. The state is data only: nothing read back can run code.
 2. Posterior: sampling-importance-resampling (SIR; Rubin, "Using the SIR algorithm to simulate
    posterior distributions", Bayesian Statistics 3, 1988; as used for microsimulation calibration
    by Menzies et al., PharmacoEconomics 2017). Proposals are drawn from a normal distribution
@@ -18,7 +20,6 @@
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,21 +74,45 @@ def _map(executor, objective: Objective, start: Params, points) -> list[tuple[fl
     return results
 
 
+def _replay(es, history: Path, progress=None) -> None:
+    """Bring a new search to where the recorded one stopped: ask, check that the points are the
+    recorded ones, tell the recorded losses. A history from other settings is refused."""
+    from sim.errors import InputError  # noqa: PLC0415
+
+    try:
+        frame = pd.read_csv(history)
+        columns = ["generation", "loss", *[d.path for d in SPACE]]
+        recorded = frame[columns].to_numpy(dtype=float)
+    except (ValueError, KeyError, pd.errors.ParserError) as error:
+        raise InputError(f"--resume: {history} is not a search history of this version "
+                         f"({type(error).__name__})") from None
+    for generation in np.unique(recorded[:, 0]):
+        rows = recorded[recorded[:, 0] == generation]
+        points = es.ask()
+        natural = np.array([from_unbounded(x) for x in points])
+        if len(rows) != len(points) or not np.allclose(natural, rows[:, 2:], rtol=1e-9, atol=0):
+            raise InputError(f"--resume: {history} was written by a search with other settings "
+                             "(start, --sigma or --seed); repeat its command exactly")
+        es.tell(points, rows[:, 1].tolist())
+        if progress is not None:
+            progress.update(len(points))
+
+
 def search(objective: Objective, start: Params, settings: FitSettings, out: Path, executor,
            resume: bool = False, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """CMA-ES from `start`; returns the best point and the final covariance (unbounded scale)."""
     import cma  # noqa: PLC0415 - only the calibration needs it
 
     out.mkdir(parents=True, exist_ok=True)
-    state, history = out / "search_state.pkl", out / "history.csv"
-    if resume and state.exists():
-        es = pickle.loads(state.read_bytes())
+    history = out / "history.csv"
+    x0 = to_unbounded(np.array([get(start, d.path) for d in SPACE]))
+    es = cma.CMAEvolutionStrategy(x0, settings.sigma0, {
+        "seed": settings.seed, "verbose": -9, "maxfevals": settings.budget,
+        "CMA_diagonal": False})
+    es.inject([x0])  # the start is evaluated in the first generation: the fit never loses it
+    if resume and history.exists():
+        _replay(es, history, progress)
     else:
-        x0 = to_unbounded(np.array([get(start, d.path) for d in SPACE]))
-        es = cma.CMAEvolutionStrategy(x0, settings.sigma0, {
-            "seed": settings.seed, "verbose": -9, "maxfevals": settings.budget,
-            "CMA_diagonal": False})
-        es.inject([x0])  # the start is evaluated in the first generation: the fit never loses it
         history.unlink(missing_ok=True)
     while not es.stop():
         points = es.ask()
@@ -97,7 +122,6 @@ def search(objective: Objective, start: Params, settings: FitSettings, out: Path
             [[es.countiter, loss, *from_unbounded(x)] for x, (loss, _) in zip(points, results)],
             columns=["generation", "loss", *[d.path for d in SPACE]])
         rows.to_csv(history, mode="a", header=not history.exists(), index=False)
-        state.write_bytes(pickle.dumps(es))
         if progress is not None:
             progress.update(len(points))
             progress.set_postfix(best=f"{es.result.fbest:.2f}")

@@ -100,3 +100,29 @@ def test_calibrate_command_runs_end_to_end(tmp_path):
     assert all(sources[d.path].startswith("fitted: ") for d in SPACE)
     assert len(pd.read_csv(out / "history.csv")) >= 6
     assert main(["calibrate", "--budget", "6", "--out", str(out)]) == 2  # not empty, no --resume
+
+
+def test_calibrate_resumes_from_its_history_without_pickle(tmp_path):
+    """The search state is data only: --resume replays history.csv into a new search with the
+    same seed (the points asked are checked against the file) and continues from there."""
+    from sim.cli import main
+
+    out = tmp_path / "fit"
+    common = ["--proposals", "2", "--posterior-size", "1", "--workers", "1", "--rectal-studies", "2",
+              "--colon-studies", "1", "--external-patients", "200", "--out", str(out)]
+    assert main(["calibrate", "--budget", "6", *common]) == 0
+    first = pd.read_csv(out / "history.csv")
+    assert not list(out.glob("*.pkl"))
+    assert main(["calibrate", "--budget", "30", "--resume", *common]) == 0
+    both = pd.read_csv(out / "history.csv")
+    assert len(both) > len(first) and both.generation.max() >= 2   # it went on from generation 1
+    pd.testing.assert_frame_equal(both.head(len(first)), first)
+    # the resumed search is the uninterrupted one, point for point
+    fresh = tmp_path / "fresh"
+    assert main(["calibrate", "--budget", "30", *common[:-1], str(fresh)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(fresh / "history.csv"), both)
+    # a history that the same search could not have written is refused in one line
+    tampered = both.copy()
+    tampered.iloc[3, 2] *= 1.5
+    tampered.to_csv(out / "history.csv", index=False)
+    assert main(["calibrate", "--budget", "60", "--resume", *common]) == 2
