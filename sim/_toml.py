@@ -79,7 +79,7 @@ def first_error(path: str | Path, error: ValidationError, prefix: str = "", mode
     parts = [prefix] if prefix else []
     parts += [str(part) for part in detail["loc"] if part != "value"]
     field = ".".join(parts) or "(top)"
-    message = detail["msg"]
+    message = detail["msg"].removeprefix("Value error, ")
     if unknown:
         message = "unknown key"
         if model is not None:

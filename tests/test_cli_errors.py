@@ -156,3 +156,39 @@ def test_a_good_run_writes_everything(capsys, tmp_path):
     assert not list(tmp_path.glob(".*partial"))
     assert main(["summarize", str(out)]) == 0  # reads the dataset the cohort command wrote
     assert (out / "summary.md").stat().st_size > 500 and (out / "survival.png").exists()
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('adherence = { value = 0.90', 'adherence = { value = "0.9"', r"adherence: Input should be a valid number"),
+    ('adherence = { value = 0.90', 'adherence = { value = true', r"adherence: Input should be a valid number"),
+    ("interval_months = 3", "interval_months = inf", r"phase.0.interval_months: Input should be a finite number"),
+    ("cost = { value = 450.0", "cost = { value = inf", r"modality.ct_cap.cost: Input should be a finite number"),
+])
+def test_nonsense_in_a_policy_is_refused_not_coerced(capsys, tmp_path, old, new, message):
+    code, err, out = _run(capsys, tmp_path, "--policy", str(_edited(tmp_path, BASELINE, old, new)))
+    assert code == 2 and not out.exists() and len(err.strip().splitlines()) == 1
+    assert __import__("re").search(message, err), err
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("age_min_years = { value = 25.0", "age_min_years = { value = 90.0",
+     "cohort: age_min_years must be below age_max_years"),
+    ('accrual_end = { value = "2005-12-31"', 'accrual_end = { value = "1980-01-01"',
+     "cohort: accrual_start must come before accrual_end"),
+    ("complication_prob = { value = 0.199", 'complication_prob = { value = "0.199"',
+     "perioperative.complication_prob: Input should be a valid number"),
+    ("spread_rate_per_month = { value = ", "spread_rate_per_month = { value = inf, x = ",
+     "spread_rate_per_month"),
+])
+def test_nonsense_in_the_parameters_is_refused(capsys, tmp_path, old, new, message):
+    params = _edited(tmp_path, packaged("data/params.toml"), old, new, "p.toml")
+    code, err, out = _run(capsys, tmp_path, "--params", str(params))
+    assert code == 2 and not out.exists() and len(err.strip().splitlines()) == 1
+    assert message in err, err
+
+
+@pytest.mark.parametrize("years", ["inf", "nan", "1000"])
+def test_an_unbounded_horizon_is_refused(capsys, tmp_path, years):
+    code, err, out = _run(capsys, tmp_path, "--design", "horizon", "--years", years)
+    assert code == 2 and not out.exists()
+    assert "--years: must be a positive number of years, at most 100" in err, err

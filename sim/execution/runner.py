@@ -53,8 +53,9 @@ class CohortSpec:
         if self.primary not in PRIMARY_CHOICES:
             raise InputError(f"--primary: must be one of {', '.join(PRIMARY_CHOICES)} "
                              f"(got {self.primary!r})")
-        if not self.years > 0:
-            raise InputError(f"--years: must be a positive number of years (got {self.years})")
+        if not 0 < self.years <= 100:   # also refuses inf and nan
+            raise InputError(f"--years: must be a positive number of years, at most 100 "
+                             f"(got {self.years})")
         return self
 
 

@@ -26,10 +26,12 @@ __all__ = ["Params", "load_params", "default_params_path", "with_values", "SOURC
 
 SOURCE_PREFIXES = ("study", "cite:", "assumption:", "hand-set:", "fitted:")
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Positive = Annotated[float, Field(gt=0.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
-HazardRatio = Annotated[float, Field(gt=0.0)]
+# Numbers are numbers: a string ("0.9") or a boolean is refused, not coerced, and so is infinity.
+Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0.0, strict=True, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0.0, strict=True, allow_inf_nan=False)]
+HazardRatio = Annotated[float, Field(gt=0.0, strict=True, allow_inf_nan=False)]
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -50,7 +52,7 @@ class Sourced(BaseModel):
 class _Sourced(Sourced):
     """One leaf of the parameter file: a value and where it comes from."""
 
-    value: float | int | str
+    value: Any   # checked by the field it fills (strict numbers, dates)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,14 @@ class Cohort:
     anatomic_share: Probability
     margin_positive_share: Probability
     tumor_gt_5cm_share: Probability
+
+    def __post_init__(self):
+        if not self.age_min_years < self.age_max_years:
+            raise ValueError("age_min_years must be below age_max_years")
+        if not self.age_min_years <= self.age_mean_years <= self.age_max_years:
+            raise ValueError("age_mean_years must lie between age_min_years and age_max_years")
+        if not self.accrual_start < self.accrual_end:
+            raise ValueError("accrual_start must come before accrual_end")
 
 
 @dataclass(frozen=True)
@@ -161,9 +171,9 @@ class Growth:
     onset_diameter_mm: Positive
     doubling_time_median_months: Positive
     doubling_time_sigma_log: NonNegative
-    symptom_log2_burden_mean: float
+    symptom_log2_burden_mean: Finite
     symptom_log2_burden_sd: NonNegative
-    resectable_log2_burden_mean: float
+    resectable_log2_burden_mean: Finite
     resectable_log2_burden_sd: NonNegative
 
 

@@ -23,15 +23,15 @@ from sim.model.streams import VISIT_MONTHS
 __all__ = ["Policy", "load_policy", "SITES"]
 
 SITES = ("pelvis", "liver", "lung", "other")
-_STRICT = ConfigDict(extra="forbid")
+_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class _SourcedProbability(Sourced):
-    value: Annotated[float, Field(ge=0.0, le=1.0)]
+    value: Annotated[float, Field(ge=0.0, le=1.0, strict=True, allow_inf_nan=False)]
 
 
 class _SourcedAmount(Sourced):
-    value: Annotated[float, Field(ge=0.0)]
+    value: Annotated[float, Field(ge=0.0, strict=True, allow_inf_nan=False)]
 
 
 class _Sensitivity(BaseModel):

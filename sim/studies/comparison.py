@@ -32,7 +32,7 @@ from sim.execution.runner import CohortSpec, simulate_department
 
 __all__ = ["Comparison", "load_comparison", "draw_parameters", "run_units", "ComparisonUnit"]
 
-_STRICT = ConfigDict(extra="forbid")
+_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class _Cohort(BaseModel):

@@ -40,7 +40,7 @@ TRIAL_ENDPOINTS = ("os", "rmst", "reresection", "dfs")
 COHORT_ENDPOINTS = ("os", "dfs", "pelvis", "liver", "lung", "other")
 COHORT_TESTS = ("logrank", "cox")
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 Allocation = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
 
