@@ -192,21 +192,31 @@ def _write(path: Path, text: str) -> None:
 
 
 def _validate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    import shutil  # noqa: PLC0415
+
     from calibration.report import write_report  # noqa: PLC0415
+    from sim.execution.runner import finish, staging_for  # noqa: PLC0415
+    from sim.model.params import load_params  # noqa: PLC0415
 
     _check_positive("rectal-studies", args.rectal_studies)
     _check_positive("colon-studies", args.colon_studies)
     _check_positive("external-patients", args.external_patients)
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(f"--out: must be a directory ({args.out} is a file)")
-    paths = write_report(args.out, params_path=args.params, policy_path=args.policy,
-                         seed=args.seed, rectal_studies=args.rectal_studies,
-                         colon_studies=args.colon_studies, external_patients=args.external_patients)
-    from sim.model.params import load_params  # noqa: PLC0415
 
-    paths["manifest.json"] = args.out / "manifest.json"
-    _write(paths["manifest.json"], _manifest(args, argv, "validate",
-                                             parameter_hash=load_params(args.params)[0].digest()))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    # assembled beside --out (which must be new or empty) and renamed when complete
+    staging = staging_for(args.out, {"command": "validate"}, False, ())
+    try:
+        written = write_report(staging, params_path=args.params, policy_path=args.policy,
+                               seed=args.seed, rectal_studies=args.rectal_studies,
+                               colon_studies=args.colon_studies,
+                               external_patients=args.external_patients)
+        _write(staging / "manifest.json", _manifest(
+            args, argv, "validate", parameter_hash=load_params(args.params)[0].digest()))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finish(staging, args.out)
+    paths = {name: args.out / name for name in [*written, "manifest.json"]}
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

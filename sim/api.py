@@ -202,7 +202,7 @@ def power(design: str | Path | Design, *, replicates: int | None = None, seed: i
     """The power curve of a design (`scenarios/power/*.toml`, or a loaded `Design`): power by
     simulation at every sample size of its grid, the formulas beside it; `curve.table` is the
     DataFrame. With `out` (new or empty), power.csv, power.md, power.png, power.json and
-    manifest.json are written there."""
+    manifest.json are written there, all at once: the run is assembled beside it and renamed."""
     source = None if not isinstance(design, (str, Path)) else Path(design)
     loaded = load_design(source) if source is not None else design
     replicates = loaded.replicates if replicates is None else replicates
@@ -211,19 +211,27 @@ def power(design: str | Path | Design, *, replicates: int | None = None, seed: i
         raise InputError(f"--reps: must be a positive number of replicate trials (got {replicates})")
     if seed < 0:
         raise InputError(f"--seed: must be a non-negative integer (got {seed})")
-    if out is not None:
+    staging = None
+    if out is not None:   # staged beside `out` (its presence keeps a second run out) and renamed
         out = Path(out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
-    simulated = simulate_replicates(loaded, replicates, seed, executor or LocalExecutor(1),
-                                    progress=progress)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = staging_for(out, {"design": repr(loaded), "replicates": replicates, "seed": seed},
+                              False, ())
+    try:
+        simulated = simulate_replicates(loaded, replicates, seed, executor or LocalExecutor(1),
+                                        progress=progress)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     curve = power_curve(simulated)
-    if out is not None:
+    if staging is not None:
         from sim.reports.power import write_report  # noqa: PLC0415 - matplotlib on use only
 
-        write_report(curve, out, command)
-        (out / "manifest.json").write_text(json.dumps(manifest(
+        write_report(curve, staging, command)
+        (staging / "manifest.json").write_text(json.dumps(manifest(
             command=command, design_file=str(source) if source else "(object)",
             replicates=replicates, seed=seed, parameter_hash=load_params().digest(),
             params_file=str(default_params_path())), indent=2, sort_keys=True) + "\n")
+        finish(staging, out)
     return curve

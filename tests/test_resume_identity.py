@@ -1,6 +1,7 @@
-"""A run's identity is its content: `--resume` refuses, in one line, a run whose policy or
-comparison files were edited since it was interrupted (even without a change of name); options
-that cannot run are refused before anything is created."""
+"""Runs that stay whole. A run's identity is its content: `--resume` refuses, in one line, a run
+whose policy or comparison files were edited since it was interrupted (even without a change of
+name); options that cannot run are refused before anything is created; `power` and `validate`
+write all or nothing and keep a second run out."""
 
 from __future__ import annotations
 
@@ -63,3 +64,43 @@ def test_too_many_draws_are_refused_before_anything_is_created(tmp_path):
     with pytest.raises(InputError, match=r"^uncertainty.draws: at most \d+ \(the posterior sample's size\)"):
         sim.compare(spec, out=out)
     assert list(tmp_path.iterdir()) == [spec]
+
+
+class _Failing:
+    workers = 1
+
+    def run(self, fn, units, on_result):
+        raise KeyboardInterrupt
+
+    def close(self):
+        pass
+
+
+def test_power_output_is_staged_and_a_second_run_is_kept_out(tmp_path):
+    from conftest import ROOT
+
+    design = ROOT / "scenarios" / "power" / "exponential.toml"
+    out = tmp_path / "power"
+    with pytest.raises(KeyboardInterrupt):
+        sim.power(design, replicates=20, out=out, executor=_Failing())
+    assert list(tmp_path.iterdir()) == []            # nothing half-written
+    (tmp_path / ".power.partial").mkdir()            # a run under way
+    with pytest.raises(InputError, match=r"^--out: a run of .* is under way or was interrupted"):
+        sim.power(design, replicates=20, out=out)
+    (tmp_path / ".power.partial").rmdir()
+    sim.power(design, replicates=20, out=out)
+    assert {p.name for p in out.iterdir()} == {"power.csv", "power.md", "power.png", "power.json",
+                                               "manifest.json"}
+    assert [p.name for p in tmp_path.iterdir()] == ["power"]
+
+
+def test_validate_refuses_a_non_empty_out(tmp_path, capsys):
+    from sim.cli import main
+
+    out = tmp_path / "validation"
+    out.mkdir()
+    (out / "old.txt").write_text("")
+    assert main(["validate", "--out", str(out), "--rectal-studies", "2", "--colon-studies", "1",
+                 "--external-patients", "100"]) == 2
+    assert "--out: must be a new or empty directory" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["old.txt"]

@@ -122,15 +122,17 @@ def staging_for(out: Path, run: dict, resume: bool, folders: tuple[str, ...]) ->
         raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
     staging = out.parent / f".{out.name}.partial"
     if staging.exists() and not resume:
-        raise InputError(f"--out: an interrupted run of {out} is in {staging}; add --resume to "
-                         "finish it, or remove that directory")
+        raise InputError(f"--out: a run of {out} is under way or was interrupted in {staging}; "
+                         "add --resume (where the command has it) to finish it, or remove that "
+                         "directory")
     if staging.exists():
         if json.loads((staging / "run.json").read_text()) != run:
             raise InputError(f"--resume: the run in {staging} was started with other options; "
                              "repeat its command exactly, or remove that directory")
         return staging
+    staging.mkdir(parents=True)
     for folder in folders:
-        (staging / folder).mkdir(parents=True)
+        (staging / folder).mkdir()
     staging.chmod(0o777 & ~_umask())
     (staging / "run.json").write_text(json.dumps(run, sort_keys=True))
     return staging
