@@ -65,6 +65,11 @@ def register_validate(commands) -> None:
     parser.set_defaults(handler=_validate)
 
 
+def _check_seed(value: int) -> None:
+    if value < 0:
+        raise InputError(f"--seed: must be a non-negative integer (got {value})")
+
+
 def _check_positive(name: str, value: int) -> None:
     if value <= 0:
         raise InputError(f"--{name}: must be a positive integer (got {value})")
@@ -85,6 +90,7 @@ def _calibrate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
     for name in ("budget", "proposals", "posterior_size", "rectal_studies", "colon_studies"):
         _check_positive(name.replace("_", "-"), getattr(args, name))
+    _check_seed(args.seed)
     external = ExternalDesign()
     if args.external_patients is not None:
         _check_positive("external-patients", args.external_patients)
@@ -201,6 +207,7 @@ def _validate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     _check_positive("rectal-studies", args.rectal_studies)
     _check_positive("colon-studies", args.colon_studies)
     _check_positive("external-patients", args.external_patients)
+    _check_seed(args.seed)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # assembled beside --out (which must be new or empty) and renamed when complete

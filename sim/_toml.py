@@ -25,8 +25,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise InputError(f"{path}: not valid TOML ({error})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)
+        raise InputError(f"{path}: not valid TOML ({reason})") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
 
 
 def _fields(kind) -> dict[str, Any]:

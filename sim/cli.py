@@ -160,11 +160,19 @@ def _plain(markdown: str) -> str:
 
 
 def _summarize(args: argparse.Namespace) -> int:
+    import pyarrow  # noqa: PLC0415
+
     from sim.reports.summary import summarize  # noqa: PLC0415
 
     if not (args.directory / "patients.parquet").exists():
         raise InputError(f"DIR: {args.directory} holds no patients.parquet")
-    for name, path in summarize(args.directory).items():
+    try:
+        paths = summarize(args.directory)
+    except (ValueError, OSError, pyarrow.ArrowException) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise InputError(f"DIR: {args.directory}/patients.parquet is not a cohort written by "
+                         f"crlm-sim cohort ({reason})") from None
+    for name, path in paths.items():
         print(f"{name}: {path}")
     return 0
 

@@ -192,3 +192,46 @@ def test_an_unbounded_horizon_is_refused(capsys, tmp_path, years):
     code, err, out = _run(capsys, tmp_path, "--design", "horizon", "--years", years)
     assert code == 2 and not out.exists()
     assert "--years: must be a positive number of years, at most 100" in err, err
+
+
+def test_unreadable_input_files_get_one_line(capsys, tmp_path):
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(bytes(range(256)))
+    code, err, out = _run(capsys, tmp_path, "--policy", str(binary))
+    assert code == 2 and "binary.toml: not valid TOML (not UTF-8 text)" in err and not out.exists()
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    code, err, out = _run(capsys, tmp_path, "--params", str(folder))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["cohort", "--n", "10", "--replicate", "-1"], "--replicate: must be a non-negative integer (got -1)"),
+    (["validate", "--seed", "-1"], "--seed: must be a non-negative integer (got -1)"),
+    (["calibrate", "--seed", "-1"], "--seed: must be a non-negative integer (got -1)"),
+])
+def test_negative_seeds_and_replicates(capsys, tmp_path, argv, message):
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_summarize_of_a_table_that_is_not_a_cohort(capsys, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cases = {"empty": b"", "corrupt": bytes(range(200))}
+    for name, data in cases.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "patients.parquet").write_bytes(data)
+    (tmp_path / "columnless").mkdir()
+    pq.write_table(pa.table({}), tmp_path / "columnless" / "patients.parquet")
+    (tmp_path / "zero").mkdir()
+    pq.write_table(pa.table({c: pa.array([], t) for c, t in (
+        ("primary_site", pa.string()), ("os_months", pa.float64()), ("death", pa.bool_()),
+        ("dfs_months", pa.float64()), ("dfs_event", pa.bool_()))}),
+        tmp_path / "zero" / "patients.parquet")
+    for name in ("empty", "corrupt", "columnless", "zero"):
+        assert main(["summarize", str(tmp_path / name)]) == 2, name
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "is not a cohort written by crlm-sim" in err, err

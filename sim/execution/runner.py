@@ -48,6 +48,8 @@ class CohortSpec:
             raise InputError(f"--n: must be a positive number of patients (got {self.n})")
         if self.seed < 0:
             raise InputError(f"--seed: must be a non-negative integer (got {self.seed})")
+        if self.replicate < 0:
+            raise InputError(f"--replicate: must be a non-negative integer (got {self.replicate})")
         if self.design not in DESIGNS:
             raise InputError(f"--design: must be one of {', '.join(DESIGNS)} (got {self.design!r})")
         if self.primary not in PRIMARY_CHOICES:
