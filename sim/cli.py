@@ -9,6 +9,7 @@ traceback and nothing written.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from importlib import resources
@@ -80,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                         "package's fitted set, sim/data/params.toml)")
     cohort.add_argument("--replicate", type=_int, default=0, help="replicate number (a stream key)")
     cohort.add_argument("--chunk-size", type=_int, default=10_000, help="patients per SimPy "
-                        "environment (does not change any result)")
+                        "environment; changes no result, except for a policy with a capacity, "
+                        "where a chunk is one department sharing its slots")
     cohort.add_argument("--out", type=Path, required=True, help="new or empty output directory")
     add_execution_options(cohort)
     run = commands.add_parser("run", help="compare surveillance policies on the same patients")
@@ -122,7 +124,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.studies.comparison import load_comparison  # noqa: PLC0415
 
     comparison = load_comparison(args.file)
-    out = args.out or Path("runs") / comparison.name.replace(" ", "-")
+    # the default stays under runs/, whatever the comparison's name holds ("../x", "/x")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", comparison.name).strip(".-") or "comparison"
+    out = args.out or Path("runs") / safe
     executor = executor_from(args)
     try:
         compare(args.file, out=out, executor=executor, resume=args.resume, progress=None,

@@ -235,3 +235,15 @@ def test_summarize_of_a_table_that_is_not_a_cohort(capsys, tmp_path):
         assert main(["summarize", str(tmp_path / name)]) == 2, name
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and "is not a cohort written by crlm-sim" in err, err
+
+
+@pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute", ".."])
+def test_a_comparison_name_never_sends_the_default_output_outside_runs(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "c.toml"
+    spec.write_text(f'name = "{name}"\nreference = "baseline"\npolicies = ["baseline.toml"]\n'
+                    "[cohort]\npatients = 20\n")
+    assert main(["run", str(spec), "--workers", "1"]) == 0
+    written = [p for p in (tmp_path / "runs").iterdir()]
+    assert len(written) == 1 and (written[0] / "results.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "runs"]
