@@ -27,12 +27,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim.model.params import Params
 from sim.model.policy import Policy, load_policy
-from sim.execution.runner import CohortSpec, simulate_tables
+from sim.api import simulate_cohort
 
 __all__ = ["ExternalTarget", "ExternalDesign", "load_external_targets", "simulate_external",
            "external_figures", "FACS_ARMS"]
@@ -100,10 +99,8 @@ def _policies() -> tuple[Policy, dict[str, Policy]]:
 
 
 def _cohort(params: Params, policy: Policy, n: int, seed: int, years: float) -> pd.DataFrame:
-    spec = CohortSpec(n, seed, "horizon", "both", years)
-    tables = [simulate_tables(spec, params, policy, first, min(10_000, n - first))[0]
-              for first in range(0, n, 10_000)]
-    return pa.concat_tables(tables).to_pandas()
+    return simulate_cohort(n, seed=seed, design="horizon", primary="both", years=years,
+                           policy=policy, params=params).patients
 
 
 def simulate_external(params: Params, design: ExternalDesign = ExternalDesign()

@@ -28,6 +28,7 @@ import pandas as pd
 
 from calibration.objective import Objective
 from calibration.space import SPACE, from_unbounded, get, to_unbounded, with_values
+from sim.errors import InputError
 from sim.model.params import Params
 
 __all__ = ["FitSettings", "search", "posterior_sample", "point_of"]
@@ -77,8 +78,6 @@ def _map(executor, objective: Objective, start: Params, points) -> list[tuple[fl
 def _replay(es, history: Path, progress=None) -> None:
     """Bring a new search to where the recorded one stopped: ask, check that the points are the
     recorded ones, tell the recorded losses. A history from other settings is refused."""
-    from sim.errors import InputError  # noqa: PLC0415
-
     try:
         frame = pd.read_csv(history)
         columns = ["generation", "loss", *[d.path for d in SPACE]]

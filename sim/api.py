@@ -79,6 +79,13 @@ def manifest(**fields) -> dict:
     return {**fields, "versions": versions()}
 
 
+def write_manifest(directory: Path, **fields) -> Path:
+    """`directory`/manifest.json: `manifest(**fields)` as indented, sorted JSON."""
+    path = Path(directory) / "manifest.json"
+    path.write_text(json.dumps(manifest(**fields), indent=2, sort_keys=True) + "\n")
+    return path
+
+
 @dataclass(frozen=True)
 class CohortResult:
     """A simulated cohort in memory: one row per patient, one row per event (columns and units:
@@ -181,12 +188,11 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     write_outputs(staging, meta, [p.name for p in loaded.policies])
     shutil.rmtree(staging / "departments")
     params = load_params()
-    (staging / "manifest.json").write_text(json.dumps(manifest(
-        command=command, comparison_file=str(source) if source else "(object)",
-        policies=[p.name for p in loaded.policies], seed=u.seed, draws=u.draws,
-        replicates=u.replicates, parameter_hash=params.digest(),
-        posterior_sample="sim/data/posterior.csv" if u.draws else None,
-        params_file=str(default_params_path())), indent=2, sort_keys=True) + "\n")
+    write_manifest(staging, command=command, comparison_file=str(source) if source else "(object)",
+                   policies=[p.name for p in loaded.policies], seed=u.seed, draws=u.draws,
+                   replicates=u.replicates, parameter_hash=params.digest(),
+                   posterior_sample="sim/data/posterior.csv" if u.draws else None,
+                   params_file=str(default_params_path()))
     finish(staging, target)
     result = ComparisonResult(pd.read_csv(target / "results.csv"),
                               pd.read_csv(target / "results_by_draw.csv"),
@@ -229,9 +235,9 @@ def power(design: str | Path | Design, *, replicates: int | None = None, seed: i
         from sim.reports.power import write_report  # noqa: PLC0415 - matplotlib on use only
 
         write_report(curve, staging, command)
-        (staging / "manifest.json").write_text(json.dumps(manifest(
-            command=command, design_file=str(source) if source else "(object)",
-            replicates=replicates, seed=seed, parameter_hash=load_params().digest(),
-            params_file=str(default_params_path())), indent=2, sort_keys=True) + "\n")
+        write_manifest(staging, command=command,
+                       design_file=str(source) if source else "(object)", replicates=replicates,
+                       seed=seed, parameter_hash=load_params().digest(),
+                       params_file=str(default_params_path()))
         finish(staging, out)
     return curve

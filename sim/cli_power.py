@@ -10,7 +10,6 @@ import argparse
 import shlex
 from pathlib import Path
 
-from sim.errors import InputError
 from sim.execution.executor import add_execution_options, executor_from
 
 __all__ = ["register_power", "run_power"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from sim.model.params import Params, load_params
+from sim.model.params import load_params
 from sim.model.policy import _PolicyFile
 from sim.output.schema import EVENT_COLUMNS, PATIENT_COLUMNS
 from sim.studies.comparison import _ComparisonFile

@@ -15,7 +15,6 @@ by ``SeedSequence(seed, spawn_key=(replicate, POWER_STREAM, draw))``, patient ``
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from enum import IntEnum
 
