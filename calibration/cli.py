@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from sim.errors import InputError
-from sim.execution.executor import add_execution_options, executor_from
+from sim.execution.executor import add_execution_options, check_execution_options, executor_from
 
 __all__ = ["register_calibrate", "register_validate"]
 
@@ -76,6 +76,15 @@ def _check_positive(name: str, value: int) -> None:
 
 
 def _calibrate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    from sim.execution.staging import release  # noqa: PLC0415
+
+    try:
+        return _fit(args, argv)
+    finally:
+        release(args.out)    # the lock _fit took on --out (none if it stopped before)
+
+
+def _fit(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from importlib import resources  # noqa: PLC0415
 
     from calibration.external import ExternalDesign  # noqa: PLC0415
@@ -85,9 +94,11 @@ def _calibrate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from calibration.space import SPACE, from_unbounded  # noqa: PLC0415
     from calibration.targets import load_targets  # noqa: PLC0415
     from sim.model.params import default_params_path, load_params  # noqa: PLC0415
+    from sim.execution.staging import check_out, hold_lock  # noqa: PLC0415
     from sim.model.policy import load_policy  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
+    check_execution_options(args)
     for name in ("budget", "proposals", "posterior_size", "rectal_studies", "colon_studies"):
         _check_positive(name.replace("_", "-"), getattr(args, name))
     _check_seed(args.seed)
@@ -95,8 +106,6 @@ def _calibrate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if args.external_patients is not None:
         _check_positive("external-patients", args.external_patients)
         external = ExternalDesign(args.external_patients, args.external_patients)
-    if args.out.exists() and any(args.out.iterdir()) and not args.resume:
-        raise InputError(f"--out: must be a new or empty directory, or add --resume ({args.out})")
     start_path = args.params or default_params_path()
     start, _ = load_params(start_path)
     policy = load_policy(Path(str(resources.files("sim") / "scenarios" / "baseline.toml")))
@@ -104,6 +113,11 @@ def _calibrate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         raise InputError(f"--sigma: must lie in (0, 5) (got {args.sigma})")
     settings = FitSettings(args.budget, args.proposals, args.posterior_size, args.seed,
                            sigma0=args.sigma)
+    args.out = check_out(args.out)
+    if args.out.exists() and any(p.name != ".lock" for p in args.out.iterdir()) and not args.resume:
+        raise InputError(f"--out: must be a new or empty directory, or add --resume ({args.out})")
+    args.out.mkdir(exist_ok=True)
+    hold_lock(args.out)    # the search works in place: one calibration per --out at a time
     executor = executor_from(args)
     clock = time.perf_counter()
     design = StudyDesign(141 * args.rectal_studies, 441 * args.colon_studies)
@@ -198,10 +212,8 @@ def _write(path: Path, text: str) -> None:
 
 
 def _validate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
-    import shutil  # noqa: PLC0415
-
     from calibration.report import write_report  # noqa: PLC0415
-    from sim.execution.runner import finish, staging_for  # noqa: PLC0415
+    from sim.execution.staging import check_out, discard, finish, staging_for  # noqa: PLC0415
     from sim.model.params import load_params  # noqa: PLC0415
 
     _check_positive("rectal-studies", args.rectal_studies)
@@ -209,9 +221,9 @@ def _validate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     _check_positive("external-patients", args.external_patients)
     _check_seed(args.seed)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_out(args.out)
     # assembled beside --out (which must be new or empty) and renamed when complete
-    staging = staging_for(args.out, {"command": "validate"}, False, ())
+    staging = staging_for(out, {"command": "validate"}, False, ())
     try:
         written = write_report(staging, params_path=args.params, policy_path=args.policy,
                                seed=args.seed, rectal_studies=args.rectal_studies,
@@ -220,9 +232,9 @@ def _validate(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         _write(staging / "manifest.json", _manifest(
             args, argv, "validate", parameter_hash=load_params(args.params)[0].digest()))
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
         raise
-    finish(staging, args.out)
+    finish(staging, out)
     paths = {name: args.out / name for name in [*written, "manifest.json"]}
     for name, path in paths.items():
         print(f"{name}: {path}")

@@ -26,8 +26,9 @@ import pyarrow as pa
 
 from sim.errors import InputError
 from sim.execution.executor import LocalExecutor
-from sim.execution.runner import (CohortSpec, finish, run_cohort, simulate_tables, staging_for,
-                                  versions)
+from sim.execution.runner import CohortSpec, run_cohort, simulate_tables, versions
+from sim.limits import MAX_CHUNK, MAX_POWER_PATIENT_LIVES, MAX_POWER_REPLICATES
+from sim.execution.staging import check_out, discard, finish, release, staging_for
 from sim.model.params import Params, default_params_path, with_values
 from sim.model.params import load_params as _load_params
 from sim.model.policy import Policy
@@ -66,6 +67,12 @@ def load_policy(policy: str | Path | Policy = "baseline") -> Policy:
 
 def _params(params: str | Path | Params | None) -> Params:
     return params if isinstance(params, Params) else load_params(params)
+
+
+def _check_chunk(chunk_size: int) -> None:
+    if not 0 < chunk_size <= MAX_CHUNK:
+        raise InputError(f"--chunk-size: must be a positive number of patients, at most "
+                         f"{MAX_CHUNK:,} (got {chunk_size})")
 
 
 def _file_digest(path) -> str:
@@ -108,6 +115,7 @@ def simulate_cohort(n: int, *, seed: int = DEFAULT_SEED, design: str = "paper",
     same patients, whatever `chunk_size`.
     """
     spec = CohortSpec(n, seed, design, primary, years, replicate).check()
+    _check_chunk(chunk_size)
     model, surveillance = _params(params), load_policy(policy)
     tables = [simulate_tables(spec, model, surveillance, first, min(chunk_size, n - first))
               for first in range(0, n, chunk_size)]
@@ -127,8 +135,7 @@ def write_cohort(out: str | Path, n: int, *, seed: int = DEFAULT_SEED, design: s
     """Simulate `n` patients unit by unit into `out` (partitioned Parquet and manifest.json,
     all or nothing, resumable); returns the run's tally (counts for the one-screen summary)."""
     spec = CohortSpec(n, seed, design, primary, years, replicate).check()
-    if chunk_size <= 0:
-        raise InputError(f"--chunk-size: must be a positive number of patients (got {chunk_size})")
+    _check_chunk(chunk_size)
     model, surveillance = _params(params), load_policy(policy)
     fields = {"command": command,
               "policy_file": str(policy) if not isinstance(policy, Policy) else "(object)",
@@ -170,18 +177,22 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
         scratch = Path(tempfile.mkdtemp(prefix="crlm-compare-"))
         target = scratch / "run"
     else:
-        target = Path(out)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = check_out(out)
     # the run's identity is its content: the comparison, every policy it names, the parameters
     # and the posterior sample, so that --resume never mixes units of edited files
     identity = {"comparison": repr((loaded.name, loaded.reference, loaded.cohort,
                                     loaded.uncertainty)),
                 "policies": [p.digest() for p in loaded.policies],
                 "parameter_hash": load_params().digest(),
-                "posterior": _file_digest(resources.files("sim") / "data" / "posterior.csv")}
+                "posterior": _file_digest(resources.files("sim") / "data" / "posterior.csv"),
+                "versions": versions()}
     staging = staging_for(target, identity, resume, ("patients", "departments"))
     executor = executor or LocalExecutor(1)
-    run_units(loaded, staging, executor, terminal=progress)
+    try:
+        run_units(loaded, staging, executor, terminal=progress)
+    except BaseException:
+        release(staging)      # the units done stay, for --resume
+        raise
     c, u = loaded.cohort, loaded.uncertainty
     meta = {"name": loaded.name, "description": loaded.description, "reference": loaded.reference,
             "patients": c.patients, "primary": c.primary, "years": c.years, "draws": max(u.draws, 1)}
@@ -213,31 +224,35 @@ def power(design: str | Path | Design, *, replicates: int | None = None, seed: i
     loaded = load_design(source) if source is not None else design
     replicates = loaded.replicates if replicates is None else replicates
     seed = loaded.seed if seed is None else seed
-    if replicates <= 0:
-        raise InputError(f"--reps: must be a positive number of replicate trials (got {replicates})")
+    if not 0 < replicates <= MAX_POWER_REPLICATES:
+        raise InputError(f"--reps: must be a positive number of replicate trials, at most "
+                         f"{MAX_POWER_REPLICATES:,} (got {replicates})")
+    lives = replicates * sum(loaded.sample_sizes)
+    if lives > MAX_POWER_PATIENT_LIVES:
+        raise InputError(f"--reps: {replicates:,} replicates of sample sizes summing to "
+                         f"{sum(loaded.sample_sizes):,} make {lives:,} simulated patients, more "
+                         f"than {MAX_POWER_PATIENT_LIVES:,}; use fewer replicates or sizes")
     if seed < 0:
         raise InputError(f"--seed: must be a non-negative integer (got {seed})")
     staging = None
     if out is not None:   # staged beside `out` (its presence keeps a second run out) and renamed
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = staging_for(out, {"design": repr(loaded), "replicates": replicates, "seed": seed},
-                              False, ())
+        out = check_out(out)
+        staging = staging_for(out, {"design": repr(loaded), "replicates": replicates, "seed": seed,
+                                    "versions": versions()}, False, ())
     try:
-        simulated = simulate_replicates(loaded, replicates, seed, executor or LocalExecutor(1),
-                                        progress=progress)
+        curve = power_curve(simulate_replicates(loaded, replicates, seed,
+                                                executor or LocalExecutor(1), progress=progress))
+        if staging is not None:
+            from sim.reports.power import write_report  # noqa: PLC0415 - matplotlib on use only
+
+            write_report(curve, staging, command)
+            write_manifest(staging, command=command,
+                           design_file=str(source) if source else "(object)",
+                           replicates=replicates, seed=seed, parameter_hash=load_params().digest(),
+                           params_file=str(default_params_path()))
+            finish(staging, out)
     except BaseException:
         if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+            discard(staging)    # a power run is not resumable: nothing is left behind
         raise
-    curve = power_curve(simulated)
-    if staging is not None:
-        from sim.reports.power import write_report  # noqa: PLC0415 - matplotlib on use only
-
-        write_report(curve, staging, command)
-        write_manifest(staging, command=command,
-                       design_file=str(source) if source else "(object)", replicates=replicates,
-                       seed=seed, parameter_hash=load_params().digest(),
-                       params_file=str(default_params_path()))
-        finish(staging, out)
     return curve

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import signal
 import sys
+import threading
 from importlib import resources
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -181,8 +183,26 @@ def _summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs (workers end, locks free)."""
+
+
+def _terminated(signum, frame):
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if on_main_thread else None
+    try:
+        return _command(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _command(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command == "cohort":
@@ -195,10 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"crlm-sim: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("crlm-sim: interrupted; nothing was written to --out (where a command has --resume, "
               "the same command with --resume finishes the run)", file=sys.stderr)
-        return 130
+        return 143 if isinstance(stop, _Terminated) else 130
 
 
 if __name__ == "__main__":

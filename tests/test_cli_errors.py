@@ -27,8 +27,8 @@ def _edited(tmp_path, source, old, new, name="edited.toml"):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--n", "0"], r"--n: must be a positive number of patients \(got 0\)"),
-    (["--n", "-5"], r"--n: must be a positive number of patients \(got -5\)"),
+    (["--n", "0"], r"--n: must be a positive number of patients, at most 100,000,000 \(got 0\)"),
+    (["--n", "-5"], r"--n: must be a positive number of patients, at most 100,000,000 \(got -5\)"),
     (["--n", "ten"], r"--n.*must be an integer \(got 'ten'\)"),
     (["--design", "trial"], r"--design: must be one of paper, horizon \(got 'trial'\)"),
     (["--primary", "anus"], r"--primary: must be one of rectum, colon, both \(got 'anus'\)"),
@@ -146,7 +146,7 @@ def test_module_entry_point_exits_2_without_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "sim", "cohort", "--n", "0", "--out",
                            str(tmp_path / "x")], capture_output=True, text=True)
     assert done.returncode == 2
-    assert done.stderr.strip() == "crlm-sim: error: --n: must be a positive number of patients (got 0)"
+    assert done.stderr.strip() == "crlm-sim: error: --n: must be a positive number of patients, at most 100,000,000 (got 0)"
 
 
 def test_a_good_run_writes_everything(capsys, tmp_path):

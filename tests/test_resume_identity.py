@@ -5,6 +5,9 @@ write all or nothing and keep a second run out."""
 
 from __future__ import annotations
 
+import fcntl
+import shutil
+
 import pytest
 
 import sim
@@ -84,10 +87,17 @@ def test_power_output_is_staged_and_a_second_run_is_kept_out(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         sim.power(design, replicates=20, out=out, executor=_Failing())
     assert list(tmp_path.iterdir()) == []            # nothing half-written
-    (tmp_path / ".power.partial").mkdir()            # a run under way
-    with pytest.raises(InputError, match=r"^--out: a run of .* is under way or was interrupted"):
+    staging = tmp_path / ".power.partial"            # a run under way: its lock is held
+    staging.mkdir()
+    (staging / "lock").write_text('{"pid": 4242, "started": "2026-01-01 00:00:00"}')
+    with open(staging / "lock") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(InputError, match=r"^--out: another crlm-sim run \(pid 4242, started "
+                                             r"2026-01-01 00:00:00\) is writing"):
+            sim.power(design, replicates=20, out=out)
+    with pytest.raises(InputError, match=r"^--out: a run of .* was interrupted"):  # lock free
         sim.power(design, replicates=20, out=out)
-    (tmp_path / ".power.partial").rmdir()
+    shutil.rmtree(staging)
     sim.power(design, replicates=20, out=out)
     assert {p.name for p in out.iterdir()} == {"power.csv", "power.md", "power.png", "power.json",
                                                "manifest.json"}

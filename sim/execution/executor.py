@@ -14,7 +14,10 @@ bounded by the unit size, not the number of units).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -23,9 +26,11 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from sim.errors import InputError
 
 __all__ = ["LocalExecutor", "DaskExecutor", "make_executor", "EXECUTORS", "add_execution_options",
-           "executor_from", "Progress"]
+           "check_execution_options", "executor_from", "Progress"]
 
 EXECUTORS = ("local", "dask")
+_CONNECT_SECONDS = 10
+_ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/:]+:\d{1,5}$|^[^\s/:]+:\d{1,5}$")
 _IN_FLIGHT_PER_WORKER = 2
 
 
@@ -41,7 +46,9 @@ class LocalExecutor:
             for unit in units:
                 on_result(fn(unit))
             return
-        with ProcessPoolExecutor(self.workers) as pool:
+        pool = ProcessPoolExecutor(self.workers, initializer=_worker_start,
+                                   initargs=(os.getpid(),))
+        try:
             pending = set()
             for unit in units:
                 pending.add(pool.submit(fn, unit))
@@ -51,9 +58,45 @@ class LocalExecutor:
                         on_result(future.result())
             for future in _completed(pending):
                 on_result(future.result())
+        except BaseException:   # an error, Ctrl-C or SIGTERM: the workers end now, not later
+            _terminate(pool)
+            raise
+        pool.shutdown()
 
     def close(self) -> None:
         pass
+
+
+def _ignore_interrupts():
+    """Ignore SIGINT for now (main thread only); the handler it replaced, or None."""
+    try:
+        return signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:   # not the main thread: signals are not ours to set
+        return None
+
+
+def _worker_start(parent: int) -> None:
+    """In each worker process: Ctrl-C is the parent's to handle (it ends the workers), SIGTERM
+    ends the worker, and so does the parent's death (Linux: PR_SET_PDEATHSIG)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:   # the parent died before the line above
+        os._exit(1)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop a process pool at once: pending units cancelled, running workers terminated."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def _completed(futures):
@@ -70,11 +113,26 @@ class DaskExecutor:
 
         self._cluster = None
         if address is None:
-            self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
-                                         threads_per_worker=1, processes=True,
-                                         host="127.0.0.1", dashboard_address=None)
+            # The cluster's processes are started with Ctrl-C ignored (they inherit it): the
+            # command handles it and closes the cluster, so no process prints its own traceback.
+            previous = _ignore_interrupts()
+            try:
+                self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
+                                             threads_per_worker=1, processes=True,
+                                             host="127.0.0.1", dashboard_address=None,
+                                             silence_logs=logging.ERROR)
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGINT, previous)
             address = self._cluster.scheduler_address
-        self.client = Client(address)
+        try:
+            self.client = Client(address, timeout=_CONNECT_SECONDS)
+        except (OSError, TimeoutError, ValueError) as error:
+            if self._cluster is not None:
+                self._cluster.close()
+            reason = " ".join(str(error).split())[:160] or type(error).__name__
+            raise InputError(f"--scheduler: cannot reach a Dask scheduler at {address} "
+                             f"within {_CONNECT_SECONDS} s ({reason})") from None
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
 
     def run(self, fn: Callable, units: Iterable, on_result: Callable) -> None:
@@ -121,12 +179,20 @@ def add_execution_options(parser: argparse.ArgumentParser, resume: bool = True) 
                             "the same command: only missing units are computed")
 
 
-def executor_from(args: argparse.Namespace):
-    """The executor the execution options name, after checking them."""
+def check_execution_options(args: argparse.Namespace) -> None:
+    """The execution options checked (nothing started): one line for the first that is wrong."""
     if args.workers is not None and args.workers <= 0:
         raise InputError(f"--workers: must be a positive number of processes (got {args.workers})")
     if args.executor not in EXECUTORS:
         raise InputError(f"--executor: must be one of {', '.join(EXECUTORS)} (got {args.executor!r})")
+    if args.scheduler is not None and not _ADDRESS.match(args.scheduler):
+        raise InputError(f"--scheduler: must be a scheduler address with its port, e.g. "
+                         f"tcp://10.0.0.5:8786 (got {args.scheduler!r})")
+
+
+def executor_from(args: argparse.Namespace):
+    """The executor the execution options name, after checking them."""
+    check_execution_options(args)
     return make_executor(args.workers, args.executor, args.scheduler)
 
 

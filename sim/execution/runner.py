@@ -20,14 +20,16 @@ from sim.model.cohort import PRIMARY_CHOICES, sample_cohort
 from sim.model.design import DESIGNS, censoring
 from sim.engine.patients import simulate_chunk
 from sim.errors import InputError
+from sim.limits import MAX_PATIENTS
 from sim.execution.executor import LocalExecutor, Progress
+from sim.execution.staging import check_out, finish, release, staging_for
 from sim.model.params import Params
 from sim.model.policy import Policy
 from sim.output.tables import events_table, patients_table
 from sim.output.tally import merge, tally_of
 
 __all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_unit",
-           "staging_for", "finish", "versions", "DEFAULT_CHUNK"]
+           "versions", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 10_000
 
@@ -44,8 +46,9 @@ class CohortSpec:
     replicate: int = 0
 
     def check(self) -> "CohortSpec":
-        if not isinstance(self.n, int) or self.n <= 0:
-            raise InputError(f"--n: must be a positive number of patients (got {self.n})")
+        if not isinstance(self.n, int) or not 0 < self.n <= MAX_PATIENTS:
+            raise InputError(f"--n: must be a positive number of patients, at most "
+                             f"{MAX_PATIENTS:,} (got {self.n})")
         if self.seed < 0:
             raise InputError(f"--seed: must be a non-negative integer (got {self.seed})")
         if self.replicate < 0:
@@ -116,38 +119,6 @@ def simulate_unit(unit: _Unit) -> tuple[int, dict]:
 _UNITS = "_units"
 
 
-def staging_for(out: Path, run: dict, resume: bool, folders: tuple[str, ...]) -> Path:
-    """The hidden directory beside `out` in which a run is assembled (renamed to `out` when
-    complete). `out` must be new or empty; an interrupted run found there is continued only with
-    `resume`, and only if it was started with the same `run` description."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"--out: must be a new or empty directory ({out} exists and is not empty)")
-    staging = out.parent / f".{out.name}.partial"
-    if staging.exists() and not resume:
-        raise InputError(f"--out: a run of {out} is under way or was interrupted in {staging}; "
-                         "add --resume (where the command has it) to finish it, or remove that "
-                         "directory")
-    if staging.exists():
-        if json.loads((staging / "run.json").read_text()) != run:
-            raise InputError(f"--resume: the run in {staging} was started with other options; "
-                             "repeat its command exactly, or remove that directory")
-        return staging
-    staging.mkdir(parents=True)
-    for folder in folders:
-        (staging / folder).mkdir()
-    staging.chmod(0o777 & ~_umask())
-    (staging / "run.json").write_text(json.dumps(run, sort_keys=True))
-    return staging
-
-
-def finish(staging: Path, out: Path) -> None:
-    """The complete run takes its final name."""
-    (staging / "run.json").unlink()
-    if out.exists():
-        out.rmdir()
-    os.replace(staging, out)
-
-
 def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, manifest: dict,
                chunk_size: int = DEFAULT_CHUNK, executor=None, resume: bool = False,
                progress: bool | None = None) -> dict:
@@ -160,11 +131,10 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, mani
     are computed, and the output is identical to an uninterrupted run. Returns the tally.
     """
     spec.check()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_out(out)
     # the run's identity is its content: a resumed run must be the same run, file edits included
     run = {"spec": asdict(spec), "parameter_hash": params.digest(), "policy": policy.name,
-           "policy_hash": policy.digest(), "chunk_size": chunk_size}
+           "policy_hash": policy.digest(), "chunk_size": chunk_size, "versions": versions()}
     staging = staging_for(out, run, resume, ("patients.parquet", "events.parquet", _UNITS))
     done = {int(p.stem) for p in (staging / _UNITS).glob("*.json")}
     units = [_Unit(k, first, min(chunk_size, spec.n - first), spec, params, policy, str(staging))
@@ -175,6 +145,9 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, mani
                    done_units=len(done))
     try:
         executor.run(simulate_unit, units, lambda result: bar.update(result[0]))
+    except BaseException:
+        release(staging)      # the units done stay, for --resume
+        raise
     finally:
         bar.close()
     total = merge(json.loads(p.read_text()) for p in sorted((staging / _UNITS).glob("*.json")))
@@ -188,12 +161,6 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, mani
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     finish(staging, out)
     return total
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def versions() -> dict[str, str]:

@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim._toml import validate_file
+from sim.limits import MAX_VISITS
 from sim.model.params import Sourced
 from sim.model.streams import VISIT_MONTHS
 
@@ -92,6 +93,16 @@ class _PolicyFile(BaseModel):
     capacity: _Capacity | None = None
     phase: list[_Phase] = Field(default_factory=list)
     modality: dict[str, _Modality] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bounded_schedule(self) -> "_PolicyFile":
+        visits = {round(p.from_months + step * p.interval_months, 9) for p in self.phase
+                  for step in range(1, min(int((p.to_months - p.from_months) / p.interval_months
+                                               + 1e-9), MAX_VISITS + 1) + 1)}
+        if len(visits) > MAX_VISITS:
+            raise ValueError(f"phase: at most {MAX_VISITS} scheduled visits (one every two weeks "
+                             f"for 20 years); this schedule has more (see interval_months)")
+        return self
 
     @model_validator(mode="after")
     def _known_modalities(self) -> "_PolicyFile":

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim._toml import validate_file
 from sim.errors import InputError
+from sim.limits import MAX_CHUNK, MAX_COMPARISON_PATIENTS, MAX_PATIENT_LIVES
 from sim.execution.executor import Progress
 from sim.model.params import Params, load_params, with_values
 from sim.model.policy import Policy, load_policy
@@ -37,11 +38,11 @@ _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 class _Cohort(BaseModel):
     model_config = _STRICT
-    patients: Annotated[int, Field(gt=0)]
+    patients: Annotated[int, Field(gt=0, le=MAX_COMPARISON_PATIENTS)]
     primary: Literal["rectum", "colon", "both"] = "both"
     years: Annotated[float, Field(gt=0, le=20)] = 10.0
     accrual_years: Annotated[float, Field(ge=0)] = 5.0
-    patients_per_department: Annotated[int, Field(gt=0)] = 10_000
+    patients_per_department: Annotated[int, Field(gt=0, le=MAX_CHUNK)] = 10_000
 
 
 class _Uncertainty(BaseModel):
@@ -101,6 +102,13 @@ def load_comparison(path: str | Path) -> Comparison:
     if spec.reference not in names:
         raise InputError(f"{path.name}: reference: must be the name of one of the policies "
                          f"({', '.join(names)}); got {spec.reference!r}")
+    u = spec.uncertainty
+    lives = spec.cohort.patients * len(policies) * max(u.draws, 1) * u.replicates
+    if lives > MAX_PATIENT_LIVES:
+        raise InputError(f"{path.name}: cohort.patients: {spec.cohort.patients:,} patients x "
+                         f"{len(policies)} policies x {max(u.draws, 1)} draws x {u.replicates} "
+                         f"replicates make {lives:,} patient-lives, more than "
+                         f"{MAX_PATIENT_LIVES:,}")
     return Comparison(spec.name, spec.description, spec.reference, policies, spec.cohort,
                       spec.uncertainty)
 

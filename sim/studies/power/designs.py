@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sim._toml import read_toml, validate_file
 from sim.errors import InputError
+from sim.limits import MAX_ALLOCATION, MAX_POWER_REPLICATES, MAX_TRIAL_PATIENTS
 from sim.output.schema import PATIENT_COLUMNS
 
 __all__ = ["KINDS", "ExponentialDesign", "TrialDesign", "CohortDesign", "Design", "load_design",
@@ -40,9 +41,10 @@ TRIAL_ENDPOINTS = ("os", "rmst", "reresection", "dfs")
 COHORT_ENDPOINTS = ("os", "dfs", "pelvis", "liver", "lung", "other")
 COHORT_TESTS = ("logrank", "cox")
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
-Allocation = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
+Ratio = Annotated[int, Field(gt=0, le=MAX_ALLOCATION, strict=True)]
+Allocation = Annotated[tuple[Ratio, Ratio], Field(strict=False)]   # a TOML array, of ints
 
 
 class _Common(BaseModel):
@@ -51,9 +53,10 @@ class _Common(BaseModel):
     description: str = ""
     alpha: Probability = 0.05
     target_power: Probability = 0.8
-    sample_sizes: list[Annotated[int, Field(ge=2)]] = Field(min_length=1)
-    replicates: Annotated[int, Field(gt=0)] = 1000
-    seed: Annotated[int, Field(ge=0)] = 20080101
+    sample_sizes: list[Annotated[int, Field(ge=2, le=MAX_TRIAL_PATIENTS, strict=True)]] = Field(
+        min_length=1)
+    replicates: Annotated[int, Field(gt=0, le=MAX_POWER_REPLICATES, strict=True)] = 1000
+    seed: Annotated[int, Field(ge=0, strict=True)] = 20080101
     path: str = Field("", exclude=True)  # the file it came from (set by the loader)
 
     @field_validator("sample_sizes")
