@@ -9,6 +9,7 @@ become frozen dataclasses for the engine and the sources are kept beside them.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import datetime as dt
 import hashlib
 import json
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from sim._toml import first_error, read_toml
+from sim._toml import allowed_keys, first_error, read_toml
 from sim.errors import InputError
 
 __all__ = ["Params", "load_params", "default_params_path", "with_values", "SOURCE_PREFIXES"]
@@ -256,6 +257,11 @@ def _split_sources(tree: dict[str, Any], prefix: str, path: Path,
     values: dict[str, Any] = {}
     for key, node in tree.items():
         name = f"{prefix}{key}"
+        allowed = allowed_keys(Params, tuple(prefix.split(".")[:-1]))
+        if key not in allowed:   # named, never echoed: the file may not be a parameter file at all
+            near = difflib.get_close_matches(key, allowed, n=1)
+            raise InputError(f"{path.name}: {name}: unknown key" + (
+                f"; did you mean {near[0]!r}?" if near else "") + f" (allowed: {', '.join(allowed)})")
         if isinstance(node, dict) and "value" in node:
             try:
                 leaf = _Sourced.model_validate(node)

@@ -147,7 +147,8 @@ def inputs_reference() -> str:
                   "producing recurrence of one 10-mm lesion's volume), its specificity and cost, and "
                   "an optional capacity. Numbers are `{ value, source }` tables.", _PolicyFile),
         *_section("Comparison (`scenarios/comparisons/*.toml`)",
-                  "Policies (paths relative to the file, or files of `scenarios/`) run on the same "
+                  "Policies (paths relative to the file, or files of `scenarios/`; a path must "
+                  "lead under the file's folder or the packaged scenarios) run on the same "
                   "patients over `uncertainty.draws` parameter sets of the posterior sample "
                   "(0: the fitted point).", _ComparisonFile),
     ]
@@ -155,7 +156,26 @@ def inputs_reference() -> str:
                          (CohortDesign, "cohort")):
         lines += _section(f"Power design, `kind = \"{title}\"` (`scenarios/power/*.toml`)",
                           (model.__doc__ or "").strip(), model)
+    lines += ["## Limits", "", "Checked before anything is started or written (`sim/limits.py`); "
+              "a policy's and a design's paths follow the comparison's rule above.", "",
+              "| limit | value | why |", "|---|---|---|",
+              *[f"| `{name}` | {value:,} | {why} |" for name, value, why in _limits()], ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _limits() -> list[tuple[str, int, str]]:
+    """(name, value, reason) of each limit: the constants of sim/limits.py with the docstring
+    that follows each."""
+    import ast  # noqa: PLC0415
+    import inspect  # noqa: PLC0415
+
+    from sim import limits  # noqa: PLC0415
+
+    body = ast.parse(inspect.getsource(limits)).body
+    return [(node.targets[0].id, getattr(limits, node.targets[0].id), " ".join(after.value.value.split()))
+            for node, after in zip(body, body[1:])
+            if isinstance(node, ast.Assign) and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)]
 
 
 def outputs_reference() -> str:

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim._toml import validate_file
+from sim._paths import named_file
 from sim.errors import InputError
 from sim.limits import MAX_CHUNK, MAX_COMPARISON_PATIENTS, MAX_PATIENT_LIVES
 from sim.execution.executor import Progress
@@ -82,20 +83,12 @@ class Comparison:
     uncertainty: _Uncertainty
 
 
-def _policy_path(base: Path, name: str) -> Path:
-    """A policy named in a comparison: a path relative to the file, or a packaged scenario."""
-    for candidate in (base / name, Path(str(resources.files("sim") / "scenarios" / name))):
-        if candidate.is_file():
-            return candidate
-    raise InputError(f"{base.name if base.is_file() else base}: policies: no policy file {name!r} "
-                     "(a path relative to the comparison file, or a file of scenarios/)")
-
-
 def load_comparison(path: str | Path) -> Comparison:
     """Read and check a comparison file and the policy files it names; an error is one line."""
     path = Path(path)
     spec = validate_file(path, _ComparisonFile)
-    policies = tuple(load_policy(_policy_path(path.parent, name)) for name in spec.policies)
+    policies = tuple(load_policy(named_file(path, "policies", name, "policy file"))
+                     for name in spec.policies)
     names = [p.name for p in policies]
     if len(set(names)) != len(names):
         raise InputError(f"{path.name}: policies: two policies share the name {names}")

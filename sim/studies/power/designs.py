@@ -21,7 +21,7 @@ looked up among the packaged scenarios. Errors are one line naming the file and 
 
 from __future__ import annotations
 
-from importlib import resources
+import difflib
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -29,6 +29,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sim._toml import read_toml, validate_file
+from sim._paths import named_file
 from sim.errors import InputError
 from sim.limits import MAX_ALLOCATION, MAX_POWER_REPLICATES, MAX_TRIAL_PATIENTS
 from sim.output.schema import PATIENT_COLUMNS
@@ -138,14 +139,9 @@ def _fail(path: Path, field: str, message: str) -> InputError:
 
 
 def resolve(path: Path, field: str, value: str) -> Path:
-    """A file named in a design: relative to the design's folder, else a packaged scenario."""
-    candidate = (path.parent / value).resolve()
-    if candidate.is_file():
-        return candidate
-    packaged = Path(str(resources.files("sim") / "scenarios" / value))
-    if "/" not in value and packaged.is_file():
-        return packaged
-    raise _fail(path, field, f"no such file {value!r} (relative to {path.parent} or the packaged scenarios)")
+    """A file named in a design: relative to the design's folder (and under it), or a packaged
+    scenario (`sim._paths.named_file`)."""
+    return named_file(path, field, value)
 
 
 def _check_exponential(design: ExponentialDesign, path: Path) -> None:
@@ -198,7 +194,10 @@ def load_design(path: str | Path) -> Design:
     tree = read_toml(path)
     kind = tree.get("kind")
     if kind not in _MODELS:
-        raise _fail(path, "kind", f"must be one of {', '.join(KINDS)} (got {kind!r})")
+        # the value is not echoed (the file may be no design at all); a near kind is suggested
+        near = difflib.get_close_matches(kind, KINDS, n=1) if isinstance(kind, str) else []
+        raise _fail(path, "kind", f"must be one of {', '.join(KINDS)}"
+                    + (f"; did you mean {near[0]!r}?" if near else ""))
     if "path" in tree:
         raise _fail(path, "path", "unknown key")
     design = validate_file(path, _MODELS[kind], {**tree, "path": str(path.resolve())})
