@@ -44,13 +44,16 @@ LABELS = {"overall_survival": "Overall survival", "disease_free_survival": "Dise
 QUANTITIES = ("survival", "median_months", "one_minus_km", "cumulative_incidence")
 REQUIRED = ("primary_site", "os_months", "death", "dfs_months", "dfs_event",
             *(f"{site}_recurrence_months" for site in SITES))
+_FIGURE_GRID = np.linspace(0.0, AT_RISK_MONTHS[-1], 2401)  # the curves drawn, every 0.05 month
 COLUMNS = ["primary_site", "endpoint", "quantity", "time_months", "estimate", "lower", "upper", "at_risk"]
 
 
 def summarize(directory) -> dict[str, Path]:
     """Write ``summary.csv``, ``summary.md`` and ``survival.png`` next to ``patients.parquet``.
 
-    Returns the paths by kind: ``{"csv": ..., "markdown": ..., "figure": ...}``.
+    Returns the paths by kind: ``{"csv": ..., "markdown": ..., "figure": ...}``. Memory is bounded
+    by a few numbers per patient: the primary site is read as integer codes, and each endpoint
+    is analysed on its own and reduced to its summary rows before the next.
     """
     import pyarrow.parquet as pq  # noqa: PLC0415
 
@@ -59,13 +62,16 @@ def summarize(directory) -> dict[str, Path]:
     missing = [column for column in REQUIRED if column not in names]
     if missing:
         raise ValueError(f"{source} lacks the column(s) {', '.join(missing)}.")
-    patients = pq.read_table(source, columns=list(REQUIRED)).to_pandas()
-    curves, table = _survival_table(patients)
+    patients = pq.read_table(source, columns=list(REQUIRED),
+                             read_dictionary=["primary_site"]).to_pandas()
+    if patients.empty:
+        raise ValueError(f"{source} holds no patients")
+    curves, at_risk, table = _survival_table(patients)
     paths = {"csv": source.with_name("summary.csv"), "markdown": source.with_name("summary.md"),
              "figure": source.with_name("survival.png")}
     _write_atomically(paths["csv"], lambda file: file.write(table.to_csv(index=False).encode()))
     _write_atomically(paths["markdown"], lambda file: file.write(_markdown(table, patients).encode()))
-    _write_atomically(paths["figure"], lambda file: _draw(curves, file))
+    _write_atomically(paths["figure"], lambda file: _draw(curves, at_risk, file))
     return paths
 
 
@@ -77,44 +83,69 @@ def _site_arrays(patients: pd.DataFrame, site: str):
     return time, detected, ~detected & patients["death"].to_numpy(bool)
 
 
-def _by_site_and_overall(patients: pd.DataFrame, endpoints: dict[str, tuple[np.ndarray, np.ndarray]]):
-    """(durations, events, groups) of every endpoint, each patient twice: under its primary site and
-    under all patients; one analysis call then covers every endpoint and site."""
-    site = patients["primary_site"].astype(str).to_numpy()
-    n = site.shape[0]
-    groups = {"endpoint": np.repeat(list(endpoints), 2 * n),
-              "primary_site": np.tile(np.concatenate([site, np.full(n, ALL_PATIENTS)]), len(endpoints))}
-    durations = np.concatenate([np.tile(duration, 2) for duration, _ in endpoints.values()])
-    events = np.concatenate([np.tile(event, 2) for _, event in endpoints.values()])
-    return durations, events, groups
+def _endpoints(patients: pd.DataFrame):
+    """(name, durations, events, causes or None) of each endpoint, one at a time."""
+    for name, (duration, event) in ENDPOINTS.items():
+        yield name, patients[duration].to_numpy(float), patients[event].to_numpy(bool), None
+    for site in SITES:
+        time, detected, died = _site_arrays(patients, site)
+        yield f"{site}_recurrence", time, detected, np.where(detected, 1, np.where(died, 2, 0))
 
 
-def _survival_table(patients: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Kaplan–Meier tables of overall and disease-free survival, the summary table)."""
-    sites = {site: _site_arrays(patients, site) for site in SITES}
-    endpoints = {name: (patients[duration].to_numpy(float), patients[event].to_numpy(bool))
-                 for name, (duration, event) in ENDPOINTS.items()}
-    endpoints |= {f"{site}_recurrence": (time, detected) for site, (time, detected, _) in sites.items()}
-    km = kaplan_meier(*_by_site_and_overall(patients, endpoints))
-    is_survival = km["endpoint"].isin(list(ENDPOINTS)).to_numpy()
-    survival = km[is_survival]
+def _groups(patients: pd.DataFrame):
+    """(name, rows) of all patients (rows None: no copy), then of each primary site."""
+    categories = patients["primary_site"].astype("category")
+    codes = categories.cat.codes.to_numpy()
+    yield ALL_PATIENTS, None
+    for code, name in enumerate(categories.cat.categories.astype(str)):
+        yield name, codes == code
 
-    at_times = survival_at(survival, SURVIVAL_MONTHS).rename(columns={"survival": "estimate"})
-    medians = median_survival(survival).rename(columns={"median": "estimate"})
-    site_km = survival_at(km[~is_survival], [SITE_MONTHS])
-    site_km = site_km.assign(estimate=1 - site_km["survival"], lower=1 - site_km["upper"],
-                             upper=1 - site_km["lower"])  # one minus the curve: the ends swap
-    causes = {f"{site}_recurrence": (time, np.where(detected, 1, np.where(died, 2, 0)))
-              for site, (time, detected, died) in sites.items()}
-    incidence = cumulative_incidence(*_by_site_and_overall(patients, causes))
-    incidence = cumulative_incidence_at(incidence[incidence["cause"] == 1], [SITE_MONTHS])
 
-    incidence = incidence.rename(columns={"cumulative_incidence": "estimate"})
-    parts = [at_times.assign(quantity="survival"), medians.assign(quantity="median_months"),
-             site_km.assign(quantity="one_minus_km"), incidence.assign(quantity="cumulative_incidence")]
+def _until(horizon: float, time: np.ndarray, event: np.ndarray):
+    """The same estimates up to `horizon` from fewer distinct times: every time after it becomes
+    one censored time (an estimate at `horizon` depends on nothing later)."""
+    after = time > horizon
+    return np.where(after, horizon + 1.0, time), np.where(after, 0, event)
+
+
+def _survival_table(patients: pd.DataFrame):
+    """(survival curves on a grid for the figure, numbers at risk under it, the summary table).
+
+    One endpoint and one group at a time, each reduced to its summary rows before the next, so
+    that memory stays a few arrays of the group's size."""
+    parts, curves, at_risk = [], [], []
+    for endpoint, durations, events, causes in _endpoints(patients):
+        for site, rows in _groups(patients):
+            time, event = (durations, events) if rows is None else (durations[rows], events[rows])
+            label = {"endpoint": endpoint, "primary_site": site}
+            if causes is None:   # overall and disease-free survival: the whole curve
+                km = kaplan_meier(time, event)
+                parts += [survival_at(km, SURVIVAL_MONTHS).rename(columns={"survival": "estimate"})
+                          .assign(quantity="survival", **label),
+                          median_survival(km).rename(columns={"median": "estimate"})
+                          .assign(quantity="median_months", **label)]
+                curves.append(survival_at(km, _FIGURE_GRID).assign(**label))
+                at_risk.append(survival_at(km, AT_RISK_MONTHS).assign(**label))
+                continue
+            # a site of recurrence at 60 months
+            one_minus = survival_at(kaplan_meier(*_until(SITE_MONTHS, time, event)), [SITE_MONTHS])
+            parts.append(one_minus.assign(estimate=1 - one_minus["survival"],  # the ends swap
+                                          lower=1 - one_minus["upper"], upper=1 - one_minus["lower"],
+                                          quantity="one_minus_km", **label))
+            cause = causes if rows is None else causes[rows]
+            incidence = cumulative_incidence(*_until(SITE_MONTHS, time, cause))
+            incidence = incidence[incidence["cause"] == 1]
+            if incidence.empty:   # no recurrence at this site in the group: none by 60 months
+                incidence = one_minus[["time", "at_risk"]].assign(
+                    cumulative_incidence=0.0, se=0.0, lower=0.0, upper=0.0)
+            else:
+                incidence = cumulative_incidence_at(incidence, [SITE_MONTHS])
+            parts.append(incidence.rename(columns={"cumulative_incidence": "estimate"})
+                         .assign(quantity="cumulative_incidence", **label))
     table = pd.concat(parts, ignore_index=True).rename(columns={"time": "time_months"})
     ranks = {"primary_site": {ALL_PATIENTS: ""},  # all patients first, then the sites in order
-             "endpoint": {name: rank for rank, name in enumerate(endpoints)},
+             "endpoint": {name: rank for rank, name in enumerate(
+                 [*ENDPOINTS, *(f"{site}_recurrence" for site in SITES)])},
              "quantity": {name: rank for rank, name in enumerate(QUANTITIES)}}
 
     def rank(column: pd.Series) -> pd.Series:
@@ -124,11 +155,12 @@ def _survival_table(patients: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
 
     table = table.sort_values([*ranks, "time_months"], key=rank, kind="stable")
     table["at_risk"] = table["at_risk"].astype("Int64")
-    return survival, table[COLUMNS].reset_index(drop=True)
+    return (pd.concat(curves, ignore_index=True), pd.concat(at_risk, ignore_index=True),
+            table[COLUMNS].reset_index(drop=True))
 
 
 def _markdown(table: pd.DataFrame, patients: pd.DataFrame) -> str:
-    counts = patients["primary_site"].astype(str).value_counts().sort_index()
+    counts = patients["primary_site"].value_counts().sort_index()
     by_site = ", ".join(f"{site} {count}" for site, count in counts.items())
     lines = ["# Survival summary", "",
              f"{len(patients)} patients ({by_site}); Kaplan–Meier estimates with 95% log-log intervals; "
@@ -163,13 +195,12 @@ def _interval(row, digits: int = 3) -> str:
     return f"{show(row.estimate)} ({show(row.lower)}–{show(row.upper)})"
 
 
-def _draw(curves: pd.DataFrame, file) -> None:
+def _draw(curves: pd.DataFrame, at_risk: pd.DataFrame, file) -> None:
     """Overall and disease-free survival with 95% bands, numbers at risk in a table under each panel."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 (keeps `import sim` light)
     from matplotlib.figure import Figure  # noqa: PLC0415
 
     sites = [ALL_PATIENTS, *sorted(set(curves["primary_site"]) - {ALL_PATIENTS})]
-    at_risk = survival_at(curves, AT_RISK_MONTHS)
     figure = Figure(figsize=(12, 6), layout="constrained")
     FigureCanvasAgg(figure)
     grid = figure.add_gridspec(2, 2, height_ratios=[5, 0.4 + 0.25 * len(sites)])
