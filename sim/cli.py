@@ -191,6 +191,15 @@ def _terminated(signum, frame):
     raise _Terminated()
 
 
+_BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _one_line(message: str) -> str:
+    """A message kept to one line whatever a file put in it: control characters and line
+    breaks (a key named "\\r") shown escaped."""
+    return _BREAKS.sub(lambda match: repr(match.group())[1:-1], message)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     on_main_thread = threading.current_thread() is threading.main_thread()
@@ -213,7 +222,7 @@ def _command(argv: list[str]) -> int:
             return _run(args, argv)
         return args.handler(args, argv)
     except InputError as error:
-        print(f"crlm-sim: error: {error}", file=sys.stderr)
+        print(f"crlm-sim: error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
         print("crlm-sim: interrupted; nothing was written to --out (where a command has --resume, "

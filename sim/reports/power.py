@@ -111,6 +111,7 @@ def _figure(curve: PowerCurve, path: Path) -> None:
         part = curve.table[(curve.table["endpoint"] == endpoint) & (curve.table["test"] == test)]
         fine = curve.analytic[(curve.analytic["endpoint"] == endpoint) & (curve.analytic["test"] == test)]
         error = np.vstack([part["power"] - part["power_lower"], part["power_upper"] - part["power"]])
+        error = np.clip(error, 0.0, None)   # Wilson's bound at power 0 or 1 is it, to rounding
         axis.errorbar(part["n"], part["power"], yerr=error, fmt="o", capsize=3, color="C0",
                       label=f"simulated ({curve.replicates:,} trials, Wilson 95%)")
         if fine["analytic_power"].notna().any():

@@ -193,7 +193,7 @@ def load_design(path: str | Path) -> Design:
     path = Path(path)
     tree = read_toml(path)
     kind = tree.get("kind")
-    if kind not in _MODELS:
+    if not isinstance(kind, str) or kind not in _MODELS:
         # the value is not echoed (the file may be no design at all); a near kind is suggested
         near = difflib.get_close_matches(kind, KINDS, n=1) if isinstance(kind, str) else []
         raise _fail(path, "kind", f"must be one of {', '.join(KINDS)}"
