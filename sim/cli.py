@@ -224,6 +224,12 @@ def _command(argv: list[str]) -> int:
     except InputError as error:
         print(f"crlm-sim: error: {_one_line(str(error))}", file=sys.stderr)
         return 2
+    except (OSError, UnicodeError) as error:   # the disk, not the code: one line all the same
+        where = getattr(error, "filename", None)
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        print(f"crlm-sim: error: {_one_line(f'{where}: {reason}' if where else reason)}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt as stop:
         print("crlm-sim: interrupted; nothing was written to --out (where a command has --resume, "
               "the same command with --resume finishes the run)", file=sys.stderr)
