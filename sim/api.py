@@ -196,7 +196,7 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     c, u = loaded.cohort, loaded.uncertainty
     meta = {"name": loaded.name, "description": loaded.description, "reference": loaded.reference,
             "patients": c.patients, "primary": c.primary, "years": c.years, "draws": max(u.draws, 1)}
-    write_outputs(staging, meta, [p.name for p in loaded.policies])
+    write_outputs(staging, meta, loaded.policies)
     shutil.rmtree(staging / "departments")
     params = load_params()
     write_manifest(staging, command=command, comparison_file=str(source) if source else "(object)",

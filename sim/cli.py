@@ -135,9 +135,21 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
                 command=shlex.join(["crlm-sim", *argv]))
     finally:
         executor.close()
-    print(_plain((out / "results.md").read_text()))
-    print(f"\nwritten to {out}: report.html, results.csv, results.md, survival.png, frontier.png")
+    print(_plain(_without((out / "results.md").read_text(), ("Policies", "Figures", "Glossary"))))
+    print(f"\nwritten to {out}: report.html (the policies' schedules, every result with its "
+          "interval, figures, a glossary), results.md, results.csv and the figures")
     return 0
+
+
+def _without(markdown: str, sections: tuple[str, ...]) -> str:
+    """Markdown without the `## ` sections named (what reads well on paper, not on a terminal)."""
+    kept, skipping = [], False
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            skipping = line[3:].strip() in sections
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def _plain(markdown: str) -> str:

@@ -23,6 +23,7 @@ class _Slots:
         self.env = env
         self.resource = simpy.Resource(env, capacity=max(1, math.floor(per_week)))
         self.waits: list[float] = []
+        self.asked: list[float] = []     # when each wait began (months from the department's start)
         self.busy_months = 0.0
 
     def take(self):
@@ -33,6 +34,7 @@ class _Slots:
         yield request
         self.env.process(self._hold(request))
         self.waits.append(self.env.now - asked)
+        self.asked.append(asked)
         return self.env.now - asked
 
     def _hold(self, request):
@@ -61,10 +63,12 @@ class Department:
         return (yield from self.operating.take())
 
     def report(self) -> dict:
-        """Waits (months), slots used and slot-weeks offered over the department's active time."""
+        """Waits (months) and when each began, slots used, slots a week, and slot-weeks offered
+        over the department's active time."""
         out = {}
         for name, slots in (("imaging", self.imaging), ("operating", self.operating)):
             if slots is not None:
                 offered = slots.resource.capacity * self.env.now / WEEK_MONTHS
-                out[name] = {"waits": slots.waits, "used": len(slots.waits), "offered": offered}
+                out[name] = {"waits": slots.waits, "asked": slots.asked, "used": len(slots.waits),
+                             "per_week": slots.resource.capacity, "offered": offered}
         return out

@@ -90,6 +90,8 @@ class _PolicyFile(BaseModel):
     description: str = ""
     adherence: _SourcedProbability
     workup_cost: _SourcedAmount | None = None   # per work-up of a positive result
+    currency: str = "USD"                       # of every cost in the file
+    price_year: Annotated[int, Field(ge=1900, le=2100)] | None = None
     capacity: _Capacity | None = None
     phase: list[_Phase] = Field(default_factory=list)
     modality: dict[str, _Modality] = Field(default_factory=dict)
@@ -141,6 +143,9 @@ class Policy:
     imaging_slots_per_week: float | None = None
     operating_slots_per_week: float | None = None
     imaging: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # not a blood marker
+    schedule: tuple = ()   # the phases as written: (from, to, interval, modality labels); for reports
+    currency: str = "USD"  # of the costs, as the file states it
+    price_year: int | None = None
 
     @property
     def n_visits(self) -> int:
@@ -155,9 +160,16 @@ class Policy:
         """A short hash of everything that decides a run's result (not the sources): two policy
         files that differ in any schedule, accuracy, cost or capacity differ here."""
         fields = {name: (value.tolist() if isinstance(value, np.ndarray) else value)
-                  for name, value in vars(self).items() if name not in ("sources", "description")}
+                  for name, value in vars(self).items()
+                  if name not in ("sources", "description", "schedule", "currency", "price_year")}
         blob = json.dumps(fields, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def cost_unit(self) -> str:
+        """The currency and price year of the policy's costs, in words."""
+        year = f"{self.price_year} prices" if self.price_year else "price year not stated"
+        return f"{self.currency}, {year}"
 
     @property
     def has_capacity(self) -> bool:
@@ -205,10 +217,13 @@ def _build(spec: _PolicyFile) -> Policy:
                      for n in modality_names])
     imaging = np.array([not spec.modality[n].per_patient for n in modality_names], bool)
     capacity = spec.capacity or _Capacity()
+    schedule = tuple((p.from_months, p.to_months, p.interval_months,
+                      tuple(spec.modality[m].label or m for m in p.modalities)) for p in spec.phase)
     return Policy(spec.name, spec.description, spec.adherence.value, times, 1.0 - site_miss,
                   1.0 - patient_miss, tuple(labels), sources, specificity, modality_names, uses,
                   cost, spec.workup_cost.value if spec.workup_cost else 0.0,
-                  capacity.imaging_slots_per_week, capacity.operating_slots_per_week, imaging)
+                  capacity.imaging_slots_per_week, capacity.operating_slots_per_week, imaging,
+                  schedule, spec.currency, spec.price_year)
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -1,7 +1,9 @@
 """A cohort's one-screen summary, accumulated unit by unit in bounded memory.
 
-Counts per primary site, and the follow-up distribution as a histogram of 0.01-month bins (the
-median follow-up is exact to 0.01 month whatever the number of patients). Tallies of units add up.
+Counts per primary site, and the observed times as histograms of 0.01-month bins, all patients
+and those censored alive apart: the median follow-up (reverse Kaplan–Meier: the censoring is the
+event, a death censors) and the median observed time are exact to 0.01 month whatever the number
+of patients. Tallies of units add up.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def tally_of(patients: pa.Table) -> Tally:
             continue
         bins = np.minimum((frame["os_months"][m] / _BIN_MONTHS).astype(np.int64), _BINS - 1)
         values, counts = np.unique(bins, return_counts=True)
+        alive, alive_counts = np.unique(bins[~frame["death"][m]], return_counts=True)
         result[site] = {
             "patients": int(m.sum()), "deaths": int(frame["death"][m].sum()),
             "recurrences": int(frame["recurrence"][m].sum()),
@@ -37,6 +40,7 @@ def tally_of(patients: pa.Table) -> Tally:
             "curative_reoperations": int((~np.isnan(frame["curative_reoperation_months"][m])).sum()),
             "scans": int(frame["n_scans"][m].sum()),
             "followup_histogram": dict(zip(values.tolist(), counts.tolist())),
+            "censored_histogram": dict(zip(alive.tolist(), alive_counts.tolist())),
         }
     return result
 
@@ -45,9 +49,9 @@ def merge(tallies) -> Tally:
     total: Tally = {}
     for one in tallies:
         for site, counts in one.items():
-            into = total.setdefault(site, {"followup_histogram": {}})
+            into = total.setdefault(site, {"followup_histogram": {}, "censored_histogram": {}})
             for key, value in counts.items():
-                if key == "followup_histogram":
+                if key.endswith("_histogram"):
                     for b, c in value.items():
                         into[key][int(b)] = into[key].get(int(b), 0) + c
                 else:
@@ -62,6 +66,24 @@ def _median(histogram: dict) -> float:
     return float(bins[np.searchsorted(np.cumsum(counts), half)] * _BIN_MONTHS)
 
 
+def _reverse_km_median(histogram: dict, censored: dict) -> float:
+    """Median follow-up: the reverse Kaplan–Meier median (censoring alive is the event, death
+    censors; at a tied bin the censorings count first, as events do in Kaplan–Meier); nan if
+    it is not reached."""
+    bins = np.array(sorted(histogram))
+    removed = np.array([histogram[b] for b in bins])
+    events = np.array([censored.get(b, 0) for b in bins])
+    at_risk = removed.sum() - np.concatenate([[0], np.cumsum(removed)[:-1]])
+    survival = np.cumprod(1.0 - events / at_risk)
+    reached = np.flatnonzero(survival <= 0.5)
+    return float(bins[reached[0]] * _BIN_MONTHS) if len(reached) else float("nan")
+
+
+def _followup(t: dict) -> str:
+    median = _reverse_km_median(t["followup_histogram"], t["censored_histogram"])
+    return "not reached (no one censored alive)" if np.isnan(median) else f"{median:.1f} months"
+
+
 def render(total: Tally, out) -> str:
     lines = [f"crlm-sim cohort written to {out}"]
     n = 0
@@ -74,7 +96,8 @@ def render(total: Tally, out) -> str:
         by_site = ", ".join(f"{s} {t[f'{s}_recurrences']}" for s in _SITES)
         lines += [
             f"  {site}: {k} patients, {t['deaths']} deaths ({100 * t['deaths'] / k:.1f}%), "
-            f"median follow-up {_median(t['followup_histogram']):.1f} months",
+            f"median follow-up {_followup(t)} (reverse Kaplan–Meier); median observed time "
+            f"{_median(t['followup_histogram']):.1f} months",
             f"    recurrences {t['recurrences']} ({100 * t['recurrences'] / k:.1f}%); by site: {by_site}",
             f"    curative repeat operations {t['curative_reoperations']}; surveillance visits per "
             f"patient {t['scans'] / k:.1f}",

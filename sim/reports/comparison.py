@@ -26,21 +26,46 @@ __all__ = ["summarise", "write_outputs", "METRICS"]
 _COLUMNS = ["scenario_id", "draw", "os_months", "death", "recurrence", "recurrence_months",
             "first_symptom_months", "curative_reoperation_months", "n_scans", "n_imaging", "n_workups",
             "surveillance_cost"]
-METRICS = {  # name: (label, format)
-    "os_36": ("overall survival at 3 years", "{:.3f}"),
-    "os_60": ("overall survival at 5 years", "{:.3f}"),
-    "os_120": ("overall survival at 10 years", "{:.3f}"),
-    "rmst_120_months": ("restricted mean survival to 10 years (months)", "{:.2f}"),
-    "life_years_gained": ("life-years gained per patient vs reference (to 10 years)", "{:.3f}"),
-    "curative_share": ("share of patients with a curative re-resection", "{:.3f}"),
-    "found_before_symptoms": ("share of recurrences found before symptoms", "{:.3f}"),
-    "median_lead_months": ("median lead time of detection against symptoms (months)", "{:.2f}"),
-    "visits_per_patient": ("surveillance visits per patient", "{:.2f}"),
-    "scans_per_patient": ("imaging examinations per patient", "{:.2f}"),
-    "workups_per_patient": ("work-ups of false positives per patient", "{:.3f}"),
-    "scans_per_additional_curative": ("imaging examinations per additional curative re-resection vs reference", "{:.0f}"),
-    "cost_per_patient": ("surveillance cost per patient", "{:.0f}"),
+METRICS = {  # name: (label, unit, definition, format)
+    "os_36": ("overall survival at 3 years", "proportion",
+              "Kaplan–Meier estimate of being alive 36 months after the hepatectomy", "{:.3f}"),
+    "os_60": ("overall survival at 5 years", "proportion", "the same at 60 months", "{:.3f}"),
+    "os_120": ("overall survival at 10 years", "proportion", "the same at 120 months", "{:.3f}"),
+    "rmst_120_months": ("restricted mean survival to 10 years", "months",
+                        "mean time alive within the first 120 months (area under the survival "
+                        "curve)", "{:.2f}"),
+    "life_years_gained": ("life-years gained within 10 years", "years per patient",
+                          "restricted mean survival minus the reference policy's, in years "
+                          "(itself a difference from the reference)", "{:.3f}"),
+    "curative_share": ("curative re-resection", "proportion of patients",
+                       "share of patients with a curative-intent repeat operation during "
+                       "follow-up", "{:.3f}"),
+    "found_before_symptoms": ("recurrence found before symptoms", "proportion of recurrences",
+                              "among patients with a detected recurrence, the share whose first "
+                              "recurrence was found before it would have caused symptoms", "{:.3f}"),
+    "median_lead_months": ("median lead time", "months",
+                           "median, over detected recurrences, of the time from detection to when "
+                           "symptoms would have appeared (0 when found by symptoms)", "{:.2f}"),
+    "visits_per_patient": ("surveillance visits", "per patient",
+                           "scheduled surveillance visits attended", "{:.2f}"),
+    "scans_per_patient": ("imaging examinations", "per patient",
+                          "imaging examinations (CT, MRI) at the visits attended; markers such as "
+                          "CEA and work-ups not included", "{:.2f}"),
+    "workups_per_patient": ("work-ups of false positives", "per patient",
+                            "work-ups (further imaging, a clinic visit) of a positive result "
+                            "without recurrence", "{:.3f}"),
+    "cost_per_patient": ("surveillance cost", "per patient, in the policies' currency",
+                         "every examination at the visits attended (imaging and markers) plus "
+                         "the work-up of every false positive; the work-up of a true positive is "
+                         "the start of treatment and is not counted", "{:.0f}"),
+    "scans_per_additional_curative": (
+        "imaging examinations per additional curative re-resection", "examinations",
+        "(imaging per patient minus the reference's) / (curative re-resection share minus the "
+        "reference's), draw by draw, over the draws where both differences are positive (the "
+        "others are counted below the table)", "{:.0f}"),
 }
+PAIRED = [m for m in METRICS if m not in ("life_years_gained", "scans_per_additional_curative")]
+"""The metrics whose difference from the reference is reported (paired by draw)."""
 
 
 def _read(staging: Path) -> pd.DataFrame:
@@ -76,56 +101,103 @@ def _per_draw(patients: pd.DataFrame, reference: str) -> pd.DataFrame:
     extra_scans = table["scans_per_patient"].to_numpy() - ref.loc[draws, "scans_per_patient"].to_numpy()
     extra_cures = table["curative_share"].to_numpy() - ref.loc[draws, "curative_share"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        # defined when the policy buys cures with extra visits (not when it saves visits too)
+        # defined when the policy buys cures with extra imaging (not when it saves imaging too)
         table["scans_per_additional_curative"] = np.where((extra_cures > 0) & (extra_scans > 0),
                                                           extra_scans / extra_cures, np.nan)
+    is_reference = table.index.get_level_values("scenario_id") == reference
+    table["ratio_excluded"] = np.select(
+        [is_reference, extra_cures <= 0, extra_scans <= 0],
+        ["reference", "no_additional_reresection", "no_additional_imaging"], "")
     return table
 
 
-def _departments(staging: Path) -> pd.DataFrame:
-    rows = {}
+QUARTER_MONTHS = 3.0
+WEEKS_PER_QUARTER = 13.0
+
+
+def _departments(staging: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(waits and utilisation per policy and kind of slot: over the whole run and at the peak
+    quarter; the same by quarter of the departments' time). A department is one chunk of
+    patients of one draw; quarters count from its first patient's hepatectomy."""
+    requests = []
     for path in sorted((staging / "departments").glob("*.json")):
         record = json.loads(path.read_text())
-        if not record["department"]:
-            continue
-        into = rows.setdefault(record["scenario_id"], {})
-        for kind, data in record["department"].items():
-            slot = into.setdefault(kind, {"waits": [], "used": 0, "offered": 0.0})
-            slot["waits"] += data["waits"]
-            slot["used"] += data["used"]
-            slot["offered"] += data["offered"]
-    out = []
-    for name, kinds in rows.items():
-        for kind, data in kinds.items():
-            waits = np.asarray(data["waits"]) * (52 / 12)  # weeks
-            out.append({"scenario_id": name, "slots": kind,
-                        "mean_wait_weeks": float(waits.mean()) if len(waits) else 0.0,
-                        "p95_wait_weeks": float(np.percentile(waits, 95)) if len(waits) else 0.0,
-                        "utilisation": data["used"] / data["offered"] if data["offered"] else np.nan})
-    return pd.DataFrame(out, columns=["scenario_id", "slots", "mean_wait_weeks", "p95_wait_weeks",
-                                      "utilisation"])
+        for kind, data in (record["department"] or {}).items():
+            waits, asked = np.asarray(data["waits"], float), np.asarray(data["asked"], float)
+            requests.append(pd.DataFrame({
+                "scenario_id": record["scenario_id"], "slots": kind, "department": path.stem,
+                "wait_weeks": waits * (52 / 12),
+                "quarter": np.floor(asked / QUARTER_MONTHS),                # when the wait began
+                "started": np.floor((asked + waits) / QUARTER_MONTHS),      # when the slot was used
+                "per_week": data["per_week"], "offered": data["offered"]}))
+    overall_columns = ["scenario_id", "slots", "mean_wait_weeks", "p95_wait_weeks", "utilisation",
+                       "peak_quarter", "peak_quarter_mean_wait_weeks", "peak_quarter_utilisation"]
+    quarter_columns = ["scenario_id", "slots", "quarter", "months_from", "mean_wait_weeks",
+                       "p95_wait_weeks", "utilisation"]
+    if not requests:
+        return pd.DataFrame(columns=overall_columns), pd.DataFrame(columns=quarter_columns)
+    every = pd.concat(requests, ignore_index=True)
+    overall, quarters = [], []
+    for (name, kind), rows in every.groupby(["scenario_id", "slots"], sort=False):
+        departments = rows.drop_duplicates("department")
+        capacity_per_quarter = departments["per_week"].sum() * WEEKS_PER_QUARTER
+        by_quarter = rows.groupby("quarter")["wait_weeks"]
+        used = rows.groupby("started").size().rename_axis("quarter")
+        table = pd.DataFrame({"mean_wait_weeks": by_quarter.mean(),
+                              "p95_wait_weeks": by_quarter.quantile(0.95)}).join(
+            (used / capacity_per_quarter).rename("utilisation"), how="outer")
+        table = table.fillna({"utilisation": 0.0}).reset_index().assign(scenario_id=name, slots=kind)
+        table = table[table["mean_wait_weeks"].notna()]   # quarters in which someone asked
+        table["months_from"] = table["quarter"] * QUARTER_MONTHS
+        quarters.append(table[quarter_columns])
+        peak = table.loc[table["mean_wait_weeks"].idxmax()]
+        overall.append({"scenario_id": name, "slots": kind,
+                        "mean_wait_weeks": rows["wait_weeks"].mean(),
+                        "p95_wait_weeks": rows["wait_weeks"].quantile(0.95),
+                        "utilisation": len(rows) / departments["offered"].sum(),
+                        "peak_quarter": int(peak["quarter"]),
+                        "peak_quarter_mean_wait_weeks": peak["mean_wait_weeks"],
+                        "peak_quarter_utilisation": peak["utilisation"]})
+    return (pd.DataFrame(overall, columns=overall_columns),
+            pd.concat(quarters, ignore_index=True))
 
 
-def summarise(staging: Path, reference: str, order: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(per policy summary with intervals, per (policy, draw) table, department waits)."""
+def _interval(values: np.ndarray) -> tuple[float, float, float]:
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return np.nan, np.nan, np.nan
+    return values.mean(), np.percentile(values, 2.5), np.percentile(values, 97.5)
+
+
+def summarise(staging: Path, reference: str, order: list[str]):
+    """(per policy summary: each metric's mean and 95% interval over the draws, its paired
+    difference from the reference with its interval, and the draws the ratio leaves out; the
+    per (policy, draw) table; the departments' waits overall and by quarter)."""
     per_draw = _per_draw(_read(staging), reference)
+    ref = per_draw.xs(reference, level="scenario_id")
     rows = []
     for name in order:
         values = per_draw.xs(name, level="scenario_id")
         row = {"policy": name, "draws": len(values)}
         for metric in METRICS:
-            v = values[metric].to_numpy(dtype=float)
-            v = v[np.isfinite(v)]
-            row[metric] = v.mean() if len(v) else np.nan
-            row[f"{metric}_lower"] = np.percentile(v, 2.5) if len(v) else np.nan
-            row[f"{metric}_upper"] = np.percentile(v, 97.5) if len(v) else np.nan
+            row[metric], row[f"{metric}_lower"], row[f"{metric}_upper"] = _interval(
+                values[metric].to_numpy(dtype=float))
+        for metric in PAIRED:   # the same draws (and patients) in both: paired
+            difference = values[metric].to_numpy(float) - ref.loc[values.index, metric].to_numpy(float)
+            (row[f"{metric}_difference"], row[f"{metric}_difference_lower"],
+             row[f"{metric}_difference_upper"]) = _interval(difference)
+        status = values["ratio_excluded"]
+        row["ratio_draws_used"] = int((status == "").sum())
+        row["ratio_draws_no_additional_reresection"] = int((status == "no_additional_reresection").sum())
+        row["ratio_draws_no_additional_imaging"] = int((status == "no_additional_imaging").sum())
         rows.append(row)
-    return pd.DataFrame(rows), per_draw, _departments(staging)
+    overall, quarters = _departments(staging)
+    return pd.DataFrame(rows), per_draw, overall, quarters
 
 
 def _dominated(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """A policy is dominated when another needs no more imaging and achieves at least as much,
-    and is strictly better in one of the two."""
+    """A policy is dominated when another costs no more and achieves at least as much, and is
+    strictly better in one of the two."""
     out = np.zeros(len(x), bool)
     for i in range(len(x)):
         better = (x <= x[i]) & (y >= y[i]) & ((x < x[i]) | (y > y[i]))
@@ -133,122 +205,328 @@ def _dominated(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def _survival_picture(staging: Path, order: list[str]):
+_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
+
+
+def _survival_picture(staging: Path, order: list[str], reference: str):
+    """Overall survival by policy (means over draws) and each policy's difference from the
+    reference, draw by draw, with its 95% band."""
     patients = _read(staging)
     grid = np.arange(0.0, 121.0, 1.0)
     groups = {"scenario_id": patients["scenario_id"].to_numpy(), "draw": patients["draw"].to_numpy()}
     at = survival_at(kaplan_meier(patients["os_months"], patients["death"], groups=groups), grid)
+    curves = {name: at[at["scenario_id"] == name].pivot(index="draw", columns="time",
+                                                        values="survival") for name in order}
 
     def draw(plt):
-        figure, axis = plt.subplots(figsize=(7, 4.2))
-        for name in order:
-            curves = at[at["scenario_id"] == name].pivot(index="draw", columns="time", values="survival")
-            axis.plot(grid, curves.mean().to_numpy(), label=name)
-            if len(curves) > 2:
-                axis.fill_between(grid, curves.quantile(0.025).to_numpy(), curves.quantile(0.975).to_numpy(),
-                                  alpha=0.12)
-        axis.set(xlabel="months from hepatectomy", ylabel="overall survival", ylim=(0, 1), xlim=(0, 120),
-                 title="Overall survival by policy (mean and 95% interval over parameter draws)")
-        axis.set_xticks(np.arange(0, 121, 12))
-        axis.legend(fontsize=7)
+        figure, (levels, differences) = plt.subplots(1, 2, figsize=(12, 4.4))
+        for k, name in enumerate(order):
+            style = dict(color=f"C{k}", linestyle=_STYLES[k % len(_STYLES)], linewidth=1.6)
+            levels.plot(grid, curves[name].mean().to_numpy(), label=name, **style)
+            if name == reference:
+                continue
+            difference = curves[name] - curves[reference].loc[curves[name].index]
+            differences.plot(grid, 100 * difference.mean().to_numpy(), label=name, **style)
+            if len(difference) > 2:
+                differences.fill_between(grid, 100 * difference.quantile(0.025).to_numpy(),
+                                         100 * difference.quantile(0.975).to_numpy(),
+                                         color=f"C{k}", alpha=0.12, linewidth=0)
+        differences.axhline(0.0, color="black", linewidth=0.8)
+        levels.set(xlabel="Months from hepatectomy", ylabel="Overall survival", ylim=(0, 1),
+                   xlim=(0, 120), title="Overall survival (mean over parameter draws)")
+        differences.set(xlabel="Months from hepatectomy", xlim=(0, 120),
+                        ylabel=f"Difference from {reference} (percentage points)",
+                        title=f"Difference from {reference}, draw by draw (95% band)")
+        for axis in (levels, differences):
+            axis.set_xticks(np.arange(0, 121, 12))
+            axis.grid(alpha=0.3)
+            axis.legend(fontsize=8)
         return figure
     return draw
 
 
-def _frontier_picture(summary: pd.DataFrame):
+def _spread(positions: np.ndarray, gap: float) -> np.ndarray:
+    """Label heights (axes fraction) at least `gap` apart, as near their points as possible,
+    kept inside [0, 1]: the labels never overlap."""
+    order = np.argsort(positions)
+    placed = positions[order].astype(float).copy()
+    for i in range(1, len(placed)):
+        placed[i] = max(placed[i], placed[i - 1] + gap)
+    overflow = placed[-1] - 1.0 if len(placed) else 0.0
+    if overflow > 0:
+        placed -= overflow
+        for i in range(len(placed) - 2, -1, -1):
+            placed[i] = min(placed[i], placed[i + 1] - gap)
+    out = np.empty_like(placed)
+    out[order] = placed
+    return out
+
+
+def _frontier_picture(summary: pd.DataFrame, cost_unit: str):
     def draw(plt):
-        figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        figure, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+        x = summary["cost_per_patient"].to_numpy()
         for axis, metric, scale, label in (
-                (axes[0], "curative_share", 1.0, "share with a curative re-resection"),
-                (axes[1], "rmst_120_months", 1 / 12, "life-years per patient within 10 years")):
-            x, y = summary["scans_per_patient"].to_numpy(), summary[metric].to_numpy() * scale
+                (axes[0], "curative_share", 1.0, "Share with a curative re-resection"),
+                (axes[1], "rmst_120_months", 1 / 12, "Life-years per patient within 10 years")):
+            y = summary[metric].to_numpy() * scale
             lower = summary[f"{metric}_lower"].to_numpy() * scale
             upper = summary[f"{metric}_upper"].to_numpy() * scale
             dominated = _dominated(x, y)
             order = np.argsort(x)
             frontier = order[~dominated[order]]
             axis.plot(x[frontier], y[frontier], "-", color="gray", lw=1, label="efficiency frontier")
+            for i in range(len(x)):
+                axis.errorbar(x[i], y[i], yerr=[[max(y[i] - lower[i], 0)], [max(upper[i] - y[i], 0)]],
+                              fmt="o", color=f"C{i}", mfc="white" if dominated[i] else f"C{i}",
+                              capsize=3)
+            axis.set(xlabel=f"Surveillance cost per patient ({cost_unit})", ylabel=label)
+            axis.grid(alpha=0.3)
+            axis.margins(x=0.08, y=0.12)
+            figure.canvas.draw()   # the limits are final: place the labels in axes fraction
+            bottom, top = axis.get_ylim()
+            heights = _spread((y - bottom) / (top - bottom), 0.075)
             for i, name in enumerate(summary["policy"]):
-                axis.errorbar(x[i], y[i], yerr=[[y[i] - lower[i]], [upper[i] - y[i]]],
-                              fmt="o", mfc="white" if dominated[i] else None, capsize=3)
                 axis.annotate(name + (" (dominated)" if dominated[i] else ""), (x[i], y[i]),
-                              fontsize=7, xytext=(4, 4), textcoords="offset points")
-            axis.set(xlabel="imaging examinations per patient", ylabel=label)
-        axes[0].legend(fontsize=7, loc="lower right")
-        figure.suptitle("Imaging against outcomes (open markers: dominated policies)")
+                              xytext=(1.03, heights[i]), textcoords="axes fraction", fontsize=8,
+                              va="center", color=f"C{i}",
+                              arrowprops=dict(arrowstyle="-", color=f"C{i}", lw=0.6, alpha=0.7))
+        axes[0].legend(fontsize=8, loc="lower right")
+        figure.suptitle("Cost of surveillance against outcomes (open markers: dominated; "
+                        "bars: 95% interval over parameter draws)")
+        figure.subplots_adjust(wspace=0.55, right=0.85)
         return figure
     return draw
 
 
-def _metric_rows(summary: pd.DataFrame) -> list[tuple[str, list[str]]]:
-    """Each metric's label and one cell per policy: mean over draws [95% interval]."""
+def _capacity_picture(quarters: pd.DataFrame):
+    def draw(plt):
+        kinds = list(dict.fromkeys(quarters["slots"]))
+        figure, axes = plt.subplots(2, len(kinds), figsize=(6 * len(kinds), 6.4), squeeze=False,
+                                    sharex=True)
+        for column, kind in enumerate(kinds):
+            wait, used = axes[0, column], axes[1, column]
+            for k, (name, rows) in enumerate(quarters[quarters["slots"] == kind].groupby(
+                    "scenario_id", sort=False)):
+                years = (rows["months_from"] + QUARTER_MONTHS / 2) / 12
+                wait.plot(years, rows["mean_wait_weeks"], color=f"C{k}", label=name)
+                wait.fill_between(years, 0, rows["p95_wait_weeks"], color=f"C{k}", alpha=0.1,
+                                  linewidth=0)
+                used.plot(years, 100 * rows["utilisation"], color=f"C{k}", label=name)
+            wait.set(ylabel="Wait (weeks): mean, shaded to the 95th percentile",
+                     title=f"{kind.capitalize()} slots: waits by quarter")
+            used.axhline(100, color="black", linewidth=0.8)
+            used.set(xlabel="Years from the department's first hepatectomy",
+                     ylabel="Slots used (% of those offered)", title="Utilisation by quarter")
+            for axis in (wait, used):
+                axis.grid(alpha=0.3)
+                axis.legend(fontsize=8)
+        return figure
+    return draw
+
+
+def _cell(row, metric: str, suffix: str = "") -> str:
+    _, _, _, fmt = METRICS[metric]
+    value = row[f"{metric}{suffix}"]
+    if not np.isfinite(value):
+        return "–"
+
+    def show(number: float) -> str:
+        text = fmt.format(number)
+        return text[1:] if text.startswith("-") and float(text) == 0 else text   # no "-0.000"
+
+    sign = "+" if suffix and value > 0 and show(value) != show(0.0) else ""
+    cell = sign + show(value)
+    if row["draws"] > 1 and np.isfinite(row[f"{metric}{suffix}_lower"]):
+        cell += f" ({show(row[f'{metric}{suffix}_lower'])} to {show(row[f'{metric}{suffix}_upper'])})"
+    return cell
+
+
+def _schedule(policy) -> str:
+    if not policy.schedule:
+        return "no scheduled visit: recurrences are found by symptoms"
+    return "; ".join(f"months {start:g}–{end:g}: every {interval:g} months, {' + '.join(tests)}"
+                     for start, end, interval, tests in policy.schedule)
+
+
+def _policy_rows(policies) -> list[list[str]]:
     rows = []
-    for metric, (label, fmt) in METRICS.items():
-        cells = []
-        for _, row in summary.iterrows():
-            if not np.isfinite(row[metric]):
-                cells.append("")
-                continue
-            cell = fmt.format(row[metric])
-            if row["draws"] > 1 and np.isfinite(row[f"{metric}_lower"]):
-                cell += f" [{fmt.format(row[f'{metric}_lower'])}, {fmt.format(row[f'{metric}_upper'])}]"
-            cells.append(cell)
-        rows.append((label, cells))
+    for policy in policies:
+        capacity = ", ".join(f"{what} {value:g} slots a week" for what, value in (
+            ("imaging", policy.imaging_slots_per_week),
+            ("operating", policy.operating_slots_per_week)) if value) or "unlimited"
+        positive = ("a positive test is worked up (imaging, clinic visit); a recurrence found "
+                    "is staged and treated, with curative-intent surgery when resectable"
+                    if policy.schedule else "–")
+        rows.append([policy.name, policy.description, _schedule(policy),
+                     f"{policy.adherence:.0%} of visits attended", positive, capacity])
     return rows
 
 
-def _heading(meta: dict) -> str:
-    return (f"{meta['patients']} patients ({meta['primary']}) per policy and draw, followed "
-            f"{meta['years']} years; {meta['draws']} parameter draw(s); reference policy: "
-            f"`{meta['reference']}`. Values: mean over draws [95% interval].")
+_POLICY_HEADER = ["policy", "what it is", "schedule (months from the hepatectomy or a curative "
+                  "repeat operation)", "adherence", "after a positive test", "capacity"]
 
 
-def _markdown(summary: pd.DataFrame, departments: pd.DataFrame, meta: dict) -> str:
-    lines = [f"# {meta['name']}", "", meta["description"], "", _heading(meta), ""]
-    lines += ["| metric | " + " | ".join(summary["policy"]) + " |", "|---" * (len(summary) + 1) + "|"]
-    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in _metric_rows(summary)]
-    if len(departments):
-        lines += ["", "Capacity (one department per chunk of patients):", "",
-                  "| policy | slots | mean wait (weeks) | 95th percentile wait (weeks) | utilisation |",
-                  "|---|---|---|---|---|"]
-        for r in departments.itertuples():
-            lines.append(f"| {r.scenario_id} | {r.slots} | {r.mean_wait_weeks:.2f} | "
-                         f"{r.p95_wait_weeks:.2f} | {r.utilisation:.2f} |")
-    lines += ["", "![survival by policy](survival.png)", "", "![frontier](frontier.png)", ""]
-    return "\n".join(lines)
+def _exclusions(summary: pd.DataFrame, reference: str) -> list[str]:
+    lines = []
+    for row in summary.itertuples():
+        if row.policy == reference:
+            continue
+        left_out = row.ratio_draws_no_additional_reresection + row.ratio_draws_no_additional_imaging
+        if left_out:
+            lines.append(f"{row.policy}: imaging per additional curative re-resection over "
+                         f"{row.ratio_draws_used} of {row.draws} draws; left out "
+                         f"{row.ratio_draws_no_additional_reresection} draw(s) with no more "
+                         f"curative re-resections than {reference} and "
+                         f"{row.ratio_draws_no_additional_imaging} with no more imaging (a ratio "
+                         "is then undefined or meaningless).")
+    return lines
 
 
-def _html(summary: pd.DataFrame, departments: pd.DataFrame, meta: dict,
-          pictures: dict[str, bytes]) -> str:
+def _notes(meta: dict, cost_unit: str) -> list[str]:
+    draws = meta["draws"]
+    uncertainty = (f"Each value is the mean over {draws} parameter sets drawn from the "
+                   "calibration's posterior sample; the interval in brackets is the 2.5th to the "
+                   f"97.5th percentile over those {draws} draws (parameter uncertainty, with the "
+                   f"Monte Carlo error of {meta['patients']:,} patients per draw inside it)."
+                   if draws > 1 else "One parameter set (the fitted point estimate): no interval.")
+    return [f"{meta['patients']:,} patients ({meta['primary']} primaries) per policy and draw, "
+            f"followed {meta['years']:g} years. Reference policy: {meta['reference']}.",
+            uncertainty,
+            "Every policy runs on the same simulated patients with the same parameters in each "
+            "draw (common random numbers): a patient's disease is the same under every policy, so "
+            "differences are taken draw by draw (paired) and their intervals are narrower than "
+            "the levels' would suggest.",
+            f"Costs are in {cost_unit} (as the policy files give them)."]
+
+
+def _markdown(summary, overall, meta, policies, cost_unit) -> str:
+    reference = meta["reference"]
+    names = list(summary["policy"])
+    lines = [f"# {meta['description'] or meta['name']}", "", f"Comparison `{meta['name']}`.", "",
+             *[f"- {note}" for note in _notes(meta, cost_unit)], "", "## Policies", "",
+             "| " + " | ".join(_POLICY_HEADER) + " |", "|---" * len(_POLICY_HEADER) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in _policy_rows(policies)]
+    lines += ["", "## Results by policy", "", "| metric | unit | " + " | ".join(names) + " |",
+              "|---" * (len(names) + 2) + "|"]
+    for metric, (label, unit, _, _) in METRICS.items():
+        lines.append(f"| {label} | {unit} | "
+                     + " | ".join(_cell(row, metric) for _, row in summary.iterrows()) + " |")
+    others = [name for name in names if name != reference]
+    lines += ["", f"## Difference from {reference} (paired by draw)", "",
+              "| metric | unit | " + " | ".join(others) + " |", "|---" * (len(others) + 2) + "|"]
+    for metric in PAIRED:
+        label, unit, _, _ = METRICS[metric]
+        lines.append(f"| {label} | {unit} | " + " | ".join(
+            _cell(row, metric, "_difference") for _, row in summary.iterrows()
+            if row["policy"] != reference) + " |")
+    exclusions = _exclusions(summary, reference)
+    if exclusions:
+        lines += ["", "Left out of a ratio:", "", *[f"- {line}" for line in exclusions]]
+    if len(overall):
+        lines += ["", "## Capacity", "", "One department per chunk of patients, its patients "
+                  "accrued over the comparison's accrual years; waits in weeks.", "",
+                  "| policy | slots | mean wait | 95th percentile | utilisation, whole run | "
+                  "worst quarter (years from start) | its mean wait | its utilisation |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in overall.itertuples():
+            lines.append(f"| {r.scenario_id} | {r.slots} | {r.mean_wait_weeks:.1f} | "
+                         f"{r.p95_wait_weeks:.1f} | {r.utilisation:.0%} | "
+                         f"{r.peak_quarter * QUARTER_MONTHS / 12:.2f} | "
+                         f"{r.peak_quarter_mean_wait_weeks:.1f} | {r.peak_quarter_utilisation:.0%} |")
+        lines += ["", "![Waits and utilisation by quarter](capacity.png)"]
+    lines += ["", "## Figures", "", "![Overall survival by policy and its difference from the "
+              "reference](survival.png)", "",
+              "![Cost of surveillance against outcomes](frontier.png)", "", "## Glossary", "",
+              "| metric | unit | definition |", "|---|---|---|"]
+    lines += [f"| {label} | {unit} | {definition} |"
+              for label, unit, definition, _ in METRICS.values()]
+    return "\n".join(lines) + "\n"
+
+
+def _table(header: list[str], rows: list[list[str]], first_bold: bool = True) -> str:
     escape = html.escape
-    head = "".join(f"<th>{escape(p)}</th>" for p in summary["policy"])
-    body = "".join(f"<tr><td>{escape(label)}</td>" + "".join(f"<td>{escape(c)}</td>" for c in cells)
-                   + "</tr>" for label, cells in _metric_rows(summary))
-    capacity = ""
-    if len(departments):
-        capacity = ("<h2>Capacity</h2>" + departments.to_html(index=False, float_format=lambda v: f"{v:.3g}"))
-    images = "".join(f'<h2>{escape(name)}</h2><img alt="{escape(name)}" src="data:image/png;base64,'
-                     f'{base64.b64encode(png).decode()}">' for name, png in pictures.items())
-    style = ("body{font-family:sans-serif;max-width:75em;margin:auto} table{border-collapse:collapse;"
-             "font-size:12px} td,th{border:1px solid #ccc;padding:3px 6px} td:first-child{font-weight:600}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(meta['name'])}</title>"
-            f"<style>{style}</style></head><body><h1>{escape(meta['name'])}</h1>"
-            f"<p>{escape(meta['description'])}</p><p>{escape(_heading(meta))}</p>"
-            f"<table><tr><th>metric</th>{head}</tr>{body}</table>{capacity}{images}</body></html>\n")
+    head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
+    body = "".join("<tr>" + "".join(
+        f"<td{' class=name' if first_bold and k == 0 else ''}>{escape(cell)}</td>"
+        for k, cell in enumerate(cells)) + "</tr>" for cells in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_outputs(staging: Path, meta: dict, order: list[str]) -> dict[str, Path]:
-    """results.csv, results_by_draw.csv, capacity.csv, results.md, report.html, survival.png,
-    frontier.png in `staging` (each under a temporary name, then renamed)."""
-    summary, per_draw, departments = summarise(staging, meta["reference"], order)
-    pictures = {"survival.png": png_bytes(_survival_picture(staging, order)),
-                "frontier.png": png_bytes(_frontier_picture(summary))}
-    markdown = _markdown(summary, departments, meta)
-    page = _html(summary, departments, meta, pictures)
+def _html(summary, overall, meta, policies, cost_unit, pictures: dict[str, tuple[str, bytes]]) -> str:
+    escape = html.escape
+    reference = meta["reference"]
+    names = list(summary["policy"])
+    levels = [[label, unit, *(_cell(row, metric) for _, row in summary.iterrows())]
+              for metric, (label, unit, _, _) in METRICS.items()]
+    others = [name for name in names if name != reference]
+    differences = [[METRICS[m][0], METRICS[m][1], *(_cell(row, m, "_difference")
+                                                    for _, row in summary.iterrows()
+                                                    if row["policy"] != reference)]
+                   for m in PAIRED]
+    exclusions = _exclusions(summary, reference)
+    parts = [f"<h1>{escape(meta['description'] or meta['name'])}</h1>",
+             f"<p class=sub>Comparison <b>{escape(meta['name'])}</b></p>",
+             "<ul>" + "".join(f"<li>{escape(note)}</li>" for note in _notes(meta, cost_unit)) + "</ul>",
+             "<h2>Policies</h2>", _table(_POLICY_HEADER, _policy_rows(policies)),
+             "<h2>Results by policy</h2>", _table(["metric", "unit", *names], levels),
+             f"<h2>Difference from {escape(reference)} (paired by draw)</h2>",
+             _table(["metric", "unit", *others], differences)]
+    if exclusions:
+        parts.append("<p>Left out of a ratio:</p><ul>"
+                     + "".join(f"<li>{escape(line)}</li>" for line in exclusions) + "</ul>")
+    if len(overall):
+        rows = [[r.scenario_id, r.slots, f"{r.mean_wait_weeks:.1f}", f"{r.p95_wait_weeks:.1f}",
+                 f"{r.utilisation:.0%}", f"{r.peak_quarter * QUARTER_MONTHS / 12:.2f}",
+                 f"{r.peak_quarter_mean_wait_weeks:.1f}", f"{r.peak_quarter_utilisation:.0%}"]
+                for r in overall.itertuples()]
+        parts += ["<h2>Capacity</h2><p>One department per chunk of patients, its patients "
+                  "accrued over the comparison's accrual years; waits in weeks.</p>",
+                  _table(["policy", "slots", "mean wait", "95th percentile",
+                          "utilisation, whole run", "worst quarter (years from start)",
+                          "its mean wait", "its utilisation"], rows)]
+    for title, png in pictures.values():
+        parts.append(f'<h2>{escape(title)}</h2><img alt="{escape(title)}" '
+                     f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+    parts += ["<h2>Glossary</h2>", _table(["metric", "unit", "definition"],
+                                          [[label, unit, definition] for label, unit, definition, _
+                                           in METRICS.values()])]
+    style = ("body{font-family:sans-serif;max-width:80em;margin:auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;font-size:13px;margin:.5em 0}"
+             "td,th{border:1px solid #ccc;padding:3px 7px;vertical-align:top;text-align:left}"
+             "th{background:#f3f3f3} td.name{font-weight:600} .sub{color:#555;margin-top:-.5em}"
+             "img{max-width:100%}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>"
+            f"{escape(meta['description'] or meta['name'])}</title><style>{style}</style></head>"
+            f"<body>{''.join(parts)}</body></html>\n")
+
+
+def _cost_unit(policies) -> str:
+    units = {policy.cost_unit for policy in policies if policy.schedule}
+    return " / ".join(sorted(units)) or "no costs given"
+
+
+def write_outputs(staging: Path, meta: dict, policies) -> dict[str, Path]:
+    """results.csv, results_by_draw.csv, capacity.csv, capacity_by_quarter.csv, results.md,
+    report.html and the figures in `staging` (each under a temporary name, then renamed)."""
+    order = [policy.name for policy in policies]
+    summary, per_draw, overall, quarters = summarise(staging, meta["reference"], order)
+    cost_unit = _cost_unit(policies)
+    pictures = {
+        "survival.png": ("Overall survival by policy and its difference from the reference",
+                         png_bytes(_survival_picture(staging, order, meta["reference"]))),
+        "frontier.png": ("Cost of surveillance against outcomes",
+                         png_bytes(_frontier_picture(summary, cost_unit)))}
+    if len(quarters):
+        pictures["capacity.png"] = ("Waits and utilisation by quarter",
+                                    png_bytes(_capacity_picture(quarters)))
     files = {"results.csv": summary.to_csv(index=False).encode(),
              "results_by_draw.csv": per_draw.reset_index().to_csv(index=False).encode(),
-             "capacity.csv": departments.to_csv(index=False).encode(),
-             "results.md": markdown.encode(), "report.html": page.encode(), **pictures}
+             "capacity.csv": overall.to_csv(index=False).encode(),
+             "capacity_by_quarter.csv": quarters.to_csv(index=False).encode(),
+             "results.md": _markdown(summary, overall, meta, policies, cost_unit).encode(),
+             "report.html": _html(summary, overall, meta, policies, cost_unit, pictures).encode(),
+             **{name: png for name, (_, png) in pictures.items()}}
     paths = {}
     for name, data in files.items():
         partial = staging / f".{name}.partial"
