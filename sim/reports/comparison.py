@@ -313,11 +313,12 @@ def _capacity_picture(quarters: pd.DataFrame):
                 wait.fill_between(years, 0, rows["p95_wait_weeks"], color=f"C{k}", alpha=0.1,
                                   linewidth=0)
                 used.plot(years, 100 * rows["utilisation"], color=f"C{k}", label=name)
-            wait.set(ylabel="Wait (weeks): mean, shaded to the 95th percentile",
-                     title=f"{kind.capitalize()} slots: waits by quarter")
+            wait.set(ylabel="Wait (weeks)",
+                     title=f"{kind.capitalize()} slots: mean wait by quarter (shaded: to the "
+                           "95th percentile)")
             used.axhline(100, color="black", linewidth=0.8)
             used.set(xlabel="Years from the department's first hepatectomy",
-                     ylabel="Slots used (% of those offered)", title="Utilisation by quarter")
+                     ylabel="Slots used (%)", title=f"{kind.capitalize()} slots: share used by quarter")
             for axis in (wait, used):
                 axis.grid(alpha=0.3)
                 axis.legend(fontsize=8)
@@ -352,7 +353,7 @@ def _schedule(policy) -> str:
 def _policy_rows(policies) -> list[list[str]]:
     rows = []
     for policy in policies:
-        capacity = ", ".join(f"{what} {value:g} slots a week" for what, value in (
+        capacity = ", ".join(f"{what} {value:g} slot{'s' * (value != 1)} a week" for what, value in (
             ("imaging", policy.imaging_slots_per_week),
             ("operating", policy.operating_slots_per_week)) if value) or "unlimited"
         positive = ("a positive test is worked up (imaging, clinic visit); a recurrence found "
@@ -386,7 +387,7 @@ def _exclusions(summary: pd.DataFrame, reference: str) -> list[str]:
 def _notes(meta: dict, cost_unit: str) -> list[str]:
     draws = meta["draws"]
     uncertainty = (f"Each value is the mean over {draws} parameter sets drawn from the "
-                   "calibration's posterior sample; the interval in brackets is the 2.5th to the "
+                   "calibration's posterior sample; the interval in parentheses is the 2.5th to the "
                    f"97.5th percentile over those {draws} draws (parameter uncertainty, with the "
                    f"Monte Carlo error of {meta['patients']:,} patients per draw inside it)."
                    if draws > 1 else "One parameter set (the fitted point estimate): no interval.")
