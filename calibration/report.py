@@ -62,13 +62,35 @@ def validation_table(patients: pd.DataFrame, rectal_studies: int, colon_studies:
             if t.bound == "lower" and z > 0 or t.bound == "upper" and z < 0:
                 z, verdict = 0.0, "ok (bound)"
             rows.append({
-                "id": t.id, "use": t.use, "group": group, "estimator": t.estimator,
+                "id": t.id, "label": t.label or t.id, "topic": _topic(t), "section": t.section,
+                "use": t.use, "group": group, "estimator": t.estimator,
                 "reported": t.value, "reported_lo": t.lo, "reported_hi": t.hi, "model": model,
                 "model_lo_95": lo, "model_hi_95": hi, "spread": spread, "z": z,
                 "verdict": verdict if t.use != "withheld" else "prediction (withheld in the text)",
                 "quote": t.quote,
             })
     return pd.DataFrame(rows)
+
+
+TOPICS = ("Survival and follow-up", "Recurrence by site", "Repeat surgery",
+          "Hazard ratios (univariate Cox, rectal primaries)", "The hepatectomy",
+          "Withheld in the text: the model's predictions",
+          "External figures: published series outside the study")
+
+
+def _topic(target) -> str:
+    """The report's group of a figure of the study."""
+    if target.use == "withheld":
+        return TOPICS[5]
+    if target.estimator == "cox_univariate":
+        return TOPICS[3]
+    if target.id.startswith(("periop", "los_")):
+        return TOPICS[4]
+    if "reop" in target.id or target.id.startswith("curative_sites"):
+        return TOPICS[2]
+    if target.estimator in ("one_minus_km_site", "crude_share", "share_among"):
+        return TOPICS[1]
+    return TOPICS[0]
 
 
 def external_table(long: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -84,11 +106,13 @@ def external_table(long: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.Data
             lo = max(0.0, t.value - 1.96 * t.standard_error)
             hi = min(1.0, t.value + 1.96 * t.standard_error)
         z = t.z(model)
-        rows.append({"id": t.id, "use": t.use, "group": "external", "estimator": "external",
+        rows.append({"id": t.id, "label": t.label, "topic": TOPICS[6],
+                     "section": t.population, "use": t.use, "group": "external",
+                     "estimator": "external",
                      "reported": t.value, "reported_lo": lo, "reported_hi": hi, "model": model,
                      "model_lo_95": math.nan, "model_hi_95": math.nan, "spread": t.standard_error,
                      "z": z, "verdict": "ok" if abs(z) <= 1.96 else "miss",
-                     "quote": f"{t.label}: {t.quote}"})
+                     "quote": t.quote})
     return pd.DataFrame(rows)
 
 
@@ -202,71 +226,115 @@ def _forest_figure(table):
                       np.maximum(hrs["model_hi_95"] - hrs["model"], 0)], fmt="o", color="tab:blue",
                       capsize=3, label="model (95% of studies of the paper's size)")
         axis.set_xscale("log")
+        ticks = [0.1, 0.2, 0.5, 1, 2, 5, 10]
+        axis.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+        axis.minorticks_off()
         axis.axvline(1, color="gray", lw=0.8)
-        axis.set_yticks(y, hrs["id"])
+        axis.set_yticks(y, hrs["label"])
         axis.set(xlabel="hazard ratio (univariate Cox)", title="Hazard ratios, rectal primaries")
         axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
         return figure
     return draw
 
 
-def _markdown(table: pd.DataFrame, figures: list[str], meta: dict) -> str:
-    def fmt(x):
-        return "" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.3g}"
+_VERDICTS = {"ok": "within 1.96 spreads", "miss": "outside 1.96 spreads",
+             "ok (bound)": "on the side the study's bound allows", "inside CI": "inside the study's CI",
+             "outside CI": "outside the study's CI",
+             "prediction (withheld in the text)": "a prediction (the text withholds the value)"}
+_USES = {"fit": "fitted", "check": "checked, not fitted", "withheld": "predicted"}
+_FIGURE_TITLES = {"survival_rectum.png": "Rectal primaries: overall and disease-free survival",
+                  "sites_rectum.png": "Rectal primaries: recurrence by site",
+                  "hazard_ratios.png": "Rectal primaries: hazard ratios, study and model",
+                  "survival_colon.png": "Colon primaries: overall and disease-free survival",
+                  "long_term.png": "Twenty years: the model beside the published long-term series"}
 
-    lines = ["# crlm-sim validation against the study", "",
-             f"Parameters: `{meta['params']}` (set `{meta['name']}`); cohort: {meta['rectal']} rectal "
-             f"and {meta['colon']} colon patients under the paper's design, seed {meta['seed']}; "
-             "figures estimated the study's way with `sim.analysis`.", "",
-             f"Fitted figures within 1.96 spreads of the study: {meta['ok']}/{meta['fit']}; "
-             f"|z| <= 1: {meta['within1']}/{meta['fit']}; hazard ratios inside the study's CI: "
-             f"{meta['hr_in']}/{meta['hr']}. External figures within 1.96 standard errors of the "
-             f"published value: {meta['external_ok']}/{meta['external']} (their own cohorts: "
-             f"{meta['external_cohorts']}).", "",
-             "| figure | use | reported | model | model 95% (study size) | z | verdict |",
-             "|---|---|---|---|---|---|---|"]
-    study, external = table[table["group"] != "external"], table[table["group"] == "external"]
-    for r in study.itertuples():
-        reported = fmt(r.reported)
-        if r.estimator == "cox_univariate":
-            reported += f" ({fmt(r.reported_lo)}-{fmt(r.reported_hi)})"
-        lines.append(f"| {r.id} | {r.use} | {reported} | {fmt(r.model)} | "
-                     f"{fmt(r.model_lo_95)}-{fmt(r.model_hi_95)} | {fmt(r.z)} | {r.verdict} |")
-    lines += ["", "External figures (published series outside the study; 95% interval from the "
-              "published counts):", "",
-              "| figure | use | published (95%) | model | z | verdict | source |",
-              "|---|---|---|---|---|---|---|"]
-    for r in external.itertuples():
-        lines.append(f"| {r.id} | {r.use} | {fmt(r.reported)} ({fmt(r.reported_lo)}-"
-                     f"{fmt(r.reported_hi)}) | {fmt(r.model)} | {fmt(r.z)} | {r.verdict} | {r.quote} |")
-    lines += [""] + [f"![{name}]({name})" for name in figures]
+
+def _present(x) -> bool:
+    return x is not None and not (isinstance(x, float) and not np.isfinite(x))
+
+
+def _number(x) -> str:
+    if not _present(x):
+        return "–"
+    text = f"{x:.3g}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def _rows(table: pd.DataFrame, topic: str) -> list[list[str]]:
+    """The figures of one topic as cells: in words, the study's sentence and section, reported,
+    model with its interval for a study of the paper's size, z and the verdict in words."""
+    rows = []
+    for r in table[table["topic"] == topic].itertuples():
+        reported = _number(r.reported)
+        if _present(r.reported_lo):
+            reported += f" ({_number(r.reported_lo)} to {_number(r.reported_hi)})"
+        model = _number(r.model)
+        if _present(r.model_lo_95):
+            model += f" ({_number(r.model_lo_95)} to {_number(r.model_hi_95)})"
+        where = "" if r.group == "external" else f"{r.group}; "
+        rows.append([r.label, f"“{r.quote}” ({where}{r.section})", reported, model, _number(r.z),
+                     f"{_USES.get(r.use, r.use)}; {_VERDICTS.get(r.verdict, r.verdict)}"])
+    return rows
+
+
+_HEADER = ["figure", "in the source's words (primary; section, or the series)", "reported (95% CI)",
+           "model (95% of studies of the paper's size)", "z", "use; verdict"]
+
+
+def _intro(meta: dict) -> list[str]:
+    return [f"Parameters: {meta['params']} (set {meta['name']}). The model's value is estimated "
+            f"the study's way (sim.analysis) on {meta['rectal']:,} rectal and {meta['colon']:,} "
+            f"colon patients under the paper's design (seed {meta['seed']}); its interval is the "
+            "2.5th to 97.5th percentile over pseudo-studies of the paper's size (141 rectal, 441 "
+            "colon patients), the spread their standard deviation, and z = (model − reported) / "
+            "spread (for a hazard ratio: on the log scale, with the spread from the study's CI).",
+            f"Fitted figures within 1.96 spreads of the study: {meta['ok']} of {meta['fit']}; within "
+            f"one spread: {meta['within1']} of {meta['fit']}; hazard ratios inside the study's CI: "
+            f"{meta['hr_in']} of {meta['hr']}. External figures within 1.96 standard errors of the "
+            f"published value: {meta['external_ok']} of {meta['external']} (on their own simulated "
+            f"cohorts: {meta['external_cohorts']}; their interval is the published value's, from "
+            "its counts)."]
+
+
+def _markdown(table: pd.DataFrame, figures: list[str], meta: dict) -> str:
+    lines = ["# The model against the study and the published long-term series", "",
+             *[f"{line}\n" for line in _intro(meta)]]
+    for topic in TOPICS:
+        rows = _rows(table, topic)
+        if not rows:
+            continue
+        lines += [f"## {topic}", "", "| " + " | ".join(_HEADER) + " |", "|---" * len(_HEADER) + "|"]
+        lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+        lines.append("")
+    lines += ["## Figures", ""] + [f"![{_FIGURE_TITLES.get(name, name)}]({name})\n" for name in figures]
     return "\n".join(lines) + "\n"
 
 
-def _html(markdown_table: pd.DataFrame, pictures: dict[str, bytes], meta: dict) -> str:
-    body = [f"<h1>crlm-sim validation against the study</h1><p>Parameters <code>{html.escape(meta['params'])}</code>; "
-            f"{meta['rectal']} rectal and {meta['colon']} colon patients, paper design, seed {meta['seed']}.</p>",
-            f"<p>Fitted figures within 1.96 spreads: <b>{meta['ok']}/{meta['fit']}</b>; |z| &le; 1: "
-            f"{meta['within1']}/{meta['fit']}; hazard ratios inside the study's CI: {meta['hr_in']}/{meta['hr']}; "
-            f"external figures within 1.96 standard errors of the published value: "
-            f"<b>{meta['external_ok']}/{meta['external']}</b>.</p>"]
-    columns = ["id", "use", "reported", "reported_lo", "reported_hi", "model", "model_lo_95",
-               "model_hi_95", "z", "verdict"]
-    study = markdown_table[markdown_table["group"] != "external"]
-    external = markdown_table[markdown_table["group"] == "external"]
-    body.append("<h2>The study's figures</h2>")
-    body.append(study[columns].to_html(index=False, float_format=lambda x: f"{x:.3g}", na_rep=""))
-    body.append(f"<h2>External figures</h2><p>Published series outside the study, each on its own "
-                f"simulated cohorts ({html.escape(meta['external_cohorts'])}); the interval is the "
-                "published value's 95% interval from its counts.</p>")
-    body.append(external[["id", "use", "reported", "reported_lo", "reported_hi", "model", "z",
-                          "verdict", "quote"]].to_html(index=False, float_format=lambda x: f"{x:.3g}",
-                                                       na_rep=""))
+def _html(table: pd.DataFrame, pictures: dict[str, bytes], meta: dict) -> str:
+    escape = html.escape
+
+    def grid(rows):
+        head = "".join(f"<th>{escape(cell)}</th>" for cell in _HEADER)
+        body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
+                       for row in rows)
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    body = ["<h1>The model against the study and the published long-term series</h1>",
+            *[f"<p>{escape(line)}</p>" for line in _intro(meta)]]
+    for topic in TOPICS:
+        rows = _rows(table, topic)
+        if rows:
+            body += [f"<h2>{escape(topic)}</h2>", grid(rows)]
     for name, png in pictures.items():
-        data = base64.b64encode(png).decode()
-        body.append(f'<h2>{html.escape(name)}</h2><img alt="{name}" src="data:image/png;base64,{data}">')
-    style = "body{font-family:sans-serif;max-width:60em;margin:auto} table{border-collapse:collapse;font-size:12px} td,th{border:1px solid #ccc;padding:2px 6px}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>crlm-sim validation</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+        title = _FIGURE_TITLES.get(name, name)
+        body.append(f'<h2>{escape(title)}</h2><img alt="{escape(title)}" '
+                    f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+    style = ("body{font-family:sans-serif;max-width:80em;margin:auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;font-size:13px;margin:.5em 0}"
+             "td,th{border:1px solid #ccc;padding:3px 7px;vertical-align:top;text-align:left}"
+             "th{background:#f3f3f3} td:first-child{font-weight:600} img{max-width:100%}")
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>crlm-sim validation</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
 
 def _atomic(path: Path, data: bytes) -> None:

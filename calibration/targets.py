@@ -77,6 +77,7 @@ class Target(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str | None = None   # the figure in words, for reports
     use: Use
     group: Literal["rectum", "colon", "both"]
     quote: str = Field(min_length=1)

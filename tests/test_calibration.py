@@ -43,6 +43,24 @@ def test_report_is_written_from_the_installed_defaults(report):
     assert external.model.notna().all() and external.verdict.isin(["ok", "miss"]).all()
 
 
+def test_the_validation_report_reads_in_words(report):
+    """Every figure by its label and the source's sentence, grouped by topic; no internal id or
+    code verdict in the page a reader sees."""
+    import html as markup
+
+    from calibration.report import TOPICS
+
+    out, _, table = report
+    page = markup.unescape((out / "report.html").read_text())
+    for figure in table.itertuples():
+        assert figure.label in page and figure.quote in page, figure.Index
+        assert f">{figure.Index}<" not in page
+    for topic in TOPICS:
+        assert f"<h2>{topic}</h2>" in page
+    assert "ok (bound)" not in page and "first_includes_liver_of_recurred" not in page
+    assert "hazard_ratios.png</h2>" not in page     # figure headings in words
+
+
 def test_report_numbers_are_those_of_sim_analysis(report):
     _, _, table = report
     params, _ = load_params()
