@@ -306,7 +306,7 @@ def test_command_writes_csv_markdown_and_figure(tmp_path, capsys):
     out = tmp_path / "out"
     assert _command(str(design), "--out", str(out), "--reps", "4", "--seed", "3", "--workers", "1") == 0
     assert {p.name for p in out.iterdir()} == {"power.csv", "power.md", "power.png", "power.json",
-                                               "manifest.json"}
+                                               "report.html", "manifest.json"}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 3 and manifest["replicates"] == 4 and manifest["design_file"] == str(design)
     assert len(manifest["parameter_hash"]) == 16 and "numpy" in manifest["versions"]
@@ -315,8 +315,12 @@ def test_command_writes_csv_markdown_and_figure(tmp_path, capsys):
     assert list(table["n"]) == [40, 80, 40, 80] and list(table["test"]) == ["logrank"] * 2 + ["cox"] * 2
     assert (out / "power.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (out / "power.md").read_text()
-    assert "| endpoint | test | n |" in markdown and "Smallest sample size" in markdown
+    assert "| endpoint | test | patients |" in markdown and "Smallest sample size" in markdown
+    assert "power (Schoenfeld)" not in markdown      # the formula's column already, not twice
     assert "pelvis (logrank): 80% power " in capsys.readouterr().out
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page and "Smallest sample size reaching the target" in page
+    assert "-0.000" not in page and "-0.000" not in markdown
 
 
 def test_command_rejects_bad_options(tmp_path):

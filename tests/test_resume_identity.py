@@ -100,7 +100,7 @@ def test_power_output_is_staged_and_a_second_run_is_kept_out(tmp_path):
     shutil.rmtree(staging)
     sim.power(design, replicates=20, out=out)
     assert {p.name for p in out.iterdir()} == {"power.csv", "power.md", "power.png", "power.json",
-                                               "manifest.json"}
+                                               "report.html", "manifest.json"}
     assert [p.name for p in tmp_path.iterdir()] == ["power"]
 
 

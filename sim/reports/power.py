@@ -1,6 +1,8 @@
 """Write a power curve: ``power.csv`` (one row per endpoint and sample size), ``power.md`` (the same
 with the design, the effect assumed by the formulas and the smallest sample size), ``power.png``
-(the curve with its intervals and the analytic curve) and ``power.json`` (the summary, the run).
+(the curve with its intervals, the formula's curve, the smallest n and, for a cohort design, the
+study's n), ``report.html`` (all of it in one self-contained page) and ``power.json`` (the summary,
+the run).
 
 Each file is written under a temporary name and renamed when complete.
 """
@@ -19,7 +21,7 @@ from sim.studies.power.curve import PowerCurve
 
 __all__ = ["write_report", "render_markdown", "describe_smallest"]
 
-_FILES = ("power.csv", "power.md", "power.png", "power.json")
+_FILES = ("power.csv", "power.md", "power.png", "power.json", "report.html")
 
 
 def _replace(path: Path, write) -> None:
@@ -58,19 +60,39 @@ def describe_smallest(curve: PowerCurve) -> list[str]:
     return lines
 
 
-def _markdown_table(table: pd.DataFrame) -> str:
+_WORDS = {"endpoint": "endpoint", "test": "test", "n": "patients", "replicates": "trials simulated",
+          "events": "mean events", "power": "power (simulated)", "power_lower": "its 95% lower",
+          "power_upper": "its 95% upper", "analytic_power": "power (formula)",
+          "schoenfeld_power": "power (Schoenfeld)", "freedman_power": "power (Freedman)",
+          "failed": "failed fits"}
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The power table as a reader sees it: columns in words, and Schoenfeld's column only where
+    it is not the formula's column already (it is for log-rank and Cox)."""
     shown = table.copy()
+    same = np.isclose(shown["schoenfeld_power"], shown["analytic_power"], equal_nan=True)
+    if same.all():
+        shown = shown.drop(columns="schoenfeld_power")
+    return shown.rename(columns=_WORDS)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        text = f"{value:.3f}" if abs(value) < 10 else f"{value:,.1f}"
+        return text[1:] if text.startswith("-") and float(text.replace(",", "")) == 0 else text
+    return f"{value:,}" if isinstance(value, (int, np.integer)) else str(value)
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    shown = display_table(table)
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "|".join("---:" if shown[c].dtype.kind in "iuf" else "---" for c in shown.columns) + "|"
     lines = [header, rule]
     for row in shown.itertuples(index=False):
-        cells = []
-        for value in row:
-            if isinstance(value, float):
-                cells.append("" if math.isnan(value) else f"{value:.3f}" if abs(value) < 10 else f"{value:,.1f}")
-            else:
-                cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_cell(value) for value in row) + " |")
     return "\n".join(lines)
 
 
@@ -96,49 +118,114 @@ def render_markdown(curve: PowerCurve, command: str = "") -> str:
     return "\n".join(lines)
 
 
-def _figure(curve: PowerCurve, path: Path) -> None:
-    import matplotlib  # noqa: PLC0415 - only when writing the figure
+STUDY_N = {"rectum": 141, "colon": 441, "both": 582}
+"""The study's patients by primary site, marked on a cohort design's curve."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    keys = curve.table[["endpoint", "test"]].drop_duplicates().itertuples(index=False)
-    keys = list(keys)
-    columns = min(2, len(keys))
-    rows = math.ceil(len(keys) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4.0 * rows), squeeze=False)
-    for axis, (endpoint, test) in zip(axes.ravel(), keys):
-        part = curve.table[(curve.table["endpoint"] == endpoint) & (curve.table["test"] == test)]
-        fine = curve.analytic[(curve.analytic["endpoint"] == endpoint) & (curve.analytic["test"] == test)]
-        error = np.vstack([part["power"] - part["power_lower"], part["power_upper"] - part["power"]])
-        error = np.clip(error, 0.0, None)   # Wilson's bound at power 0 or 1 is it, to rounding
-        axis.errorbar(part["n"], part["power"], yerr=error, fmt="o", capsize=3, color="C0",
-                      label=f"simulated ({curve.replicates:,} trials, Wilson 95%)")
-        if fine["analytic_power"].notna().any():
-            formula = "Schoenfeld" if test in ("logrank", "cox") else "normal approximation"
-            axis.plot(fine["n"], fine["analytic_power"], color="C1", label=f"analytic ({formula})")
-        axis.axhline(curve.design.target_power, color="grey", linestyle=":", linewidth=1)
-        axis.set_ylim(0, 1)
-        axis.set_xlabel("patients (n)")
-        axis.set_ylabel("power")
-        axis.set_title(f"{endpoint} ({test})")
-        axis.legend(loc="best", fontsize="small")
-    for axis in axes.ravel()[len(keys):]:
-        axis.set_visible(False)
-    figure.suptitle(curve.design.name)
-    figure.tight_layout()
-    figure.savefig(path, format="png", dpi=120)
-    plt.close(figure)
+def _x_limit(part: pd.DataFrame, fine: pd.DataFrame) -> float:
+    """The axis ends a little past where the power stops changing (the first simulated size at
+    which the simulated power and the formula both reach 0.99), or at the largest size."""
+    done = part[(part["power"] >= 0.99) & ~(part["analytic_power"] < 0.99)]["n"].to_numpy()
+    largest = float(part["n"].max())
+    return min(largest, float(done[0]) * 1.15) if len(done) else largest
+
+
+def _draw(curve: PowerCurve):
+    def draw(plt):
+        keys = list(curve.table[["endpoint", "test"]].drop_duplicates().itertuples(index=False))
+        columns = min(2, len(keys))
+        rows = math.ceil(len(keys) / columns)
+        figure, axes = plt.subplots(rows, columns, figsize=(6.0 * columns, 4.2 * rows),
+                                    squeeze=False)
+        design = curve.design
+        study_n = STUDY_N.get(getattr(design, "primary", None)) if design.kind == "cohort" else None
+        for axis, (endpoint, test) in zip(axes.ravel(), keys):
+            part = curve.table[(curve.table["endpoint"] == endpoint) & (curve.table["test"] == test)]
+            fine = curve.analytic[(curve.analytic["endpoint"] == endpoint)
+                                  & (curve.analytic["test"] == test)]
+            right = _x_limit(part, fine)
+            error = np.vstack([part["power"] - part["power_lower"], part["power_upper"] - part["power"]])
+            error = np.clip(error, 0.0, None)   # Wilson's bound at power 0 or 1 is it, to rounding
+            axis.errorbar(part["n"], part["power"], yerr=error, fmt="o", capsize=3, color="C0",
+                          label=f"simulated ({curve.replicates:,} trials, Wilson 95%)")
+            if fine["analytic_power"].notna().any():
+                formula = "Schoenfeld" if test in ("logrank", "cox") else "normal approximation"
+                axis.plot(fine["n"], fine["analytic_power"], color="C1", label=f"formula ({formula})")
+            axis.axhline(design.target_power, color="grey", linestyle=":", linewidth=1)
+            smallest = curve.smallest[(curve.smallest["endpoint"] == endpoint)
+                                      & (curve.smallest["test"] == test)]
+            for row in smallest.itertuples():
+                if math.isfinite(row.n):
+                    low = row.n_lower if math.isfinite(row.n_lower) else row.n
+                    high = row.n_upper if math.isfinite(row.n_upper) else row.n
+                    axis.axvspan(low, high, color="C2", alpha=0.15, linewidth=0)
+                    axis.axvline(row.n, color="C2", linewidth=1,
+                                 label=f"{design.target_power:.0%} power at n = {row.n:,.0f} "
+                                       f"({low:,.0f} to {high:,.0f})")
+            if study_n is not None and study_n <= right:
+                axis.axvline(study_n, color="black", linestyle="--", linewidth=1,
+                             label=f"the study's n = {study_n}")
+            axis.set(xlim=(0, right), ylim=(0, 1.02), xlabel="Patients (n)", ylabel="Power",
+                     title=f"{endpoint} ({test})")
+            axis.grid(alpha=0.3)
+            axis.legend(loc="lower right", fontsize="small")
+        for axis in axes.ravel()[len(keys):]:
+            axis.set_visible(False)
+        figure.suptitle(design.name)
+        figure.tight_layout()
+        return figure
+    return draw
+
+
+def _html(curve: PowerCurve, png: bytes, command: str) -> str:
+    """The report as a self-contained page: the design, the smallest sample sizes, the figure
+    and the table, in words."""
+    import base64  # noqa: PLC0415
+    import html  # noqa: PLC0415
+
+    escape = html.escape
+    design = curve.design
+    effects = curve.smallest.drop_duplicates("effect")["effect"]
+    facts = [f"Design: {design.kind}, two-sided alpha {design.alpha:g}, target power "
+             f"{design.target_power:.0%}.",
+             f"{curve.replicates:,} replicate trials per sample size (seed {curve.seed}); the "
+             "power's interval is Wilson's 95% interval.",
+             *[f"Effect assumed by the formulas: {effect}." for effect in effects]]
+    if command:
+        facts.append(f"Command: {command}")
+    shown = display_table(curve.table)
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in shown.columns)
+    body = "".join("<tr>" + "".join(f"<td>{escape(_cell(v))}</td>" for v in row) + "</tr>"
+                   for row in shown.itertuples(index=False))
+    style = ("body{font-family:sans-serif;max-width:80em;margin:auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;"
+             "padding:3px 7px;text-align:right} th{background:#f3f3f3} img{max-width:100%}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Power: {escape(design.name)}"
+            f"</title><style>{style}</style></head><body><h1>Power: {escape(design.name)}</h1>"
+            + (f"<p>{escape(design.description)}</p>" if design.description else "")
+            + "<ul>" + "".join(f"<li>{escape(fact)}</li>" for fact in facts) + "</ul>"
+            + "<h2>Smallest sample size reaching the target</h2><ul>"
+            + "".join(f"<li>{escape(line)}</li>" for line in describe_smallest(curve)) + "</ul>"
+            + "<p>The interval is where the Wilson upper and lower bounds of the simulated power "
+              "cross the target (interpolated on the probit scale against the square root of n)."
+              "</p><h2>Power by sample size</h2>"
+            + f'<img alt="Power by sample size" src="data:image/png;base64,'
+              f'{base64.b64encode(png).decode()}">'
+            + f"<h2>The numbers</h2><table><tr>{head}</tr>{body}</table></body></html>\n")
 
 
 def write_report(curve: PowerCurve, out: str | Path, command: str = "") -> dict[str, Path]:
-    """Write the four files into ``out`` (created if missing); returns their paths."""
+    """Write the five files into ``out`` (created if missing); returns their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in _FILES}
     _replace(paths["power.csv"], lambda p: curve.table.to_csv(p, index=False, float_format="%.6g"))
     _replace(paths["power.md"], lambda p: p.write_text(render_markdown(curve, command)))
-    _replace(paths["power.png"], lambda p: _figure(curve, p))
+    from sim.reports.figures import png_bytes  # noqa: PLC0415 - matplotlib on use only
+
+    png = png_bytes(_draw(curve))
+    _replace(paths["power.png"], lambda p: p.write_bytes(png))
+    _replace(paths["report.html"], lambda p: p.write_text(_html(curve, png, command)))
     summary = {"design": curve.design.model_dump(mode="json"), "design_file": curve.design.path,
                "replicates": curve.replicates, "seed": curve.seed, "command": command,
                "parameter_hash": curve.parameter_hash,
