@@ -240,7 +240,8 @@ def _survival_picture(staging: Path, order: list[str], reference: str):
         for axis in (levels, differences):
             axis.set_xticks(np.arange(0, 121, 12))
             axis.grid(alpha=0.3)
-            axis.legend(fontsize=8)
+            if axis.get_legend_handles_labels()[0]:   # (no other policy: no difference drawn)
+                axis.legend(fontsize=8)
         return figure
     return draw
 
