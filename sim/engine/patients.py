@@ -137,7 +137,8 @@ class _Chunk:
                                          policy.operating_slots_per_week)
             self.entry = cohort["entry_months"].tolist()
         self.first_symptom = [math.nan] * n
-        self.spans: list[tuple] = []   # (patient row, episode, its row there, visits counted)
+        self.spans: list[tuple] = []   # (patient row, episode, its row there, visits counted,
+        #                                  the episode's origin in months from the hepatectomy)
         self.rows: list[tuple] = []    # events between the hepatectomy and the end, as they come
         self.end: list[tuple | None] = [None] * n  # (time, event, detail) of death or censoring
 
@@ -211,10 +212,10 @@ class _Chunk:
                 return episode, episode.position[i]
         return self._episode(np.array([i]), k)[0], 0
 
-    def _count(self, i, row, episode, relative_time: float) -> None:
+    def _count(self, i, row, episode, relative_time: float, origin: float) -> None:
         """Count the attended visits strictly before `relative_time` (from the episode's origin)
         for the vectorized tally after the run (scans, work-ups, cost by modality)."""
-        self.spans.append((i, episode, row, bisect_left(self.visits, relative_time)))
+        self.spans.append((i, episode, row, bisect_left(self.visits, relative_time), origin))
 
     def _surveil(self, i, episode, row, origin, finish):
         """Wait until the episode is detected, or until `finish` if it is not; returns the
@@ -222,14 +223,14 @@ class _Chunk:
         if self.department is None:
             detected = origin + episode.found[row]
             if detected >= finish:
-                self._count(i, row, episode, finish - origin)
+                self._count(i, row, episode, finish - origin, origin)
                 return math.inf, -1
             yield self.env.timeout(_delay(self.env, self.entry[i] + detected))
             at_visit = episode.visit[row]
             if at_visit >= 0:
-                self.spans.append((i, episode, row, at_visit + 1))
+                self.spans.append((i, episode, row, at_visit + 1, origin))
             else:
-                self._count(i, row, episode, detected - origin)
+                self._count(i, row, episode, detected - origin, origin)
             return detected, at_visit
         return (yield from self._surveil_with_capacity(i, episode, row, origin, finish))
 
@@ -262,14 +263,14 @@ class _Chunk:
                 disease.doubling_months[row:row + 1], disease.producer[row:row + 1],
                 self.policy, self.params)[0])
             if total >= needed:
-                self.spans.append((i, episode, row, j + 1))
+                self.spans.append((i, episode, row, j + 1, origin))
                 return now, j
         if symptom < finish:
             if entry + symptom > env.now:
                 yield env.timeout(_delay(env, entry + symptom))
-            self._count(i, row, episode, symptom - origin)
+            self._count(i, row, episode, symptom - origin, origin)
             return symptom, -1
-        self._count(i, row, episode, finish - origin)
+        self._count(i, row, episode, finish - origin, origin)
         return math.inf, -1
 
     def patient(self, i: int):
@@ -359,8 +360,9 @@ class _Chunk:
 
 def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray],
                    censor_months: np.ndarray, censor_detail: np.ndarray, seed: int,
-                   replicate: int) -> ChunkResult:
-    """Run one chunk of patients through the engine; returns per-patient and per-event columns."""
+                   replicate: int, discount_rate: float | None = None) -> ChunkResult:
+    """Run one chunk of patients through the engine; returns per-patient and per-event columns
+    (with `discount_rate`, also the discounted examinations an economic evaluation prices)."""
     # The run allocates many short-lived objects and few cycles; the cyclic garbage collector
     # would walk the growing event list again and again (much of a SimPy process's cost), so it
     # is paused for the chunk and the cycles are left to the next collection.
@@ -378,7 +380,7 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
     order = np.lexsort((np.arange(len(rows)), rows["time_months"], rows["row"]))
     rows = rows[order]
     events = {name: rows[name] for name in _ROW.names}
-    patients = _visit_tally(chunk.spans, policy, len(cohort["patient_id"]))
+    patients = _visit_tally(chunk.spans, policy, len(cohort["patient_id"]), discount_rate)
     patients["first_symptom_months"] = np.asarray(chunk.first_symptom, float)
     department = chunk.department.report() if chunk.department else None
     return ChunkResult(patients, events, department)
@@ -402,12 +404,18 @@ def _all_rows(chunk: _Chunk) -> np.ndarray:
     return np.concatenate([first, middle, last])
 
 
-def _visit_tally(spans: list[tuple], policy: Policy, n: int) -> dict[str, np.ndarray]:
+def _visit_tally(spans: list[tuple], policy: Policy, n: int,
+                 discount_rate: float | None = None) -> dict[str, np.ndarray]:
     """Visits, imaging examinations, work-ups and surveillance cost per patient, from the visit
-    spans the processes recorded (vectorized per episode: no per-visit work in the event loop)."""
+    spans the processes recorded (vectorized per episode: no per-visit work in the event loop).
+    With a `discount_rate` (a year, continuous), also each patient's examinations by modality and
+    work-ups weighted by exp(-rate * years at the scheduled visit): `discounted_tests` (patients x
+    modalities) and `discounted_workups`, from which an economic evaluation prices them."""
     scans, imaging, workups = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     exams = policy.uses[policy.imaging].sum(axis=0) if len(policy.imaging) else np.zeros(policy.n_visits)
     cost = np.zeros(n)
+    discounted = np.zeros((n, len(policy.modality_names))) if discount_rate is not None else None
+    discounted_workups = np.zeros(n) if discount_rate is not None else None
     by_episode: dict[int, list] = {}
     for span in spans:
         by_episode.setdefault(id(span[1]), []).append(span)
@@ -419,8 +427,17 @@ def _visit_tally(spans: list[tuple], policy: Policy, n: int) -> dict[str, np.nda
         counted = episode.attended[row] & (np.arange(policy.n_visits)[None, :] < upto[:, None])
         np.add.at(scans, patient, counted.sum(axis=1))
         np.add.at(imaging, patient, counted.astype(np.int64) @ exams.astype(np.int64))
-        false = (episode.workups[row] & counted).sum(axis=1)
+        false_positive = episode.workups[row] & counted
+        false = false_positive.sum(axis=1)
         np.add.at(workups, patient, false)
         spent = counted.astype(float) @ (policy.uses.T.astype(float) @ policy.modality_cost)
         np.add.at(cost, patient, spent + policy.workup_cost * false)
-    return {"n_scans": scans, "n_imaging": imaging, "n_workups": workups, "surveillance_cost": cost}
+        if discount_rate is not None:
+            origin = np.array([g[4] for g in group])
+            factor = np.exp(-discount_rate * (origin[:, None] + policy.visit_months[None, :]) / 12.0)
+            np.add.at(discounted, patient, (counted * factor) @ policy.uses.T.astype(float))
+            np.add.at(discounted_workups, patient, (false_positive * factor).sum(axis=1))
+    tally = {"n_scans": scans, "n_imaging": imaging, "n_workups": workups, "surveillance_cost": cost}
+    if discount_rate is not None:
+        tally |= {"discounted_tests": discounted, "discounted_workups": discounted_workups}
+    return tally

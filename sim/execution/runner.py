@@ -28,7 +28,8 @@ from sim.model.policy import Policy
 from sim.output.tables import events_table, patients_table
 from sim.output.tally import merge, tally_of
 
-__all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_unit",
+__all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_priced",
+           "simulate_unit",
            "versions", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 10_000
@@ -75,11 +76,24 @@ def simulate_department(spec: CohortSpec, params: Params, policy: Policy, first:
                         accrual_months: float = 0.0) -> tuple[pa.Table, pa.Table, dict | None]:
     """As `simulate_tables`, plus the department's waits when the policy has a capacity; its
     patients then arrive spread uniformly over `accrual_months`."""
+    patients, events, department, _ = simulate_priced(spec, params, policy, first, count,
+                                                      accrual_months, None)
+    return patients, events, department
+
+
+def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int, count: int,
+                    accrual_months: float, discount_rate: float | None):
+    """As `simulate_department`, plus (with a `discount_rate`) each patient's discounted
+    examinations by modality and work-ups: {"discounted_tests", "discounted_workups"}."""
     cohort = sample_cohort(params, spec.primary, spec.seed, spec.replicate, first, count)
     cohort["entry_months"] = cohort.pop("entry_fraction") * accrual_months
     months, why = censoring(spec.design, cohort, params, spec.years)
-    result = simulate_chunk(params, policy, cohort, months, why, spec.seed, spec.replicate)
-    return patients_table(cohort, result), events_table(cohort, result, policy), result.department
+    result = simulate_chunk(params, policy, cohort, months, why, spec.seed, spec.replicate,
+                            discount_rate)
+    priced = ({name: result.patients[name] for name in ("discounted_tests", "discounted_workups")}
+              if discount_rate is not None else None)
+    return (patients_table(cohort, result), events_table(cohort, result, policy),
+            result.department, priced)
 
 
 @dataclass(frozen=True)
