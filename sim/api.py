@@ -33,7 +33,8 @@ from sim.model.params import Params, default_params_path, with_values
 from sim.model.params import load_params as _load_params
 from sim.model.policy import Policy
 from sim.model.policy import load_policy as _load_policy
-from sim.studies.comparison import Comparison, draw_parameters, load_comparison, run_units
+from sim.studies.comparison import (Comparison, draw_parameters, economic_draws, load_comparison,
+                                   run_units)
 from sim.studies.power.curve import PowerCurve, power_curve
 from sim.studies.power.designs import Design, load_design
 from sim.studies.power.simulate import simulate_replicates
@@ -159,10 +160,12 @@ class ComparisonResult:
 
 def compare(comparison: str | Path | Comparison, *, out: str | Path | None = None,
             executor=None, resume: bool = False, progress: bool | None = False,
-            command: str = "") -> ComparisonResult:
+            command: str = "", economics: str | Path | None = None) -> ComparisonResult:
     """Run every policy of a comparison on the same patients over the parameter draws.
 
-    `comparison` is a file (`scenarios/comparisons/*.toml`) or a `Comparison`. With `out`, the
+    `comparison` is a file (`scenarios/comparisons/*.toml`) or a `Comparison`; `economics`, an
+    economics file, replaces the one the comparison names (a cost-effectiveness analysis is made
+    when there is one). With `out`, the
     tables, report.html, figures, every patient table and manifest.json are written there (new
     or empty; an interrupted run is finished with ``resume=True``); without, in a temporary
     directory that is removed once the tables are read.
@@ -170,7 +173,7 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     from sim.reports.comparison import write_outputs  # noqa: PLC0415 - matplotlib on use only
 
     source = None if isinstance(comparison, Comparison) else Path(comparison)
-    loaded = comparison if source is None else load_comparison(source)
+    loaded = comparison if source is None else load_comparison(source, economics)
     draw_parameters(loaded.uncertainty.draws)   # checked before anything is created
     scratch = None
     if out is None:
@@ -185,6 +188,7 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
                 "policies": [p.digest() for p in loaded.policies],
                 "parameter_hash": load_params().digest(),
                 "posterior": _file_digest(resources.files("sim") / "data" / "posterior.csv"),
+                "economics": loaded.economics.digest() if loaded.economics else None,
                 "versions": versions()}
     staging = staging_for(target, identity, resume, ("patients", "departments"))
     executor = executor or LocalExecutor(1)
@@ -196,13 +200,15 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     c, u = loaded.cohort, loaded.uncertainty
     meta = {"name": loaded.name, "description": loaded.description, "reference": loaded.reference,
             "patients": c.patients, "primary": c.primary, "years": c.years, "draws": max(u.draws, 1)}
-    write_outputs(staging, meta, loaded.policies)
+    prices = (economic_draws(loaded.economics, u.seed, u.draws) if loaded.economics else None)
+    write_outputs(staging, meta, loaded.policies, loaded.economics, prices)
     shutil.rmtree(staging / "departments")
     params = load_params()
     write_manifest(staging, command=command, comparison_file=str(source) if source else "(object)",
                    policies=[p.name for p in loaded.policies], seed=u.seed, draws=u.draws,
                    replicates=u.replicates, parameter_hash=params.digest(),
                    posterior_sample="sim/data/posterior.csv" if u.draws else None,
+                   economics_file=loaded.economics.path if loaded.economics else None,
                    params_file=str(default_params_path()))
     finish(staging, target)
     result = ComparisonResult(pd.read_csv(target / "results.csv"),

@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("file", type=Path, help="a comparison file (scenarios/comparisons/*.toml)")
     run.add_argument("--out", type=Path, default=None, help="new or empty output directory "
                      "(default: runs/NAME of the comparison)")
+    run.add_argument("--economics", type=Path, default=None, help="an economics file "
+                     "(scenarios/economics/): a cost-effectiveness analysis with it, in place of "
+                     "the file the comparison names (default: the comparison's, if any)")
     add_execution_options(run)
     summarize = commands.add_parser("summarize", help="survival table and figure of a cohort")
     summarize.add_argument("directory", type=Path, help="a cohort written by `crlm-sim cohort`")
@@ -125,14 +128,14 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from sim.api import compare  # noqa: PLC0415
     from sim.studies.comparison import load_comparison  # noqa: PLC0415
 
-    comparison = load_comparison(args.file)
+    comparison = load_comparison(args.file, args.economics)
     # the default stays under runs/, whatever the comparison's name holds ("../x", "/x")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", comparison.name).strip(".-") or "comparison"
     out = args.out or Path("runs") / safe
     executor = executor_from(args)
     try:
         compare(args.file, out=out, executor=executor, resume=args.resume, progress=None,
-                command=shlex.join(["crlm-sim", *argv]))
+                command=shlex.join(["crlm-sim", *argv]), economics=args.economics)
     finally:
         executor.close()
     print(_plain(_without((out / "results.md").read_text(), ("Policies", "Figures", "Glossary"))))

@@ -437,6 +437,15 @@ def _markdown(summary, overall, meta, policies, cost_unit) -> str:
                          f"{r.peak_quarter * QUARTER_MONTHS / 12:.2f} | "
                          f"{r.peak_quarter_mean_wait_weeks:.1f} | {r.peak_quarter_utilisation:.0%} |")
         lines += ["", "![Waits and utilisation by quarter](capacity.png)"]
+    if "economic_section" in meta:
+        intro, tables, closing = meta["economic_section"]
+        lines += ["", "## Cost-effectiveness", "", *[f"{text}\n" for text in intro]]
+        for header, rows in tables:
+            lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|",
+                      *["| " + " | ".join(row) + " |" for row in rows], ""]
+        lines += [*[f"- {text}" for text in closing], "",
+                  "![Cost-effectiveness plane](plane.png)", "",
+                  "![Acceptability curves](ceac.png)", "", "![EVPI](evpi.png)"]
     lines += ["", "## Figures", "", "![Overall survival by policy and its difference from the "
               "reference](survival.png)", "",
               "![Cost of surveillance against outcomes](frontier.png)", "", "## Glossary", "",
@@ -487,7 +496,18 @@ def _html(summary, overall, meta, policies, cost_unit, pictures: dict[str, tuple
                   _table(["policy", "slots", "mean wait", "95th percentile",
                           "utilisation, whole run", "worst quarter (years from start)",
                           "its mean wait", "its utilisation"], rows)]
-    for title, png in pictures.values():
+    economic_pictures = ("plane.png", "ceac.png", "evpi.png")
+    if "economic_section" in meta:
+        intro, tables, closing = meta["economic_section"]
+        parts += ["<h2>Cost-effectiveness</h2>", *[f"<p>{escape(text)}</p>" for text in intro]]
+        parts += [_table(header, rows) for header, rows in tables]
+        parts.append("<ul>" + "".join(f"<li>{escape(text)}</li>" for text in closing) + "</ul>")
+        parts += [f'<h3>{escape(pictures[name][0])}</h3><img alt="{escape(pictures[name][0])}" '
+                  f'src="data:image/png;base64,{base64.b64encode(pictures[name][1]).decode()}">'
+                  for name in economic_pictures if name in pictures]
+    for name, (title, png) in pictures.items():
+        if name in economic_pictures:
+            continue
         parts.append(f'<h2>{escape(title)}</h2><img alt="{escape(title)}" '
                      f'src="data:image/png;base64,{base64.b64encode(png).decode()}">')
     parts += ["<h2>Glossary</h2>", _table(["metric", "unit", "definition"],
@@ -508,12 +528,22 @@ def _cost_unit(policies) -> str:
     return " / ".join(sorted(units)) or "no costs given"
 
 
-def write_outputs(staging: Path, meta: dict, policies) -> dict[str, Path]:
+def write_outputs(staging: Path, meta: dict, policies, economics=None,
+                  prices: list | None = None) -> dict[str, Path]:
     """results.csv, results_by_draw.csv, capacity.csv, capacity_by_quarter.csv, results.md,
-    report.html and the figures in `staging` (each under a temporary name, then renamed)."""
+    report.html and the figures in `staging` (each under a temporary name, then renamed); with
+    an `economics` file, also economics.csv, icers.csv, ceac.csv, evppi.csv, the plane, the
+    acceptability curves and the EVPI, and a cost-effectiveness section."""
     order = [policy.name for policy in policies]
     summary, per_draw, overall, quarters = summarise(staging, meta["reference"], order)
     cost_unit = _cost_unit(policies)
+    economic = None
+    if economics is not None:
+        from sim.reports.economics import economic_outputs, section  # noqa: PLC0415
+
+        economic = economic_outputs(staging, order, meta["reference"], economics, prices,
+                                    meta["draws"] if meta["draws"] > 1 else 0)
+        meta = {**meta, "economic_section": section(economic, economics, meta["reference"])}
     pictures = {
         "survival.png": ("Overall survival by policy and its difference from the reference",
                          png_bytes(_survival_picture(staging, order, meta["reference"]))),
@@ -522,6 +552,8 @@ def write_outputs(staging: Path, meta: dict, policies) -> dict[str, Path]:
     if len(quarters):
         pictures["capacity.png"] = ("Waits and utilisation by quarter",
                                     png_bytes(_capacity_picture(quarters)))
+    if economic is not None:
+        pictures.update(economic["pictures"])
     files = {"results.csv": summary.to_csv(index=False).encode(),
              "results_by_draw.csv": per_draw.reset_index().to_csv(index=False).encode(),
              "capacity.csv": overall.to_csv(index=False).encode(),
@@ -529,6 +561,9 @@ def write_outputs(staging: Path, meta: dict, policies) -> dict[str, Path]:
              "results.md": _markdown(summary, overall, meta, policies, cost_unit).encode(),
              "report.html": _html(summary, overall, meta, policies, cost_unit, pictures).encode(),
              **{name: png for name, (_, png) in pictures.items()}}
+    if economic is not None:
+        files |= {f"{name}.csv": economic[name].to_csv(index=False).encode()
+                  for name in ("economics", "icers", "ceac", "evppi")}
     paths = {}
     for name, data in files.items():
         partial = staging / f".{name}.partial"

@@ -28,11 +28,13 @@ from sim._paths import named_file
 from sim.errors import InputError
 from sim.limits import MAX_CHUNK, MAX_COMPARISON_PATIENTS, MAX_PATIENT_LIVES
 from sim.execution.executor import Progress
+from sim.model.economics import Economics, load_economics
 from sim.model.params import Params, load_params, with_values
 from sim.model.policy import Policy, load_policy
-from sim.execution.runner import CohortSpec, simulate_department
+from sim.execution.runner import CohortSpec, simulate_priced
 
-__all__ = ["Comparison", "load_comparison", "draw_parameters", "run_units", "ComparisonUnit"]
+__all__ = ["Comparison", "load_comparison", "draw_parameters", "economic_draws", "run_units",
+           "ComparisonUnit"]
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -61,6 +63,7 @@ class _ComparisonFile(BaseModel):
     policies: list[str] = Field(min_length=1)
     cohort: _Cohort
     uncertainty: _Uncertainty = _Uncertainty()
+    economics: str | None = None   # an economics file (scenarios/economics/): a cost-effectiveness analysis
 
     @model_validator(mode="after")
     def _unique(self) -> "_ComparisonFile":
@@ -81,10 +84,12 @@ class Comparison:
     policies: tuple[Policy, ...]
     cohort: _Cohort
     uncertainty: _Uncertainty
+    economics: Economics | None = None
 
 
-def load_comparison(path: str | Path) -> Comparison:
-    """Read and check a comparison file and the policy files it names; an error is one line."""
+def load_comparison(path: str | Path, economics: str | Path | None = None) -> Comparison:
+    """Read and check a comparison file and the policy and economics files it names (`economics`,
+    a file, replaces the one it names); an error is one line."""
     path = Path(path)
     spec = validate_file(path, _ComparisonFile)
     policies = tuple(load_policy(named_file(path, "policies", name, "policy file"))
@@ -102,8 +107,29 @@ def load_comparison(path: str | Path) -> Comparison:
                          f"{len(policies)} policies x {max(u.draws, 1)} draws x {u.replicates} "
                          f"replicates make {lives:,} patient-lives, more than "
                          f"{MAX_PATIENT_LIVES:,}")
+    priced = None
+    if economics is not None:
+        priced = load_economics(economics)
+    elif spec.economics is not None:
+        priced = load_economics(named_file(path, "economics", spec.economics, "economics file"))
+    if priced is not None:
+        for policy in policies:
+            priced.check_tests([m for m, used in zip(policy.modality_names, policy.uses.any(axis=1))
+                                if used], policy.name)
     return Comparison(spec.name, spec.description, spec.reference, policies, spec.cohort,
-                      spec.uncertainty)
+                      spec.uncertainty, priced)
+
+
+ECONOMIC_SEED_KEY = 0x45434F4E   # "ECON": the economic draws' stream, apart from the patients'
+
+
+def economic_draws(economics: Economics, seed: int, draws: int) -> list[dict[str, float]]:
+    """The priced parameters of each draw: the file's means for the point estimate (draws = 0),
+    else draw d from its own stream keyed by (seed, d), the same for every policy."""
+    if draws == 0:
+        return [dict(economics.means)]
+    return [economics.draw(np.random.default_rng([seed, d, ECONOMIC_SEED_KEY]))
+            for d in range(draws)]
 
 
 def draw_parameters(draws: int) -> list[Params]:
@@ -139,6 +165,8 @@ class ComparisonUnit:
     params: Params
     policy: Policy
     staging: str
+    economics: Economics | None = None
+    prices: dict | None = None     # the draw's priced parameters (with `economics`)
 
     @property
     def name(self) -> str:
@@ -151,8 +179,17 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
     # one distinct key per (draw, replicate) pair (replicates <= 1000), never a derived seed.
     spec = CohortSpec(unit.count, unit.seed, "horizon", unit.primary, unit.years,
                       replicate=unit.draw * 1000 + unit.replicate)
-    patients, _, department = simulate_department(spec, unit.params, unit.policy, unit.first,
-                                                  unit.count, unit.accrual_months)
+    rate = unit.economics.discount_costs if unit.economics is not None else None
+    patients, events, department, discounted = simulate_priced(
+        spec, unit.params, unit.policy, unit.first, unit.count, unit.accrual_months, rate)
+    if unit.economics is not None:
+        from sim.studies.economics import patient_economics  # noqa: PLC0415
+
+        priced = patient_economics(patients.select(["patient_id"]).to_pandas(), events.to_pandas(),
+                                   discounted["discounted_tests"], discounted["discounted_workups"],
+                                   unit.policy.modality_names, unit.prices, unit.economics)
+        for name in priced.columns:
+            patients = patients.append_column(name, pa.array(priced[name].to_numpy()))
     n = patients.num_rows
     patients = patients.append_column("scenario_id", pa.array([unit.policy.name] * n))
     patients = patients.append_column("draw", pa.array(np.full(n, unit.draw, np.int64)))
@@ -176,10 +213,12 @@ def run_units(comparison: Comparison, staging: Path, executor, terminal: bool | 
     done = {p.stem for p in (staging / "departments").glob("*.json")}
     cohort, uncertainty = comparison.cohort, comparison.uncertainty
     draws = draw_parameters(uncertainty.draws)
+    prices = (economic_draws(comparison.economics, uncertainty.seed, uncertainty.draws)
+              if comparison.economics is not None else [None] * len(draws))
     units = [
         ComparisonUnit(k, d, r, first, min(cohort.patients_per_department, cohort.patients - first),
                        uncertainty.seed, cohort.primary, cohort.years, 12.0 * cohort.accrual_years,
-                       params, policy, str(staging))
+                       params, policy, str(staging), comparison.economics, prices[d])
         for d, params in enumerate(draws)
         for r in range(uncertainty.replicates)
         for first in range(0, cohort.patients, cohort.patients_per_department)
