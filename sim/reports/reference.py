@@ -17,9 +17,11 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from sim.model.economics import _EconomicsFile
 from sim.model.params import load_params
 from sim.model.policy import _PolicyFile
 from sim.output.schema import EVENT_COLUMNS, PATIENT_COLUMNS
+from sim.studies.economics import ECONOMIC_COLUMNS
 from sim.studies.comparison import _ComparisonFile
 from sim.studies.power.designs import CohortDesign, ExponentialDesign, TrialDesign
 
@@ -150,7 +152,17 @@ def inputs_reference() -> str:
                   "Policies (paths relative to the file, or files of `scenarios/`; a path must "
                   "lead under the file's folder or the packaged scenarios) run on the same "
                   "patients over `uncertainty.draws` parameter sets of the posterior sample "
-                  "(0: the fitted point).", _ComparisonFile),
+                  "(0: the fitted point). With `economics` (an economics file, relative to the "
+                  "file like the policies; `crlm-sim run --economics FILE` replaces it) the "
+                  "comparison is a cost-effectiveness analysis.", _ComparisonFile),
+        *_section("Economics (`scenarios/economics/*.toml`)",
+                  "Currency and price year; discount rates for costs and effects (continuous "
+                  "time); durations; the population for the value of information; one-off costs "
+                  "of events, costs per examination by the policies' modality names, costs per "
+                  "month in a state; utilities of states and one-off disutilities. Numbers are "
+                  "`{ value, sd, source }` tables: `sd` is the spread for the probabilistic "
+                  "analysis (gamma for costs and disutilities, beta for utilities; 0: fixed). "
+                  "The model of states and events: `sim/studies/economics.py`.", _EconomicsFile),
     ]
     for model, title in ((ExponentialDesign, "exponential"), (TrialDesign, "trial"),
                          (CohortDesign, "cohort")):
@@ -190,6 +202,11 @@ def outputs_reference() -> str:
     lines += ["", "## `events.parquet`: one row per event", "", "| column | type | meaning |",
               "|---|---|---|"]
     lines += [f"| `{name}` | {kind} | {meaning} |" for name, kind, meaning in EVENT_COLUMNS]
+    lines += ["", "## A comparison's `patients/`: the columns above, and", "",
+              "`scenario_id` (the policy), `draw` (the parameter draw) and `replicate`; with an "
+              "economics file also these (the file's currency; discounted at its rates from the "
+              "hepatectomy):", "", "| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | double | {meaning} |" for name, meaning in ECONOMIC_COLUMNS]
     return "\n".join(lines) + "\n"
 
 

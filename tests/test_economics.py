@@ -1,0 +1,186 @@
+"""The economic evaluation against references: dampack's worked example for the incremental
+analysis, closed forms for discounting and for a patient priced by hand, the analytic EVPI of two
+options with normal net benefits, and EVPPI against its bounds and a case solved by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, stats
+
+import sim
+from conftest import ROOT
+from sim.cli import main
+from sim.model.economics import load_economics
+from sim.studies.comparison import load_comparison
+from sim.studies.economics import discounted_years, evpi, evppi, icers, patient_economics
+
+US = ROOT / "scenarios" / "economics" / "us.toml"
+
+
+def test_icers_reproduce_dampacks_hiv_screening_example():
+    """dampack's basic_cea vignette (calculate_icers on the HIV screening strategies): printed
+    ICERs 37500.00, 58285.71, 100800.00, and "1 year" strongly dominated (D)."""
+    table = icers(["Status Quo", "One time", "5 year", "3 year", "1 year"],
+                  [26000, 27000, 28020, 28440, 29440],
+                  np.array([277.25, 277.57, 277.78, 277.83, 277.76]) / 12).set_index("policy")
+    assert list(table.index) == ["Status Quo", "One time", "5 year", "3 year", "1 year"]
+    assert list(table["status"]) == ["ND", "ND", "ND", "ND", "D"]
+    assert np.isnan(table.loc["Status Quo", "icer"]) and np.isnan(table.loc["1 year", "icer"])
+    np.testing.assert_allclose(table.loc[["One time", "5 year", "3 year"], "icer"].round(2),
+                               [37500.00, 58285.71, 100800.00])
+    np.testing.assert_allclose(table.loc[["One time", "5 year", "3 year"], "incremental_cost"],
+                               [1000, 1020, 420])
+
+
+def test_icers_remove_extended_dominance_until_the_ratios_rise():
+    """C's ICER against B (40) exceeds D's against C (3.3): C is extendedly dominated, and D is
+    then compared with B: (35 - 10) / (3 - 1) = 12.5."""
+    table = icers(["A", "B", "C", "D", "E"], [0, 10, 30, 35, 40], [0, 1, 1.5, 3, 2.5]).set_index("policy")
+    assert table.loc[["A", "B", "C", "D", "E"], "status"].tolist() == ["ND", "ND", "ED", "ND", "D"]
+    assert table.loc["B", "icer"] == pytest.approx(10.0)
+    assert table.loc["D", "icer"] == pytest.approx(12.5)
+
+
+@pytest.mark.parametrize("rate, start, end", [(0.03, 0.0, 10.0), (0.035, 2.5, 7.25), (0.0, 1.0, 4.0)])
+def test_discounting_is_the_closed_form_of_a_constant_stream(rate, start, end):
+    expected = integrate.quad(lambda t: math.exp(-rate * t), start, end)[0]
+    assert discounted_years(start, end, rate) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_patient_priced_by_hand():
+    """Disease-free for a year, a recurrence found and treated systemically, a cancer death at 3
+    years: every integral by quadrature."""
+    economics = load_economics(US)
+    u = dict(economics.means)
+    r = economics.discount_costs
+    events = pd.DataFrame({"patient_id": [7] * 5, "time_months": [0.0, 10.0, 12.0, 12.0, 36.0],
+                           "event": ["hepatectomy", "onset", "detection", "systemic_therapy", "death"],
+                           "site": [None, "liver", "liver", None, None],
+                           "detail": ["resection", "latent", None, None, "cancer"]})
+    priced = patient_economics(pd.DataFrame({"patient_id": [7]}), events, np.array([[2.0, 1.5]]),
+                               np.array([0.5]), ("cea", "ct_cap"), u, economics).iloc[0]
+
+    def area(rate, a, b):
+        return integrate.quad(lambda t: math.exp(-rate * t), a, b)[0]
+
+    eol = 3.0 - economics.end_of_life_months / 12
+    switch = 1.0 + economics.systemic_therapy_months / 12
+    qalys = (u["utility.disease_free_after_hepatectomy"] * area(r, 0, 1)
+             + u["utility.recurrence"] * area(r, 1, eol) + u["utility.end_of_life"] * area(r, eol, 3)
+             - u["disutility.workup"] * 0.5)
+    treatment = 12 * (u["monthly.systemic_therapy"] * area(r, 1, switch)
+                      + u["monthly.best_supportive_care"] * area(r, switch, 3)
+                      + u["monthly.end_of_life"] * area(r, eol, 3))
+    assert priced["qalys"] == pytest.approx(qalys, rel=1e-9)
+    assert priced["life_years"] == pytest.approx(area(r, 0, 3), rel=1e-12)
+    assert priced["cost_treatment"] == pytest.approx(treatment, rel=1e-9)
+    assert priced["cost_surveillance"] == pytest.approx(
+        2.0 * u["test.cea"] + 1.5 * u["test.ct_cap"] + 0.5 * u["cost.workup"])
+
+
+def test_a_curative_repeat_operation_is_priced_by_its_sites():
+    economics = load_economics(US)
+    u = dict(economics.means)
+    r = economics.discount_costs
+    events = pd.DataFrame({"patient_id": [1] * 4, "time_months": [0.0, 24.0, 25.0, 60.0],
+                           "event": ["hepatectomy", "detection", "reoperation", "censored"],
+                           "site": [None, "liver+lung", "liver+lung", None],
+                           "detail": ["resection", None, "curative", "horizon"]})
+    priced = patient_economics(pd.DataFrame({"patient_id": [1]}), events, np.zeros((1, 0)),
+                               np.zeros(1), (), u, economics).iloc[0]
+    operation = (u["cost.repeat_liver_resection"] + u["cost.lung_resection"]) * math.exp(-r * 25 / 12)
+    assert priced["cost_treatment"] == pytest.approx(operation, rel=1e-12)
+    qalys = (u["utility.disease_free_after_hepatectomy"] * discounted_years(0, 2, r)
+             + u["utility.recurrence"] * discounted_years(2, 25 / 12, r)
+             + u["utility.disease_free_after_repeat"] * discounted_years(25 / 12, 5, r)
+             - u["disutility.operation"] * math.exp(-r * 25 / 12))
+    assert priced["qalys"] == pytest.approx(qalys, rel=1e-12)
+
+
+@pytest.mark.parametrize("mean, sd", [(0.0, 1.0), (0.5, 2.0), (-1.0, 0.7)])
+def test_evpi_of_two_options_with_normal_net_benefits(mean, sd):
+    """EVPI = E[max(0, X)] - max(0, E X) for X ~ N(mean, sd^2): sd phi(m/sd) + m Phi(m/sd) -
+    max(0, m); within 4 Monte Carlo standard errors."""
+    draws = np.random.default_rng(11).normal(mean, sd, 200_000)
+    net = np.stack([np.zeros_like(draws), draws], axis=1)[None]
+    analytic = sd * stats.norm.pdf(mean / sd) + mean * stats.norm.cdf(mean / sd) - max(0.0, mean)
+    error = np.maximum(draws, 0).std() / math.sqrt(len(draws))
+    assert abs(evpi(net)[0] - analytic) < 4 * error + 1e-3 * sd
+
+
+def test_evppi_is_bounded_by_evpi_and_reaches_it_with_every_parameter():
+    """Net benefit of option 2 is a + b (option 1: 0), a and b standard normal: knowing a is
+    worth E[max(0, a)] = 1/sqrt(2 pi); knowing both, EVPI = E[max(0, a + b)] = 1/sqrt(pi)."""
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(2, 3000))
+    net = np.stack([np.zeros_like(a), a + b], axis=1)[None]
+    total = evpi(net)[0]
+    assert total == pytest.approx(1 / math.sqrt(math.pi), rel=0.05)
+    partial = evppi(net, a[:, None])[0]
+    assert partial <= total
+    assert partial == pytest.approx(1 / math.sqrt(2 * math.pi), rel=0.08)
+    both = evppi(net, np.stack([a, b], axis=1))[0]
+    assert partial < both <= total * 1.01 and both == pytest.approx(total, rel=0.03)
+    assert evppi(net, np.ones((3000, 1)))[0] == 0.0          # a constant is worth nothing
+
+
+@pytest.fixture(scope="module")
+def guidelines(tmp_path_factory):
+    comparison = load_comparison(ROOT / "scenarios" / "comparisons" / "guidelines.toml", US)
+    small = dataclasses.replace(comparison,
+                                cohort=comparison.cohort.model_copy(update={"patients": 300}),
+                                uncertainty=comparison.uncertainty.model_copy(update={"draws": 6}))
+    out = tmp_path_factory.mktemp("economics") / "out"
+    sim.compare(small, out=out)
+    return out
+
+
+def test_the_guidelines_comparison_writes_every_economic_output(guidelines):
+    out = guidelines
+    for name in ("economics.csv", "icers.csv", "ceac.csv", "evppi.csv", "plane.png", "ceac.png",
+                 "evpi.png"):
+        assert (out / name).stat().st_size > 100, name
+    summary = pd.read_csv(out / "economics.csv")
+    assert len(summary) == 6 and (summary["draws"] == 6).all()
+    assert np.allclose(summary["cost_total"], summary["cost_surveillance"] + summary["cost_treatment"])
+    assert (summary.set_index("policy").loc["symptoms-only", "cost_surveillance"] == 0)
+    table = pd.read_csv(out / "icers.csv")
+    assert set(table["status"]) <= {"ND", "D", "ED"} and (table["status"] == "ND").sum() >= 1
+    ceac = pd.read_csv(out / "ceac.csv")
+    assert np.allclose(ceac.groupby("wtp")["probability_best"].sum(), 1.0)
+    assert (ceac.groupby("wtp")["on_acceptability_frontier"].sum() == 1).all()
+    assert ceac["wtp"].min() == 0 and ceac["wtp"].max() == 200_000
+    value = pd.read_csv(out / "evppi.csv")
+    assert {"all parameters (EVPI)", "natural history", "test accuracy", "costs", "utilities"} <= set(value["group"])
+    page = (out / "report.html").read_text()
+    assert "Cost-effectiveness" in page and page.count("USD, 2024 prices") >= 8
+    patients = pd.read_parquet(out / "patients", columns=["cost_surveillance", "cost_treatment",
+                                                          "life_years", "qalys"])
+    assert (patients["life_years"] > 0).all() and (patients["qalys"] < patients["life_years"]).all()
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("ct_cap = { value = 450.0", "ct_scan = { value = 450.0",
+     r"test_cost: no cost for 'ct_cap', a modality of policy"),
+    ("recurrence = { value = 0.65, sd = 0.07", "recurrence = { value = 0.65, sd = 0.6",
+     r"utility.recurrence: sd must be below"),
+    ("price_year = 2024", 'price_year = "2024"', r"price_year: Input should be a valid integer"),
+    ("[disutility]", "[disutilities]", r"disutilities: unknown key; did you mean 'disutility'"),
+])
+def test_a_bad_economics_file_is_one_line(capsys, tmp_path, old, new, message):
+    import re
+
+    text = US.read_text()
+    assert old in text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace(old, new, 1))
+    code = main(["run", str(ROOT / "scenarios" / "comparisons" / "rectal-pelvis.toml"),
+                 "--economics", str(bad), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
+    assert not (tmp_path / "out").exists()
