@@ -73,9 +73,13 @@ def economic_outputs(staging, order: list[str], reference: str, economics, price
             (row[f"{column}_difference"], row[f"{column}_difference_lower"],
              row[f"{column}_difference_upper"]) = _interval(difference)
         for threshold in economics.thresholds:
-            nmb = threshold * values["qalys"].to_numpy() - values["cost_total"].to_numpy()
+            def nmb(frame):
+                return threshold * frame["qalys"].to_numpy() - frame["cost_total"].to_numpy()
             key = f"net_benefit_at_{threshold:.0f}"
-            row[key], row[f"{key}_lower"], row[f"{key}_upper"] = _interval(nmb)
+            row[key], row[f"{key}_lower"], row[f"{key}_upper"] = _interval(nmb(values))
+            (row[f"{key}_difference"], row[f"{key}_difference_lower"],
+             row[f"{key}_difference_upper"]) = _interval(
+                nmb(values) - nmb(reference_values.loc[values.index]))
         rows.append(row)
     summary = pd.DataFrame(rows)
     incremental = icers(names, summary["cost_total"], summary["qalys"])
@@ -203,8 +207,9 @@ def section(result: dict, economics, reference: str) -> tuple[list[str], list[tu
                _span(row, "cost_total"), _span(row, "life_years", 3), _span(row, "qalys", 3)]
               for _, row in summary.iterrows()]
     differences = [[row["policy"], _span(row, "cost_total_difference"),
-                    _span(row, "qalys_difference", 3),
-                    *[_span(row, f"net_benefit_at_{t:.0f}") for t in economics.thresholds]]
+                    _span(row, "life_years_difference", 3), _span(row, "qalys_difference", 3),
+                    *[_span(row, f"net_benefit_at_{t:.0f}_difference")
+                      for t in economics.thresholds]]
                    for _, row in summary.iterrows() if row["policy"] != reference]
     status = {"ND": "on the frontier", "D": "dominated (costlier, no more QALYs)",
               "ED": "extendedly dominated (a mix of its neighbours does better)"}
@@ -215,8 +220,9 @@ def section(result: dict, economics, reference: str) -> tuple[list[str], list[tu
         (["policy", f"surveillance cost ({unit})", f"treatment cost ({unit})",
           f"total cost ({unit})", "life-years", "QALYs"], levels),
         (["policy", f"additional cost against {reference} ({unit})",
-          f"QALYs gained against {reference}",
-          *[f"net monetary benefit at {t:,.0f} per QALY ({unit})" for t in economics.thresholds]],
+          f"life-years gained against {reference}", f"QALYs gained against {reference}",
+          *[f"net monetary benefit against {reference} at {t:,.0f} per QALY ({unit})"
+            for t in economics.thresholds]],
          differences),
         (["policy (by cost)", f"mean cost ({unit})", "mean QALYs", "status",
           f"ICER ({unit} per QALY)"], frontier)]

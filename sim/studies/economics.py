@@ -193,8 +193,17 @@ def acceptability(net_benefit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def evpi(net_benefit: np.ndarray) -> np.ndarray:
     """Expected value of perfect information per patient, at each willingness-to-pay:
-    E[max over policies] - max over policies of E; `net_benefit` is (wtp, draw, policy)."""
-    return net_benefit.max(axis=2).mean(axis=1) - net_benefit.mean(axis=1).max(axis=1)
+    E[max over policies] - max over policies of E; `net_benefit` is (wtp, draw, policy). Taken
+    as the mean, over draws, of what the best policy of each draw gains over the policy best on
+    average: the same number, never negative, and exactly 0 when no draw disagrees."""
+    return _regret(net_benefit)
+
+
+def _regret(values: np.ndarray) -> np.ndarray:
+    """mean over draws of (max over policies - the policy with the highest mean), per wtp."""
+    chosen = values.mean(axis=1).argmax(axis=1)                   # (wtp,)
+    at_chosen = np.take_along_axis(values, chosen[:, None, None], axis=2)[..., 0]
+    return (values.max(axis=2) - at_chosen).mean(axis=1)
 
 
 def evppi(net_benefit: np.ndarray, parameters: np.ndarray) -> np.ndarray:
@@ -223,8 +232,8 @@ def evppi(net_benefit: np.ndarray, parameters: np.ndarray) -> np.ndarray:
             model = make_pipeline(StandardScaler(), SplineTransformer(n_knots=knots, degree=3),
                                   RidgeCV(alphas=np.logspace(-4, 4, 33)))
             fitted[:, p] = model.fit(x, relative[:, p]).predict(x)
-        out[w] = fitted.max(axis=1).mean() - fitted.mean(axis=0).max()
-    return np.maximum(out, 0.0)
+        out[w] = _regret(fitted[None])[0]
+    return out
 
 
 def population_factor(economics) -> float:
