@@ -177,3 +177,15 @@ def test_a_mutated_design_runs_or_is_refused_in_one_line(capsys, text):
         (folder / "d.toml").write_text(text)
         return ["power", folder / "d.toml", "--reps", "3", "--out", folder / "out"]
     _runs_or_refuses(capsys, argv)
+
+
+@settings(_SETTINGS, max_examples=12)
+@given(text=_mutated(ROOT / "scenarios" / "economics" / "us.toml"))
+def test_a_mutated_economics_file_runs_or_is_refused_in_one_line(capsys, text):
+    def argv(folder):
+        (folder / "e.toml").write_text(text)
+        (folder / "c.toml").write_text(
+            'name = "c"\nreference = "esmo"\npolicies = ["esmo.toml", "intensive.toml"]\n'
+            "[cohort]\npatients = 30\nyears = 5\n[uncertainty]\ndraws = 2\n")
+        return ["run", folder / "c.toml", "--economics", folder / "e.toml", "--out", folder / "out"]
+    _runs_or_refuses(capsys, argv)

@@ -44,9 +44,16 @@ class _Amount(BaseModel):
     """A non-negative amount with its source, and its sd where it is uncertain."""
 
     model_config = _STRICT
-    value: Annotated[float, Field(ge=0.0)]
-    sd: Annotated[float, Field(ge=0.0)] = 0.0
+    value: Annotated[float, Field(ge=0.0, le=1e9)]
+    sd: Annotated[float, Field(ge=0.0, le=1e9)] = 0.0
     source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _gamma_exists(self) -> "_Amount":
+        if self.sd and not 1e-6 * self.value <= self.sd <= 10 * self.value:
+            raise ValueError("sd must be 0 (fixed) or between a millionth and ten times the value "
+                             "(a gamma distribution with that mean and spread)")
+        return self
 
 
 class _Utility(BaseModel):

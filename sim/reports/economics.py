@@ -235,7 +235,10 @@ def section(result: dict, economics, reference: str) -> tuple[list[str], list[tu
                        f"net benefit is {chosen['policy']}, best in {chosen['probability_best']:.0%} "
                        f"of the draws.")
         rows = value[value["wtp"] == threshold]
-        if len(rows):
+        if len(rows) and not np.isfinite(rows.iloc[0].per_patient):
+            closing.append("No value of information: one parameter set (uncertainty.draws = 0) "
+                           "leaves no uncertainty to value; give draws of the posterior sample.")
+        elif len(rows):
             parts = [f"{r.group} {_money(r.per_patient)} per patient" for r in rows.itertuples()]
             closing.append(f"Value of information at {threshold:,.0f} per QALY ({unit}): "
                            + "; ".join(parts) + f". For the population "
