@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from sim.model.economics import GROUPS
+from sim.reports.comparison import _interval
 from sim.reports.figures import png_bytes
 from sim.studies.economics import acceptability, evpi, evppi, icers, population_factor
 
@@ -32,10 +33,6 @@ def _per_draw(staging) -> pd.DataFrame:
     table = patients.groupby(["scenario_id", "draw"], observed=True)[_COLUMNS].mean()
     table["cost_total"] = table["cost_surveillance"] + table["cost_treatment"]
     return table
-
-
-def _interval(values: np.ndarray) -> tuple[float, float, float]:
-    return values.mean(), np.percentile(values, 2.5), np.percentile(values, 97.5)
 
 
 def _parameter_groups(draws: int, prices: list[dict]) -> dict[str, np.ndarray]:
