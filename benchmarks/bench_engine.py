@@ -13,31 +13,19 @@ import time
 from pathlib import Path
 
 import pytest
-import simpy
 
 from sim.model.params import load_params
 from sim.model.policy import load_policy
 from sim.execution.runner import CohortSpec, simulate_tables
+from conftest import plain_simpy
 
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml"
 CHUNK = 10_000
 
 
-def _plain_simpy(n: int) -> None:
-    """The reference: n processes that each wait once, in one environment."""
-    env = simpy.Environment()
-
-    def process(env):
-        yield env.timeout(1.0)
-
-    for _ in range(n):
-        env.process(process(env))
-    env.run()
-
-
 @pytest.fixture(scope="module")
 def plain_seconds_per_process() -> float:
-    best = min(_timed(_plain_simpy, 100_000) for _ in range(5))
+    best = min(_timed(plain_simpy, 100_000) for _ in range(5))
     return best / 100_000
 
 

@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+import simpy
 
 
 def best_seconds(function, repeats: int) -> float:
@@ -13,3 +14,15 @@ def best_seconds(function, repeats: int) -> float:
         function()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def plain_simpy(n: int) -> None:
+    """The reference of SimPy's floor: n processes that each wait once, in one environment."""
+    env = simpy.Environment()
+
+    def process(env):
+        yield env.timeout(1.0)
+
+    for _ in range(n):
+        env.process(process(env))
+    env.run()

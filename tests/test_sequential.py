@@ -1,0 +1,65 @@
+"""Group-sequential boundaries against published values: Jennison and Turnbull's tables, and
+rpact's own unit tests (tests/testthat/test-f_design_group_sequential.R), and a Monte Carlo
+check of the recursive integration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.studies.power.sequential import (classical_boundaries, crossing_probabilities, spending,
+                                          spending_boundaries)
+
+
+def test_obrien_fleming_five_looks_is_jennison_and_turnbulls_table():
+    """Jennison and Turnbull (2000), table 2.3: K = 5, two-sided alpha 0.05, C = 2.040; the
+    z-values 2.040 sqrt(5/k) = 4.562, 3.226, 2.634, 2.281, 2.040."""
+    np.testing.assert_array_equal(classical_boundaries(5, 0.05, "obrien-fleming").round(3),
+                                  [4.562, 3.226, 2.634, 2.281, 2.040])
+
+
+def test_pocock_five_looks_is_jennison_and_turnbulls_table():
+    """Jennison and Turnbull (2000), table 2.1: K = 5, two-sided alpha 0.05, C = 2.413."""
+    np.testing.assert_array_equal(classical_boundaries(5, 0.05, "pocock").round(3), [2.413] * 5)
+
+
+def test_rpacts_default_obrien_fleming_design():
+    """rpact's getDesignInverseNormal() (kMax 3, one-sided alpha 0.025, O'Brien-Fleming):
+    criticalValues 3.4710914, 2.4544323, 2.0040356 (rpact's unit tests)."""
+    np.testing.assert_allclose(classical_boundaries(3, 0.025, "obrien-fleming", sided=1),
+                               [3.4710914, 2.4544323, 2.0040356], atol=1e-6)
+
+
+def test_rpacts_hwang_shih_decani_spending_design():
+    """rpact, kMax 3, informationRates (0.2, 0.4, 1), one-sided alpha 0.03, typeOfDesign asHSD,
+    gammaA 0: alphaSpent 0.006, 0.012, 0.03 and criticalValues 2.5121443, 2.4228747, 2.0280392
+    (rpact's unit tests)."""
+    t = [0.2, 0.4, 1.0]
+    np.testing.assert_allclose(spending("hsd", t, 0.03, gamma=0), [0.006, 0.012, 0.03])
+    np.testing.assert_allclose(spending_boundaries(t, 0.03, "hsd", gamma=0, sided=1),
+                               [2.5121443, 2.4228747, 2.0280392], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["obrien-fleming", "pocock", "hsd"])
+def test_spending_boundaries_spend_exactly_alpha(kind):
+    t = np.array([0.25, 0.5, 0.8, 1.0])
+    bounds = spending_boundaries(t, 0.05, kind)
+    np.testing.assert_allclose(np.cumsum(crossing_probabilities(bounds, t)),
+                               spending(kind, t, 0.05), atol=1e-9)
+
+
+@pytest.mark.parametrize("drift", [0.0, 2.0])
+def test_crossing_probabilities_match_simulated_brownian_paths(drift):
+    """Z_k = S(t_k) / sqrt(t_k) of a Brownian motion with drift, 400,000 paths: the share first
+    crossing each look is within 4 standard errors of the integration."""
+    t = np.arange(1, 6) / 5
+    bounds = classical_boundaries(5, 0.05, "obrien-fleming")
+    rng = np.random.default_rng(8)
+    steps = rng.normal(drift * 0.2, np.sqrt(0.2), size=(400_000, 5))
+    z = np.cumsum(steps, axis=1) / np.sqrt(t)
+    crossed = np.abs(z) >= bounds
+    first = np.where(crossed.any(axis=1), crossed.argmax(axis=1), -1)
+    simulated = np.array([(first == k).mean() for k in range(5)])
+    expected = crossing_probabilities(bounds, t, drift=drift)
+    error = np.sqrt(expected * (1 - expected) / len(first))
+    assert np.all(np.abs(simulated - expected) <= 4 * error + 1e-6), (simulated, expected)
