@@ -30,6 +30,7 @@ from calibration.objective import StudyDesign, simulate_study
 from calibration.targets import load_targets, log_hr_standard_error
 from sim.analysis import kaplan_meier, survival_at
 from sim.reports.figures import png_bytes
+from sim.reports.text import number
 from sim.model.params import load_params
 from sim.model.policy import load_policy
 
@@ -256,8 +257,7 @@ def _present(x) -> bool:
 def _number(x) -> str:
     if not _present(x):
         return "–"
-    text = f"{x:.3g}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+    return number(x, ".3g")
 
 
 def _rows(table: pd.DataFrame, topic: str) -> list[list[str]]:

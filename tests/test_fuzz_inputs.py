@@ -93,7 +93,7 @@ def _mutated(draw, source: Path) -> str:
         paths = list(_paths(tree))
         numbers = [p for p in paths if _is_number(_at(tree, p))]
         action = draw(st.sampled_from(["number"] * 3 * bool(numbers) + ["replace", "remove", "add"]))
-        *parents, last = path = draw(st.sampled_from(numbers if action == "number" else paths))
+        *parents, last = draw(st.sampled_from(numbers if action == "number" else paths))
         node = _at(tree, parents)
         if action == "number":               # valid in type, often in range, sometimes extreme
             node[last] = draw(_numbers if isinstance(node[last], float) else _counts)

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from sim.analysis import kaplan_meier, rmst, survival_at
 from sim.reports.figures import png_bytes
+from sim.reports.text import number
 
 __all__ = ["summarise", "write_outputs", "METRICS"]
 
@@ -333,9 +334,8 @@ def _cell(row, metric: str, suffix: str = "") -> str:
     if not np.isfinite(value):
         return "–"
 
-    def show(number: float) -> str:
-        text = fmt.format(number)
-        return text[1:] if text.startswith("-") and float(text) == 0 else text   # no "-0.000"
+    def show(value: float) -> str:
+        return number(value, fmt[2:-1])     # "{:.3f}" -> ".3f"
 
     sign = "+" if suffix and value > 0 and show(value) != show(0.0) else ""
     cell = sign + show(value)

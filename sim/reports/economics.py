@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from sim.model.economics import GROUPS
 from sim.reports.comparison import _interval
 from sim.reports.figures import png_bytes
+from sim.reports.text import number
 from sim.studies.economics import acceptability, evpi, evppi, icers, population_factor
 
 __all__ = ["economic_outputs", "WTP"]
@@ -178,14 +179,13 @@ def _evpi(value, economics, population):
 
 
 def _money(value: float) -> str:
-    text = f"{value:,.0f}"
-    return "0" if text == "-0" else text
+    return number(value, ",.0f")
 
 
 def _span(row, column: str, digits: int | None = None) -> str:
-    show = (lambda v: _money(v)) if digits is None else (lambda v: f"{v:.{digits}f}".replace("-0.000", "0.000"))
-    return (f"{show(row[column])} ({show(row[f'{column}_lower'])} to "
-            f"{show(row[f'{column}_upper'])})")
+    spec = ",.0f" if digits is None else f".{digits}f"
+    return (f"{number(row[column], spec)} ({number(row[f'{column}_lower'], spec)} to "
+            f"{number(row[f'{column}_upper'], spec)})")
 
 
 def section(result: dict, economics, reference: str) -> tuple[list[str], list[tuple[list[str], list[list[str]]]], list[str]]:

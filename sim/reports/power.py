@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.reports.text import number
 from sim.studies.power.curve import PowerCurve
 
 __all__ = ["write_report", "render_markdown", "describe_smallest"]
@@ -81,8 +82,7 @@ def _cell(value) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "–"
-        text = f"{value:.3f}" if abs(value) < 10 else f"{value:,.1f}"
-        return text[1:] if text.startswith("-") and float(text.replace(",", "")) == 0 else text
+        return number(value, ".3f" if abs(value) < 10 else ",.1f")
     return f"{value:,}" if isinstance(value, (int, np.integer)) else str(value)
 
 
