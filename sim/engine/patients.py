@@ -174,23 +174,28 @@ class _Chunk:
                              exponential.tolist(), episode, draws[Purpose.TREATMENT].tolist(),
                              cumulative, attended, workups)
         arrays = {"onset": episode.onset, "found": found, "found_sites": found_sites,
-                  "treatment": draws[Purpose.TREATMENT],
+                  "onset_sites": onset_sites, "visit": visit, "symptom": episode.symptom,
+                  "involved": episode.involved, "treatment": draws[Purpose.TREATMENT],
                   "cancer_death": episode.cancer_death,
-                  "resectable_until": episode.resectable_until}
+                  "resectable_until": episode.resectable_until, "episode": lists}
         return lists, arrays
 
     def _draw_episodes(self, stop: np.ndarray, periop: np.ndarray) -> dict[int, _EpisodeRows]:
         """Episodes drawn in bulk before the run: episode 0 for every patient, episode k + 1 for
         the patients whose episode k will end in curative surgery (the rule of `patient`,
-        vectorized). A patient who needs an episode not drawn here gets it drawn alone."""
+        vectorized). A patient who needs an episode not drawn here gets it drawn alone. The arrays
+        of each episode, with the patient rows that have it, are kept in `bulk` (for
+        `sim.engine.direct`)."""
         treatment = self.params.treatment
         episodes = {}
+        self.bulk: dict[int, tuple[np.ndarray, dict]] = {}
         rows, origin = slice(None), np.zeros(len(stop))
         allowed = np.array([not m & ~_RESECTABLE_SITES and _N_SITES[m] <= treatment.curative_max_sites
                             for m in range(16)])
         for k in range(MAX_EPISODES - 1):
             episodes[k], a = self._episode(rows, k)
             index = np.arange(len(stop))[rows]
+            self.bulk[k] = (index, a)
             detected = origin + a["found"]
             finish = np.minimum(stop[index], origin + a["cancer_death"])
             surgery = detected + treatment.surgery_delay_months
@@ -358,11 +363,29 @@ class _Chunk:
             self.rows.append((i, when, _PROGRESSION, _SITE_BITS[s], -1, 0))
 
 
+ENGINES = ("auto", "simpy", "direct")
+
+
 def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray],
                    censor_months: np.ndarray, censor_detail: np.ndarray, seed: int,
-                   replicate: int, discount_rate: float | None = None) -> ChunkResult:
+                   replicate: int, discount_rate: float | None = None,
+                   engine: str = "auto") -> ChunkResult:
     """Run one chunk of patients through the engine; returns per-patient and per-event columns
-    (with `discount_rate`, also the discounted examinations an economic evaluation prices)."""
+    (with `discount_rate`, also the discounted examinations an economic evaluation prices).
+
+    `engine`: "simpy" runs one SimPy process per patient; "direct" applies the same rules to
+    all patients at once (`sim.engine.direct`; byte for byte the same output, for a policy
+    without capacity only); "auto" takes the direct path whenever the policy allows it."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine: must be one of {', '.join(ENGINES)} (got {engine!r})")
+    if engine == "direct" and policy.has_capacity:
+        raise ValueError("engine: the direct path cannot run a policy with a capacity")
+    if engine != "simpy" and not policy.has_capacity:
+        from sim.engine.direct import run_direct  # noqa: PLC0415 (direct imports this module)
+
+        chunk = _Chunk(params, policy, cohort, censor_months, censor_detail, seed, replicate)
+        run_direct(chunk)
+        return _result(chunk, policy, len(cohort["patient_id"]), chunk.groups, discount_rate)
     # The run allocates many short-lived objects and few cycles; the cyclic garbage collector
     # would walk the growing event list again and again (much of a SimPy process's cost), so it
     # is paused for the chunk and the cycles are left to the next collection.
@@ -376,11 +399,18 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
     finally:
         if collecting:
             gc.enable()
+    return _result(chunk, policy, len(cohort["patient_id"]), _spans_by_episode(chunk.spans),
+                   discount_rate)
+
+
+def _result(chunk: _Chunk, policy: Policy, n: int, groups: list[tuple],
+            discount_rate: float | None) -> ChunkResult:
+    """The chunk's columns from what its run recorded."""
     rows = _all_rows(chunk)
     order = np.lexsort((np.arange(len(rows)), rows["time_months"], rows["row"]))
     rows = rows[order]
     events = {name: rows[name] for name in _ROW.names}
-    patients = _visit_tally(chunk.spans, policy, len(cohort["patient_id"]), discount_rate)
+    patients = _visit_tally(groups, policy, n, discount_rate)
     patients["first_symptom_months"] = np.asarray(chunk.first_symptom, float)
     department = chunk.department.report() if chunk.department else None
     return ChunkResult(patients, events, department)
@@ -395,7 +425,8 @@ def _all_rows(chunk: _Chunk) -> np.ndarray:
     first["event"] = _HEPATECTOMY
     first["modality"] = -1
     first["detail"] = chunk.hepatic
-    middle = np.fromiter(chunk.rows, dtype=_ROW, count=len(chunk.rows))
+    middle = (chunk.rows if isinstance(chunk.rows, np.ndarray)    # (the direct path's)
+              else np.fromiter(chunk.rows, dtype=_ROW, count=len(chunk.rows)))
     last = np.zeros(n, dtype=_ROW)
     last["row"] = np.arange(n)
     time, event, detail = (np.array(column) for column in zip(*chunk.end)) if n else ([], [], [])
@@ -404,26 +435,33 @@ def _all_rows(chunk: _Chunk) -> np.ndarray:
     return np.concatenate([first, middle, last])
 
 
-def _visit_tally(spans: list[tuple], policy: Policy, n: int,
+def _spans_by_episode(spans: list[tuple]) -> list[tuple]:
+    """The spans the processes recorded, grouped by episode draw (in order of first appearance):
+    (episode, patient rows, rows in the episode, visits counted, origins) for `_visit_tally`."""
+    by_episode: dict[int, list] = {}
+    for span in spans:
+        by_episode.setdefault(id(span[1]), []).append(span)
+    # each group in patient order: the matrix products of `_visit_tally` may round a row
+    # differently at another place in the matrix, and the direct path gives them in this order
+    return [(group[0][1], *(np.array([g[j] for g in sorted(group, key=lambda g: g[0])])
+                            for j in (0, 2, 3, 4)))
+            for group in by_episode.values()]
+
+
+def _visit_tally(groups: list[tuple], policy: Policy, n: int,
                  discount_rate: float | None = None) -> dict[str, np.ndarray]:
-    """Visits, imaging examinations, work-ups and surveillance cost per patient, from the visit
-    spans the processes recorded (vectorized per episode: no per-visit work in the event loop).
-    With a `discount_rate` (a year, continuous), also each patient's examinations by modality and
-    work-ups weighted by exp(-rate * years at the scheduled visit): `discounted_tests` (patients x
-    modalities) and `discounted_workups`, from which an economic evaluation prices them."""
+    """Visits, imaging examinations, work-ups and surveillance cost per patient, from the visits
+    counted in each episode (`_spans_by_episode`; vectorized per episode: no per-visit work in
+    the event loop). With a `discount_rate` (a year, continuous), also each patient's
+    examinations by modality and work-ups weighted by exp(-rate * years at the scheduled visit):
+    `discounted_tests` (patients x modalities) and `discounted_workups`, from which an economic
+    evaluation prices them."""
     scans, imaging, workups = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     exams = policy.uses[policy.imaging].sum(axis=0) if len(policy.imaging) else np.zeros(policy.n_visits)
     cost = np.zeros(n)
     discounted = np.zeros((n, len(policy.modality_names))) if discount_rate is not None else None
     discounted_workups = np.zeros(n) if discount_rate is not None else None
-    by_episode: dict[int, list] = {}
-    for span in spans:
-        by_episode.setdefault(id(span[1]), []).append(span)
-    for group in by_episode.values():
-        episode = group[0][1]
-        patient = np.array([g[0] for g in group])
-        row = np.array([g[2] for g in group])
-        upto = np.array([g[3] for g in group])
+    for episode, patient, row, upto, origin in groups:
         counted = episode.attended[row] & (np.arange(policy.n_visits)[None, :] < upto[:, None])
         np.add.at(scans, patient, counted.sum(axis=1))
         np.add.at(imaging, patient, counted.astype(np.int64) @ exams.astype(np.int64))
@@ -433,7 +471,6 @@ def _visit_tally(spans: list[tuple], policy: Policy, n: int,
         spent = counted.astype(float) @ (policy.uses.T.astype(float) @ policy.modality_cost)
         np.add.at(cost, patient, spent + policy.workup_cost * false)
         if discount_rate is not None:
-            origin = np.array([g[4] for g in group])
             factor = np.exp(-discount_rate * (origin[:, None] + policy.visit_months[None, :]) / 12.0)
             np.add.at(discounted, patient, (counted * factor) @ policy.uses.T.astype(float))
             np.add.at(discounted_workups, patient, (false_positive * factor).sum(axis=1))
