@@ -185,7 +185,8 @@ def test_interrupted_comparison_resumes_to_the_same_results(tmp_path, monkeypatc
 
     monkeypatch.setattr(sim.cli, "executor_from", lambda args: Interrupting(1))
     assert main(["run", str(spec), "--out", str(tmp_path / "again")]) == 130
-    assert len(list((tmp_path / ".again.partial" / "patients").glob("*.parquet"))) == 5
+    # 5 units done of 8 (2 draws x 4 chunks), each writing both policies' partitions
+    assert len(list((tmp_path / ".again.partial" / "patients").glob("*.parquet"))) == 10
     assert main(["run", str(spec), "--out", str(tmp_path / "again")]) == 2  # needs --resume
     monkeypatch.undo()
     assert main(["run", str(spec), "--out", str(tmp_path / "again"), "--resume", "--workers", "1"]) == 0

@@ -31,10 +31,8 @@ def run_direct(chunk: "engine._Chunk") -> None:
     """Fill `chunk.rows` (as one structured array), `chunk.end`, `chunk.first_symptom` and the
     visit spans (`chunk.groups`, per episode in order) as the SimPy run of `chunk` would."""
     n = len(chunk.end)
-    censor = np.array([c[0] for c in chunk.censor], float) if n else np.zeros(0)
-    censor_detail = np.array([c[1] for c in chunk.censor], np.int8) if n else np.zeros(0, np.int8)
-    background = np.asarray(chunk.background, float)
-    periop = np.asarray(chunk.periop, float)
+    censor, censor_detail = chunk.censor_months, chunk.censor_detail
+    background, periop = np.asarray(chunk.background, float), np.asarray(chunk.periop, float)
     # stop: the censoring or background death that ends follow-up if nothing else does
     censored = censor <= background
     stop = np.where(censored, censor, background)
@@ -118,7 +116,7 @@ class _State:
         upto = np.where(missed, np.searchsorted(self.visits, finish - o, side="left"),
                         np.where(at_visit >= 0, at_visit + 1,
                                  np.searchsorted(self.visits, detected - o, side="left")))
-        self.groups.append((a["episode"], i, at, upto, o))
+        self.groups.append((a["attended"], a["workups"], i, at, upto, o))
         self.end(i[missed], finish[missed], finish_event[missed], finish_detail[missed])
 
         go = ~missed

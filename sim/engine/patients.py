@@ -34,7 +34,7 @@ from sim.model.params import Params
 from sim.model.policy import Policy
 from sim.model.streams import MAX_EPISODES, Purpose, by_month, uniforms_for
 
-__all__ = ["simulate_chunk", "EVENTS", "DETAILS", "ChunkResult"]
+__all__ = ["simulate_chunk", "SharedDraws", "EVENTS", "DETAILS", "ChunkResult", "ENGINES"]
 
 # Event vocabulary (codes in the engine, names in the tables). Ties in time keep this order.
 EVENTS = ("hepatectomy", "onset", "detection", "progression", "reoperation",
@@ -74,7 +74,6 @@ class _EpisodeRows(NamedTuple):
     exponential: list      # the episode's Exp(1) detection variate
     disease: object        # the episode's `Episode` arrays (burden at a scan, with capacity)
     treatment: list        # 4 uniforms: curative surgery, other procedure, operative death, its time
-    cumulative: np.ndarray  # attended visits before visit j, (n, m + 1)
     attended: np.ndarray    # (n, m) visits attended
     workups: np.ndarray     # (n, m) false positives (visits before onset only)
 
@@ -103,30 +102,58 @@ def _sites_at(involved, time: float) -> int:
     return mask
 
 
+class SharedDraws:
+    """What every policy run on one chunk's cohort draws alike (common random numbers): the first
+    episode's natural history and its test-accuracy and treatment uniforms, and each visit
+    month's uniforms. Give one to `simulate_chunk` for every policy run on the same cohort,
+    parameters, seed and replicate (a comparison's unit does): each is then drawn once instead
+    of once per policy, and every output is the same as without it."""
+
+    def __init__(self):
+        self.key: tuple | None = None     # (params, seed, replicate) it was drawn for
+        self.first: tuple | None = None   # (uniforms by purpose, Episode) of episode 0
+        self.months: dict[int, tuple] = {}  # visit month -> (attendance, false positive) of episode 0
+
+    def check(self, params: Params, seed: int, replicate: int) -> None:
+        key = (id(params), seed, replicate)
+        if self.key is None:
+            self.key = key
+        elif self.key != key:
+            raise ValueError("SharedDraws: one per (parameter set, seed, replicate)")
+
+
 class _Chunk:
     """State of one chunk's run; `patient` is the SimPy process of patient row i.
 
     A process only emits event rows (and counts attended visits): the per-patient columns
     (first recurrence, sites, repeat surgery, survival) are derived from the rows afterwards,
-    vectorized (`sim.output.tables`), which keeps bookkeeping out of the event loop.
+    vectorized (`sim.output.tables`), which keeps bookkeeping out of the event loop. `lists`:
+    keep each episode's draws as Python lists too (fast scalar access for the processes; the
+    direct path needs only the arrays).
     """
 
     def __init__(self, params: Params, policy: Policy, cohort: dict, censor: np.ndarray,
-                 censor_detail: np.ndarray, seed: int, replicate: int):
+                 censor_detail: np.ndarray, seed: int, replicate: int,
+                 shared: SharedDraws | None = None, lists: bool = True):
         n = len(cohort["patient_id"])
         self.ids = cohort["patient_id"]
         self.seed, self.replicate = seed, replicate
         self.params, self.policy = params, policy
+        self.shared, self.lists = shared, lists
+        if shared is not None:
+            shared.check(params, seed, replicate)
         self.thetas = site_thetas(cohort, params)
         self.death_ratio = cancer_death_hazard_ratio(cohort, params)
         self.visits = policy.visit_months.tolist()
         self.any_false_positive = bool((policy.specificity < 1).any())
         code = {name: _DETAIL[str(name)] for name in np.unique(censor_detail)}
-        self.censor = list(zip(censor.tolist(), [code[name] for name in censor_detail.tolist()]))
+        self.censor_months = censor
+        self.censor_detail = np.array([code[name] for name in censor_detail.tolist()], np.int8)
+        self.censor = list(zip(censor.tolist(), self.censor_detail.tolist())) if lists else None
         background = cohort["background_death_months"]
-        self.background = background.tolist()
+        self.background = background.tolist() if lists else background
         periop = np.where(cohort["periop_death_draw"], cohort["periop_death_draw_months"], np.inf)
-        self.periop = periop.tolist()
+        self.periop = periop.tolist() if lists else periop
         self.hepatic = [_DETAIL[name] for name in cohort["hepatic_treatment"].tolist()]
         self.episodes = self._draw_episodes(np.minimum(censor, background), periop)
         self.env = simpy.Environment()
@@ -142,17 +169,23 @@ class _Chunk:
         self.rows: list[tuple] = []    # events between the hepatectomy and the end, as they come
         self.end: list[tuple | None] = [None] * n  # (time, event, detail) of death or censoring
 
-    def _episode(self, rows: np.ndarray | slice, k: int) -> tuple[_EpisodeRows, dict]:
+    def _episode(self, rows: np.ndarray | slice, k: int) -> tuple[_EpisodeRows | None, dict]:
         """Episode k (natural history and detection) of the patient rows given."""
         ids = np.atleast_1d(self.ids[rows])
-        draws = {purpose: uniforms_for(self.seed, self.replicate, purpose, ids, stream=(k,))
-                 for purpose in (Purpose.NATURAL_HISTORY, Purpose.TEST_ACCURACY, Purpose.TREATMENT)}
-        multiplier = 1.0 if k == 0 else self.params.recurrence.rerecurrence_theta_multiplier
-        episode = draw_episode(draws[Purpose.NATURAL_HISTORY],
-                               np.atleast_2d(self.thetas[rows]) * multiplier,
-                               np.atleast_1d(self.death_ratio[rows]), self.params)
-        u_attend, u_false = by_month(self.seed, self.replicate, ids, k,
-                                     self.policy.visit_month_index)
+        shared = self.shared if k == 0 and isinstance(rows, slice) else None
+        if shared is not None and shared.first is not None:
+            draws, episode = shared.first
+        else:
+            draws = {purpose: uniforms_for(self.seed, self.replicate, purpose, ids, stream=(k,))
+                     for purpose in (Purpose.NATURAL_HISTORY, Purpose.TEST_ACCURACY,
+                                     Purpose.TREATMENT)}
+            multiplier = 1.0 if k == 0 else self.params.recurrence.rerecurrence_theta_multiplier
+            episode = draw_episode(draws[Purpose.NATURAL_HISTORY],
+                                   np.atleast_2d(self.thetas[rows]) * multiplier,
+                                   np.atleast_1d(self.death_ratio[rows]), self.params)
+            if shared is not None:
+                shared.first = (draws, episode)
+        u_attend, u_false = self._by_month(ids, k, shared)
         attended = attendance(u_attend, self.policy)
         if self.any_false_positive:
             workups = false_positives(u_false, attended, self.policy)
@@ -161,24 +194,40 @@ class _Chunk:
             workups = np.zeros_like(attended)
         exponential = -np.log1p(-draws[Purpose.TEST_ACCURACY][:, 0])
         found, visit = detect(episode, attended, exponential, self.policy, self.params)
-        cumulative = np.zeros((len(found), self.policy.n_visits + 1), np.int64)
-        cumulative[:, 1:] = np.cumsum(attended, axis=1)
         bits = np.array(_SITE_BITS)
         onset_sites = ((episode.involved <= episode.onset[:, None]) * bits).sum(axis=1)
         found_sites = ((episode.involved <= found[:, None]) * bits).sum(axis=1)
-        position = None if isinstance(rows, slice) else dict(zip(rows.tolist(), range(len(rows))))
-        lists = _EpisodeRows(position, episode.onset.tolist(), onset_sites.tolist(),
-                             episode.involved.tolist(), found.tolist(), found_sites.tolist(),
-                             visit.tolist(), episode.cancer_death.tolist(),
-                             episode.resectable_until.tolist(), episode.symptom.tolist(),
-                             exponential.tolist(), episode, draws[Purpose.TREATMENT].tolist(),
-                             cumulative, attended, workups)
+        lists = None
+        if self.lists:
+            position = (None if isinstance(rows, slice)
+                        else dict(zip(rows.tolist(), range(len(rows)))))
+            lists = _EpisodeRows(position, episode.onset.tolist(), onset_sites.tolist(),
+                                 episode.involved.tolist(), found.tolist(), found_sites.tolist(),
+                                 visit.tolist(), episode.cancer_death.tolist(),
+                                 episode.resectable_until.tolist(), episode.symptom.tolist(),
+                                 exponential.tolist(), episode, draws[Purpose.TREATMENT].tolist(),
+                                 attended, workups)
         arrays = {"onset": episode.onset, "found": found, "found_sites": found_sites,
                   "onset_sites": onset_sites, "visit": visit, "symptom": episode.symptom,
                   "involved": episode.involved, "treatment": draws[Purpose.TREATMENT],
                   "cancer_death": episode.cancer_death,
-                  "resectable_until": episode.resectable_until, "episode": lists}
+                  "resectable_until": episode.resectable_until,
+                  "attended": attended, "workups": workups}
         return lists, arrays
+
+    def _by_month(self, ids: np.ndarray, k: int, shared: SharedDraws | None):
+        """`by_month` of the policy's visit months, each month drawn once per `shared`."""
+        months = self.policy.visit_month_index
+        if shared is None:
+            return by_month(self.seed, self.replicate, ids, k, months)
+        for month in np.asarray(months).tolist():
+            if month not in shared.months:
+                shared.months[month] = by_month(self.seed, self.replicate, ids, k, [month])
+        attend = np.empty((len(ids), len(months)))
+        false = np.empty_like(attend)
+        for j, month in enumerate(np.asarray(months).tolist()):
+            attend[:, j], false[:, j] = (column[:, 0] for column in shared.months[month])
+        return attend, false
 
     def _draw_episodes(self, stop: np.ndarray, periop: np.ndarray) -> dict[int, _EpisodeRows]:
         """Episodes drawn in bulk before the run: episode 0 for every patient, episode k + 1 for
@@ -369,13 +418,14 @@ ENGINES = ("auto", "simpy", "direct")
 def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray],
                    censor_months: np.ndarray, censor_detail: np.ndarray, seed: int,
                    replicate: int, discount_rate: float | None = None,
-                   engine: str = "auto") -> ChunkResult:
+                   engine: str = "auto", shared: SharedDraws | None = None) -> ChunkResult:
     """Run one chunk of patients through the engine; returns per-patient and per-event columns
     (with `discount_rate`, also the discounted examinations an economic evaluation prices).
 
     `engine`: "simpy" runs one SimPy process per patient; "direct" applies the same rules to
     all patients at once (`sim.engine.direct`; byte for byte the same output, for a policy
-    without capacity only); "auto" takes the direct path whenever the policy allows it."""
+    without capacity only); "auto" takes the direct path whenever the policy allows it.
+    `shared`: draws common to the policies run on this cohort (`SharedDraws`)."""
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {', '.join(ENGINES)} (got {engine!r})")
     if engine == "direct" and policy.has_capacity:
@@ -383,7 +433,8 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
     if engine != "simpy" and not policy.has_capacity:
         from sim.engine.direct import run_direct  # noqa: PLC0415 (direct imports this module)
 
-        chunk = _Chunk(params, policy, cohort, censor_months, censor_detail, seed, replicate)
+        chunk = _Chunk(params, policy, cohort, censor_months, censor_detail, seed, replicate,
+                       shared, lists=False)
         run_direct(chunk)
         return _result(chunk, policy, len(cohort["patient_id"]), chunk.groups, discount_rate)
     # The run allocates many short-lived objects and few cycles; the cyclic garbage collector
@@ -392,7 +443,8 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
     collecting = gc.isenabled()
     gc.disable()
     try:
-        chunk = _Chunk(params, policy, cohort, censor_months, censor_detail, seed, replicate)
+        chunk = _Chunk(params, policy, cohort, censor_months, censor_detail, seed, replicate,
+                       shared)
         for i in range(len(cohort["patient_id"])):
             chunk.env.process(chunk.patient(i))
         chunk.env.run()
@@ -437,14 +489,15 @@ def _all_rows(chunk: _Chunk) -> np.ndarray:
 
 def _spans_by_episode(spans: list[tuple]) -> list[tuple]:
     """The spans the processes recorded, grouped by episode draw (in order of first appearance):
-    (episode, patient rows, rows in the episode, visits counted, origins) for `_visit_tally`."""
+    (visits attended, work-ups, patient rows, rows in the episode, visits counted, origins) for
+    `_visit_tally`."""
     by_episode: dict[int, list] = {}
     for span in spans:
         by_episode.setdefault(id(span[1]), []).append(span)
     # each group in patient order: the matrix products of `_visit_tally` may round a row
     # differently at another place in the matrix, and the direct path gives them in this order
-    return [(group[0][1], *(np.array([g[j] for g in sorted(group, key=lambda g: g[0])])
-                            for j in (0, 2, 3, 4)))
+    return [(group[0][1].attended, group[0][1].workups,
+             *(np.array([g[j] for g in sorted(group, key=lambda g: g[0])]) for j in (0, 2, 3, 4)))
             for group in by_episode.values()]
 
 
@@ -461,11 +514,11 @@ def _visit_tally(groups: list[tuple], policy: Policy, n: int,
     cost = np.zeros(n)
     discounted = np.zeros((n, len(policy.modality_names))) if discount_rate is not None else None
     discounted_workups = np.zeros(n) if discount_rate is not None else None
-    for episode, patient, row, upto, origin in groups:
-        counted = episode.attended[row] & (np.arange(policy.n_visits)[None, :] < upto[:, None])
+    for attended, workup, patient, row, upto, origin in groups:
+        counted = attended[row] & (np.arange(policy.n_visits)[None, :] < upto[:, None])
         np.add.at(scans, patient, counted.sum(axis=1))
         np.add.at(imaging, patient, counted.astype(np.int64) @ exams.astype(np.int64))
-        false_positive = episode.workups[row] & counted
+        false_positive = workup[row] & counted
         false = false_positive.sum(axis=1)
         np.add.at(workups, patient, false)
         spent = counted.astype(float) @ (policy.uses.T.astype(float) @ policy.modality_cost)

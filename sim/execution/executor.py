@@ -198,17 +198,19 @@ def executor_from(args: argparse.Namespace):
 
 class Progress:
     """Progress of a run of units: a bar on a terminal (units, patients per second, time left),
-    plain log lines otherwise. `update(count)` after each unit of `count` patients."""
+    plain log lines otherwise. `update(count)` after each unit of `count` patients (or of what
+    `nouns`, singular and plural, name: a comparison counts patient-lives)."""
 
     def __init__(self, total_patients: int, total_units: int, terminal: bool | None = None,
-                 done_patients: int = 0, done_units: int = 0):
-        self.total, self.units = total_patients, total_units
+                 done_patients: int = 0, done_units: int = 0,
+                 nouns: tuple[str, str] = ("patient", "patients")):
+        self.total, self.units, self.nouns = total_patients, total_units, nouns
         self.done, self.units_done, self.fresh = done_patients, done_units, 0
         self.started = time.perf_counter()
         self.bar = None
         if sys.stderr.isatty() if terminal is None else terminal:
             from tqdm import tqdm  # noqa: PLC0415 - only on a terminal
-            self.bar = tqdm(total=total_patients, initial=done_patients, unit="patient",
+            self.bar = tqdm(total=total_patients, initial=done_patients, unit=nouns[0],
                             unit_scale=True, leave=False)
 
     def update(self, count: int) -> None:
@@ -221,8 +223,9 @@ class Progress:
         elif self.units > 1:
             rate = self.fresh / max(time.perf_counter() - self.started, 1e-9)
             left = (self.total - self.done) / rate if rate else float("nan")
-            print(f"crlm-sim: unit {self.units_done}/{self.units}, {self.done} patients, "
-                  f"{rate:,.0f} patients/s, {left:,.0f} s left", file=sys.stderr, flush=True)
+            plural = self.nouns[1]
+            print(f"crlm-sim: unit {self.units_done}/{self.units}, {self.done} {plural}, "
+                  f"{rate:,.0f} {plural}/s, {left:,.0f} s left", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -13,12 +13,13 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.model.cohort import PRIMARY_CHOICES, sample_cohort
 from sim.model.design import DESIGNS, censoring
-from sim.engine.patients import simulate_chunk
+from sim.engine.patients import SharedDraws, simulate_chunk
 from sim.errors import InputError
 from sim.limits import MAX_PATIENTS
 from sim.execution.executor import LocalExecutor, Progress
@@ -29,7 +30,7 @@ from sim.output.tables import events_table, patients_table
 from sim.output.tally import merge, tally_of
 
 __all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_priced",
-           "simulate_unit",
+           "prepare_cohort", "simulate_unit",
            "versions", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 10_000
@@ -81,15 +82,26 @@ def simulate_department(spec: CohortSpec, params: Params, policy: Policy, first:
     return patients, events, department
 
 
-def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int, count: int,
-                    accrual_months: float, discount_rate: float | None):
-    """As `simulate_department`, plus (with a `discount_rate`) each patient's discounted
-    examinations by modality and work-ups: {"discounted_tests", "discounted_workups"}."""
+def prepare_cohort(spec: CohortSpec, params: Params, first: int, count: int,
+                   accrual_months: float) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Patients `first .. first + count - 1` before any policy: their covariates and course
+    (entering spread over `accrual_months`), and the months and reasons of their censoring."""
     cohort = sample_cohort(params, spec.primary, spec.seed, spec.replicate, first, count)
     cohort["entry_months"] = cohort.pop("entry_fraction") * accrual_months
     months, why = censoring(spec.design, cohort, params, spec.years)
+    return cohort, months, why
+
+
+def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int, count: int,
+                    accrual_months: float, discount_rate: float | None,
+                    prepared: tuple | None = None, shared: SharedDraws | None = None):
+    """As `simulate_department`, plus (with a `discount_rate`) each patient's discounted
+    examinations by modality and work-ups: {"discounted_tests", "discounted_workups"}.
+    Several policies on the same patients: pass each the same `prepare_cohort` result and
+    `SharedDraws` (their common draws are then made once)."""
+    cohort, months, why = prepared or prepare_cohort(spec, params, first, count, accrual_months)
     result = simulate_chunk(params, policy, cohort, months, why, spec.seed, spec.replicate,
-                            discount_rate)
+                            discount_rate, shared=shared)
     priced = ({name: result.patients[name] for name in ("discounted_tests", "discounted_workups")}
               if discount_rate is not None else None)
     return (patients_table(cohort, result), events_table(cohort, result, policy),

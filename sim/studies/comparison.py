@@ -31,7 +31,8 @@ from sim.execution.executor import Progress
 from sim.model.economics import Economics, load_economics
 from sim.model.params import Params, load_params, with_values
 from sim.model.policy import Policy, load_policy
-from sim.execution.runner import CohortSpec, simulate_priced
+from sim.engine.patients import SharedDraws
+from sim.execution.runner import CohortSpec, prepare_cohort, simulate_priced
 
 __all__ = ["Comparison", "load_comparison", "draw_parameters", "economic_draws", "run_units",
            "ComparisonUnit"]
@@ -151,9 +152,10 @@ def draw_parameters(draws: int) -> list[Params]:
 
 @dataclass(frozen=True)
 class ComparisonUnit:
-    """One policy, one parameter draw, one chunk (a department when the policy has capacity)."""
+    """One parameter draw, one replicate, one chunk of patients (a department when a policy has
+    a capacity), under every policy: the policies share the cohort and the draws common to
+    them (`sim.engine.patients.SharedDraws`), made once for all."""
 
-    policy_index: int
     draw: int
     replicate: int
     first: int
@@ -163,50 +165,69 @@ class ComparisonUnit:
     years: float
     accrual_months: float
     params: Params
-    policy: Policy
+    policies: tuple[Policy, ...]
     staging: str
     economics: Economics | None = None
     prices: dict | None = None     # the draw's priced parameters (with `economics`)
 
+    def name(self, k: int) -> str:
+        """The name of policy k's partition and record."""
+        return f"p{k:02d}-d{self.draw:03d}-r{self.replicate:02d}-c{self.first:09d}"
+
     @property
-    def name(self) -> str:
-        return f"p{self.policy_index:02d}-d{self.draw:03d}-r{self.replicate:02d}-c{self.first:09d}"
+    def names(self) -> list[str]:
+        return [self.name(k) for k in range(len(self.policies))]
+
+    @property
+    def lives(self) -> int:
+        return self.count * len(self.policies)
 
 
 def simulate_comparison_unit(unit: ComparisonUnit) -> int:
-    """Simulate a unit and write its patients (with scenario_id and draw) and department."""
+    """Simulate a unit and write each policy's patients (with scenario_id and draw) and
+    department; returns its patient-lives."""
     # The same patients for every policy: the streams' replicate key is draw * 1000 + replicate,
     # one distinct key per (draw, replicate) pair (replicates <= 1000), never a derived seed.
     spec = CohortSpec(unit.count, unit.seed, "horizon", unit.primary, unit.years,
                       replicate=unit.draw * 1000 + unit.replicate)
     rate = unit.economics.discount_costs if unit.economics is not None else None
-    patients, events, department, discounted = simulate_priced(
-        spec, unit.params, unit.policy, unit.first, unit.count, unit.accrual_months, rate)
+    prepared = prepare_cohort(spec, unit.params, unit.first, unit.count, unit.accrual_months)
+    shared = SharedDraws()
+    for k, policy in enumerate(unit.policies):
+        patients, events, department, discounted = simulate_priced(
+            spec, unit.params, policy, unit.first, unit.count, unit.accrual_months, rate,
+            prepared, shared)
+        _write_policy(unit, k, policy, patients, events, department, discounted)
+    return unit.lives
+
+
+def _write_policy(unit: ComparisonUnit, k: int, policy: Policy, patients: pa.Table,
+                  events: pa.Table, department: dict | None, discounted: dict | None) -> None:
+    """Policy k's patients (priced, with an economics file) and its department's record."""
     if unit.economics is not None:
         from sim.studies.economics import patient_economics  # noqa: PLC0415
 
         priced = patient_economics(patients.select(["patient_id"]).to_pandas(), events.to_pandas(),
                                    discounted["discounted_tests"], discounted["discounted_workups"],
-                                   unit.policy.modality_names, unit.prices, unit.economics)
+                                   policy.modality_names, unit.prices, unit.economics)
         for name in priced.columns:
             patients = patients.append_column(name, pa.array(priced[name].to_numpy()))
     n = patients.num_rows
-    patients = patients.append_column("scenario_id", pa.array([unit.policy.name] * n))
+    patients = patients.append_column("scenario_id", pa.array([policy.name] * n))
     patients = patients.append_column("draw", pa.array(np.full(n, unit.draw, np.int64)))
     patients = patients.append_column("replicate", pa.array(np.full(n, unit.replicate, np.int64)))
-    staging = Path(unit.staging)
-    partial = staging / "patients" / f".{unit.name}.partial"
+    staging, name = Path(unit.staging), unit.name(k)
+    partial = staging / "patients" / f".{name}.partial"
     pq.write_table(patients, partial)
-    os.replace(partial, staging / "patients" / f"{unit.name}.parquet")
-    record = {"scenario_id": unit.policy.name, "draw": unit.draw, "department": department}
-    done = staging / "departments" / f"{unit.name}.json"
+    os.replace(partial, staging / "patients" / f"{name}.parquet")
+    record = {"scenario_id": policy.name, "draw": unit.draw, "department": department}
+    done = staging / "departments" / f"{name}.json"
     done.with_name(f".{done.name}.partial").write_text(json.dumps(record))
     os.replace(done.with_name(f".{done.name}.partial"), done)
-    return unit.count
 
 
 def run_units(comparison: Comparison, staging: Path, executor, terminal: bool | None = False) -> None:
-    """Every (policy, draw, replicate, chunk) unit not yet done in `staging`, with progress shown
+    """Every (draw, replicate, chunk) unit not yet done in `staging`, with progress shown
     as `sim.execution.executor.Progress` does (`terminal` None: a bar when stderr is a terminal)."""
     for folder in ("patients", "departments"):
         (staging / folder).mkdir(parents=True, exist_ok=True)  # (tests call it on a bare folder)
@@ -216,20 +237,18 @@ def run_units(comparison: Comparison, staging: Path, executor, terminal: bool | 
     prices = (economic_draws(comparison.economics, uncertainty.seed, uncertainty.draws)
               if comparison.economics is not None else [None] * len(draws))
     units = [
-        ComparisonUnit(k, d, r, first, min(cohort.patients_per_department, cohort.patients - first),
+        ComparisonUnit(d, r, first, min(cohort.patients_per_department, cohort.patients - first),
                        uncertainty.seed, cohort.primary, cohort.years, 12.0 * cohort.accrual_years,
-                       params, policy, str(staging), comparison.economics, prices[d])
+                       params, comparison.policies, str(staging), comparison.economics, prices[d])
         for d, params in enumerate(draws)
         for r in range(uncertainty.replicates)
         for first in range(0, cohort.patients, cohort.patients_per_department)
-        for k, policy in enumerate(comparison.policies)
     ]
-    todo = [u for u in units if u.name not in done]
-    bar = Progress(sum(u.count for u in units), len(units), terminal,
-                   done_patients=sum(u.count for u in units if u.name in done),
-                   done_units=len(units) - len(todo))
+    todo = [u for u in units if not done.issuperset(u.names)]
+    bar = Progress(sum(u.lives for u in units), len(units), terminal,
+                   done_patients=sum(u.lives for u in units if done.issuperset(u.names)),
+                   done_units=len(units) - len(todo), nouns=("patient-life", "patient-lives"))
     try:
         executor.run(simulate_comparison_unit, todo, bar.update)
     finally:
         bar.close()
-
