@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.analysis import kaplan_meier, rmst, survival_at
 from sim.reports.figures import png_bytes
 from sim.reports.text import number
 
-__all__ = ["summarise", "write_outputs", "METRICS"]
+__all__ = ["summarise", "digest", "draw_batches", "write_outputs", "METRICS"]
 
 _COLUMNS = ["scenario_id", "draw", "os_months", "death", "recurrence", "recurrence_months",
             "first_symptom_months", "curative_reoperation_months", "n_scans", "n_imaging", "n_workups",
@@ -69,11 +70,59 @@ PAIRED = [m for m in METRICS if m not in ("life_years_gained", "scans_per_additi
 """The metrics whose difference from the reference is reported (paired by draw)."""
 
 
-def _read(staging: Path) -> pd.DataFrame:
-    return pq.read_table(staging / "patients", columns=_COLUMNS).to_pandas()
+BATCH_ROWS = 2_000_000
+"""Patients read at a time by the analysis (whole draws at a time): memory is bounded by this,
+not by the comparison's size."""
+
+SURVIVAL_GRID = np.arange(0.0, 121.0, 1.0)
+"""Months at which the survival picture reads every (policy, draw) curve."""
 
 
-def _per_draw(patients: pd.DataFrame, reference: str) -> pd.DataFrame:
+def draw_batches(staging: Path, columns: list[str], rows: int = BATCH_ROWS):
+    """The comparison's patients, a few whole draws at a time (every policy, replicate and chunk
+    of a draw in one batch, in the order of the partitions' names), each batch of about `rows`
+    patients or one draw. Every summary is per (policy, draw), so batches give exactly what one
+    read of everything would, in bounded memory."""
+    by_draw: dict[int, list[Path]] = {}
+    for path in sorted((staging / "patients").glob("*.parquet")):
+        by_draw.setdefault(int(path.stem.split("-")[1][1:]), []).append(path)
+    batch, size = [], 0
+    for draw in sorted(by_draw):
+        for path in by_draw[draw]:
+            batch.append(path)
+            size += pq.read_metadata(path).num_rows
+        if size >= rows:
+            yield _read(sorted(batch), columns)
+            batch, size = [], 0
+    if batch:
+        yield _read(sorted(batch), columns)
+
+
+def _read(paths: list[Path], columns: list[str]) -> pd.DataFrame:
+    return pa.concat_tables([pq.read_table(path, columns=columns) for path in paths]).to_pandas()
+
+
+def digest(staging: Path, extra_columns: tuple[str, ...] = (),
+           rows: int = BATCH_ROWS) -> dict[str, pd.DataFrame]:
+    """One pass over the patients, batch by batch: each (policy, draw)'s metrics before the
+    reference is taken into account (`metrics`), its survival on `SURVIVAL_GRID` (`survival`),
+    and the means of `extra_columns` (`means`, for the economic evaluation)."""
+    metrics, survival, means = [], [], []
+    for patients in draw_batches(staging, _COLUMNS + list(extra_columns), rows):
+        km, table = _draw_metrics(patients)
+        metrics.append(table)
+        survival.append(survival_at(km, SURVIVAL_GRID))
+        if extra_columns:
+            means.append(patients.groupby(["scenario_id", "draw"], observed=True)[
+                list(extra_columns)].mean())
+    return {"metrics": pd.concat(metrics).sort_index(),
+            "survival": pd.concat(survival, ignore_index=True).sort_values(
+                ["scenario_id", "draw", "time"], kind="stable", ignore_index=True),
+            "means": pd.concat(means).sort_index() if means else None}
+
+
+def _draw_metrics(patients: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Kaplan-Meier table, metrics table) of each (policy, draw) of `patients`."""
     groups = {"scenario_id": patients["scenario_id"].to_numpy(), "draw": patients["draw"].to_numpy()}
     km = kaplan_meier(patients["os_months"], patients["death"], groups=groups)
     at = survival_at(km, [36.0, 60.0, 120.0]).pivot(index=["scenario_id", "draw"], columns="time",
@@ -95,6 +144,12 @@ def _per_draw(patients: pd.DataFrame, reference: str) -> pd.DataFrame:
         by["n_workups"].mean().rename("workups_per_patient"),
         by["surveillance_cost"].mean().rename("cost_per_patient"),
     ], axis=1)
+    return km, table
+
+
+def _per_draw(table: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """The metrics of each (policy, draw) with those taken against the reference, draw by draw."""
+    table = table.copy()
     ref = table.xs(reference, level="scenario_id")
     draws = table.index.get_level_values("draw")
     table["life_years_gained"] = (table["rmst_120_months"].to_numpy()
@@ -170,11 +225,13 @@ def _interval(values: np.ndarray) -> tuple[float, float, float]:
     return values.mean(), np.percentile(values, 2.5), np.percentile(values, 97.5)
 
 
-def summarise(staging: Path, reference: str, order: list[str]):
+def summarise(staging: Path, reference: str, order: list[str], digested: dict | None = None):
     """(per policy summary: each metric's mean and 95% interval over the draws, its paired
     difference from the reference with its interval, and the draws the ratio leaves out; the
-    per (policy, draw) table; the departments' waits overall and by quarter)."""
-    per_draw = _per_draw(_read(staging), reference)
+    per (policy, draw) table; the departments' waits overall and by quarter). `digested`: what
+    `digest` read of the patients (read now if not given)."""
+    digested = digested or digest(staging)
+    per_draw = _per_draw(digested["metrics"], reference)
     ref = per_draw.xs(reference, level="scenario_id")
     rows = []
     for name in order:
@@ -209,13 +266,10 @@ def _dominated(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 _STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
 
 
-def _survival_picture(staging: Path, order: list[str], reference: str):
+def _survival_picture(at: pd.DataFrame, order: list[str], reference: str):
     """Overall survival by policy (means over draws) and each policy's difference from the
-    reference, draw by draw, with its 95% band."""
-    patients = _read(staging)
-    grid = np.arange(0.0, 121.0, 1.0)
-    groups = {"scenario_id": patients["scenario_id"].to_numpy(), "draw": patients["draw"].to_numpy()}
-    at = survival_at(kaplan_meier(patients["os_months"], patients["death"], groups=groups), grid)
+    reference, draw by draw, with its 95% band; `at`: each curve on `SURVIVAL_GRID`."""
+    grid = SURVIVAL_GRID
     curves = {name: at[at["scenario_id"] == name].pivot(index="draw", columns="time",
                                                         values="survival") for name in order}
 
@@ -535,18 +589,21 @@ def write_outputs(staging: Path, meta: dict, policies, economics=None,
     an `economics` file, also economics.csv, icers.csv, ceac.csv, evppi.csv, the plane, the
     acceptability curves and the EVPI, and a cost-effectiveness section."""
     order = [policy.name for policy in policies]
-    summary, per_draw, overall, quarters = summarise(staging, meta["reference"], order)
+    priced = ()
+    if economics is not None:
+        from sim.reports.economics import PRICED_COLUMNS, economic_outputs, section  # noqa: PLC0415
+        priced = PRICED_COLUMNS
+    digested = digest(staging, priced)
+    summary, per_draw, overall, quarters = summarise(staging, meta["reference"], order, digested)
     cost_unit = _cost_unit(policies)
     economic = None
     if economics is not None:
-        from sim.reports.economics import economic_outputs, section  # noqa: PLC0415
-
-        economic = economic_outputs(staging, order, meta["reference"], economics, prices,
+        economic = economic_outputs(digested["means"], order, meta["reference"], economics, prices,
                                     meta["draws"] if meta["draws"] > 1 else 0)
         meta = {**meta, "economic_section": section(economic, economics, meta["reference"])}
     pictures = {
         "survival.png": ("Overall survival by policy and its difference from the reference",
-                         png_bytes(_survival_picture(staging, order, meta["reference"]))),
+                         png_bytes(_survival_picture(digested["survival"], order, meta["reference"]))),
         "frontier.png": ("Cost of surveillance against outcomes",
                          png_bytes(_frontier_picture(summary, cost_unit)))}
     if len(quarters):

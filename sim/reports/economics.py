@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from sim.model.economics import GROUPS
 from sim.reports.comparison import _interval
@@ -21,19 +20,12 @@ from sim.reports.figures import png_bytes
 from sim.reports.text import number
 from sim.studies.economics import acceptability, evpi, evppi, icers, population_factor
 
-__all__ = ["economic_outputs", "WTP"]
+__all__ = ["economic_outputs", "WTP", "PRICED_COLUMNS"]
 
 WTP = np.arange(0.0, 200_001.0, 2_000.0)
 """Willingness to pay per QALY for the acceptability curves and the EVPI (the file's currency)."""
-_COLUMNS = ["cost_surveillance", "cost_treatment", "life_years", "qalys"]
-
-
-def _per_draw(staging) -> pd.DataFrame:
-    patients = pq.read_table(staging / "patients",
-                             columns=["scenario_id", "draw", *_COLUMNS]).to_pandas()
-    table = patients.groupby(["scenario_id", "draw"], observed=True)[_COLUMNS].mean()
-    table["cost_total"] = table["cost_surveillance"] + table["cost_treatment"]
-    return table
+PRICED_COLUMNS = ("cost_surveillance", "cost_treatment", "life_years", "qalys")
+"""The patients' priced columns whose means per (policy, draw) the evaluation starts from."""
 
 
 def _parameter_groups(draws: int, prices: list[dict]) -> dict[str, np.ndarray]:
@@ -53,18 +45,20 @@ def _parameter_groups(draws: int, prices: list[dict]) -> dict[str, np.ndarray]:
     return groups
 
 
-def economic_outputs(staging, order: list[str], reference: str, economics, prices: list[dict],
-                     draws: int) -> dict:
+def economic_outputs(means: pd.DataFrame, order: list[str], reference: str, economics,
+                     prices: list[dict], draws: int) -> dict:
     """Tables (`economics`, `icers`, `ceac`, `evppi`), figures and the section's Markdown and
-    HTML parts."""
-    per_draw = _per_draw(staging)
+    HTML parts, from the means of `PRICED_COLUMNS` per (policy, draw) (`means`, indexed by
+    scenario_id and draw: `sim.reports.comparison.digest` reads them)."""
+    per_draw = means.copy()
+    per_draw["cost_total"] = per_draw["cost_surveillance"] + per_draw["cost_treatment"]
     names = order
     reference_values = per_draw.xs(reference, level="scenario_id")
     rows = []
     for name in names:
         values = per_draw.xs(name, level="scenario_id")
         row = {"policy": name, "draws": len(values)}
-        for column in [*_COLUMNS, "cost_total"]:
+        for column in [*PRICED_COLUMNS, "cost_total"]:
             row[column], row[f"{column}_lower"], row[f"{column}_upper"] = _interval(
                 values[column].to_numpy())
             difference = values[column].to_numpy() - reference_values.loc[values.index, column].to_numpy()
