@@ -201,7 +201,7 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     meta = {"name": loaded.name, "description": loaded.description, "reference": loaded.reference,
             "patients": c.patients, "primary": c.primary, "years": c.years, "draws": max(u.draws, 1)}
     prices = (economic_draws(loaded.economics, u.seed, u.draws) if loaded.economics else None)
-    write_outputs(staging, meta, loaded.policies, loaded.economics, prices)
+    write_outputs(staging, meta, loaded.policies, loaded.economics, prices, executor)
     shutil.rmtree(staging / "departments")
     params = load_params()
     write_manifest(staging, command=command, comparison_file=str(source) if source else "(object)",

@@ -89,3 +89,27 @@ def test_direct_path_refuses_a_capacity(params):
     months, why = censoring("horizon", cohort, params, 10.0)
     with pytest.raises(ValueError, match="capacity"):
         simulate_chunk(params, policy, cohort, months, why, 1, 0, engine="direct")
+
+
+def test_policies_sharing_their_common_draws_give_what_each_gives_alone(params):
+    # a comparison's unit runs every policy on one cohort and one SharedDraws (the natural
+    # history and every stream's uniforms drawn once); each policy's output is unchanged by it
+    from sim.engine.patients import SharedDraws
+    from sim.execution.runner import prepare_cohort
+
+    spec = CohortSpec(900, 13, "horizon", "both", 10.0, replicate=4)
+    prepared = prepare_cohort(spec, params, 100, 900, 60.0)
+    shared = SharedDraws()
+    for name in ("symptoms-only.toml", "intensive.toml", "baseline-capacity.toml", "yearly.toml",
+                 "cea-only.toml"):
+        policy = load_policy(ROOT / "scenarios" / name)
+        together = simulate_priced(spec, params, policy, 100, 900, 60.0, 0.03, prepared, shared)
+        alone = simulate_priced(spec, params, policy, 100, 900, 60.0, 0.03)
+        assert _bytes(together[0]) == _bytes(alone[0]), name
+        assert _bytes(together[1]) == _bytes(alone[1]), name
+        assert together[2] == alone[2], name
+        for column in ("discounted_tests", "discounted_workups"):
+            assert together[3][column].tobytes() == alone[3][column].tobytes(), name
+    with pytest.raises(ValueError, match="SharedDraws"):
+        simulate_priced(CohortSpec(900, 14, "horizon", "both", 10.0, replicate=4), params,
+                        policy, 100, 900, 60.0, None, None, shared)

@@ -197,7 +197,7 @@ def test_interrupted_comparison_resumes_to_the_same_results(tmp_path, monkeypatc
 
 def test_analysis_in_batches_of_draws_gives_what_one_read_gives(tmp_path):
     # the analysis reads a few draws at a time (bounded memory); every summary is per
-    # (policy, draw), so batches of one draw give exactly the tables of one read of everything
+    # (policy, draw), so batches of one draw, on two workers, give exactly the tables of one read
     from sim.reports.comparison import digest
     from sim.reports.economics import PRICED_COLUMNS
 
@@ -208,7 +208,7 @@ def test_analysis_in_batches_of_draws_gives_what_one_read_gives(tmp_path):
         uncertainty=comparison.uncertainty.model_copy(update={"draws": 4}))
     run_units(small, tmp_path, LocalExecutor(1))
     whole = digest(tmp_path, PRICED_COLUMNS, rows=10**9)
-    batched = digest(tmp_path, PRICED_COLUMNS, rows=1)
+    batched = digest(tmp_path, PRICED_COLUMNS, rows=1, executor=LocalExecutor(2))
     assert len(whole["metrics"]) == 2 * 4
     for name in ("metrics", "survival", "means"):
         pd.testing.assert_frame_equal(whole[name], batched[name], check_exact=True)

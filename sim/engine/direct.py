@@ -28,9 +28,10 @@ _STEPS = _STEP_PROGRESSION + 4   # progression rows take one step per site
 
 
 def run_direct(chunk: "engine._Chunk") -> None:
-    """Fill `chunk.rows` (as one structured array), `chunk.end`, `chunk.first_symptom` and the
-    visit spans (`chunk.groups`, per episode in order) as the SimPy run of `chunk` would."""
-    n = len(chunk.end)
+    """Fill `chunk.rows` (one structured array, with `chunk.rows_order`: each row's place in
+    its patient's order), `chunk.end` (arrays of time, event and detail), `chunk.first_symptom`
+    and the visit spans (`chunk.groups`, per episode in order) as the SimPy run would."""
+    n = len(chunk.hepatic)
     censor, censor_detail = chunk.censor_months, chunk.censor_detail
     background, periop = np.asarray(chunk.background, float), np.asarray(chunk.periop, float)
     # stop: the censoring or background death that ends follow-up if nothing else does
@@ -65,12 +66,12 @@ def run_direct(chunk: "engine._Chunk") -> None:
         active, origin = active[order], origin[order]
 
     middle = np.concatenate(state.pieces) if state.pieces else np.zeros(0, _KEYED)
-    middle = middle[np.lexsort((middle["step"], middle["row"]))]
     chunk.rows = np.zeros(len(middle), engine._ROW)
     for name in engine._ROW.names:
         chunk.rows[name] = middle[name]
-    chunk.end = list(zip(end_time.tolist(), end_event.tolist(), end_detail.tolist()))
-    chunk.first_symptom = state.first_symptom.tolist()
+    chunk.rows_order = middle["step"]      # a patient's rows in the order its process emits them
+    chunk.end = (end_time, end_event, end_detail)
+    chunk.first_symptom = state.first_symptom
     chunk.groups = state.groups
 
 

@@ -32,7 +32,7 @@ from sim.model.detection import attendance, detect, false_positives, visit_hazar
 from sim.model.natural_history import cancer_death_hazard_ratio, draw_episode, site_thetas
 from sim.model.params import Params
 from sim.model.policy import Policy
-from sim.model.streams import MAX_EPISODES, Purpose, by_month, uniforms_for
+from sim.model.streams import MAX_EPISODES, Purpose, by_month, uniforms, uniforms_for
 
 __all__ = ["simulate_chunk", "SharedDraws", "EVENTS", "DETAILS", "ChunkResult", "ENGINES"]
 
@@ -104,22 +104,36 @@ def _sites_at(involved, time: float) -> int:
 
 class SharedDraws:
     """What every policy run on one chunk's cohort draws alike (common random numbers): the first
-    episode's natural history and its test-accuracy and treatment uniforms, and each visit
-    month's uniforms. Give one to `simulate_chunk` for every policy run on the same cohort,
+    episode's natural history, and the uniforms of every stream the chunk's patients use (each
+    episode's natural history, test accuracy and treatment, each visit month's attendance and
+    false positive). Give one to `simulate_chunk` for every policy run on the same cohort,
     parameters, seed and replicate (a comparison's unit does): each is then drawn once instead
-    of once per policy, and every output is the same as without it."""
+    of once per policy, and every output is the same as without it (a stream's uniforms are a
+    function of the patient, not of who else is drawn: `sim.model.streams`)."""
 
     def __init__(self):
-        self.key: tuple | None = None     # (params, seed, replicate) it was drawn for
+        self.key: tuple | None = None     # (params, seed, replicate, first patient, patients)
         self.first: tuple | None = None   # (uniforms by purpose, Episode) of episode 0
-        self.months: dict[int, tuple] = {}  # visit month -> (attendance, false positive) of episode 0
+        self.blocks: dict[tuple, np.ndarray] = {}   # (purpose, stream) -> the chunk's uniforms
 
-    def check(self, params: Params, seed: int, replicate: int) -> None:
-        key = (id(params), seed, replicate)
+    def check(self, params: Params, seed: int, replicate: int, ids: np.ndarray) -> None:
+        contiguous = len(ids) > 0 and int(ids[-1]) - int(ids[0]) + 1 == len(ids)
+        key = (id(params), seed, replicate, int(ids[0]) if contiguous else None, len(ids))
         if self.key is None:
             self.key = key
         elif self.key != key:
-            raise ValueError("SharedDraws: one per (parameter set, seed, replicate)")
+            raise ValueError("SharedDraws: one per (parameter set, seed, replicate, chunk)")
+
+    def uniforms(self, purpose: Purpose, stream: tuple, ids: np.ndarray) -> np.ndarray:
+        """`uniforms_for(seed, replicate, purpose, ids, stream)`, cut from the chunk's block."""
+        _, seed, replicate, first, count = self.key
+        if first is None:      # patients that are not a contiguous range: drawn as they come
+            return uniforms_for(seed, replicate, purpose, ids, stream=stream)
+        block = self.blocks.get((purpose, stream))
+        if block is None:
+            block = uniforms(seed, replicate, purpose, first, count, stream=stream)
+            self.blocks[(purpose, stream)] = block
+        return block[np.asarray(ids, np.int64) - first]
 
 
 class _Chunk:
@@ -141,7 +155,7 @@ class _Chunk:
         self.params, self.policy = params, policy
         self.shared, self.lists = shared, lists
         if shared is not None:
-            shared.check(params, seed, replicate)
+            shared.check(params, seed, replicate, self.ids)
         self.thetas = site_thetas(cohort, params)
         self.death_ratio = cancer_death_hazard_ratio(cohort, params)
         self.visits = policy.visit_months.tolist()
@@ -172,20 +186,20 @@ class _Chunk:
     def _episode(self, rows: np.ndarray | slice, k: int) -> tuple[_EpisodeRows | None, dict]:
         """Episode k (natural history and detection) of the patient rows given."""
         ids = np.atleast_1d(self.ids[rows])
-        shared = self.shared if k == 0 and isinstance(rows, slice) else None
-        if shared is not None and shared.first is not None:
-            draws, episode = shared.first
+        first = k == 0 and isinstance(rows, slice)   # episode 0 of every patient: policy-free
+        if first and self.shared is not None and self.shared.first is not None:
+            draws, episode = self.shared.first
         else:
-            draws = {purpose: uniforms_for(self.seed, self.replicate, purpose, ids, stream=(k,))
+            draws = {purpose: self._uniforms(purpose, (k,), ids)
                      for purpose in (Purpose.NATURAL_HISTORY, Purpose.TEST_ACCURACY,
                                      Purpose.TREATMENT)}
             multiplier = 1.0 if k == 0 else self.params.recurrence.rerecurrence_theta_multiplier
             episode = draw_episode(draws[Purpose.NATURAL_HISTORY],
                                    np.atleast_2d(self.thetas[rows]) * multiplier,
                                    np.atleast_1d(self.death_ratio[rows]), self.params)
-            if shared is not None:
-                shared.first = (draws, episode)
-        u_attend, u_false = self._by_month(ids, k, shared)
+            if first and self.shared is not None:
+                self.shared.first = (draws, episode)
+        u_attend, u_false = self._by_month(ids, k)
         attended = attendance(u_attend, self.policy)
         if self.any_false_positive:
             workups = false_positives(u_false, attended, self.policy)
@@ -215,18 +229,21 @@ class _Chunk:
                   "attended": attended, "workups": workups}
         return lists, arrays
 
-    def _by_month(self, ids: np.ndarray, k: int, shared: SharedDraws | None):
-        """`by_month` of the policy's visit months, each month drawn once per `shared`."""
+    def _uniforms(self, purpose: Purpose, stream: tuple, ids: np.ndarray) -> np.ndarray:
+        if self.shared is None:
+            return uniforms_for(self.seed, self.replicate, purpose, ids, stream=stream)
+        return self.shared.uniforms(purpose, stream, ids)
+
+    def _by_month(self, ids: np.ndarray, k: int):
+        """`by_month` of the policy's visit months (each month's block drawn once when shared)."""
         months = self.policy.visit_month_index
-        if shared is None:
+        if self.shared is None:
             return by_month(self.seed, self.replicate, ids, k, months)
-        for month in np.asarray(months).tolist():
-            if month not in shared.months:
-                shared.months[month] = by_month(self.seed, self.replicate, ids, k, [month])
         attend = np.empty((len(ids), len(months)))
         false = np.empty_like(attend)
         for j, month in enumerate(np.asarray(months).tolist()):
-            attend[:, j], false[:, j] = (column[:, 0] for column in shared.months[month])
+            block = self.shared.uniforms(Purpose.VISIT, (k, month), ids)
+            attend[:, j], false[:, j] = block[:, 0], block[:, 1]
         return attend, false
 
     def _draw_episodes(self, stop: np.ndarray, periop: np.ndarray) -> dict[int, _EpisodeRows]:
@@ -458,8 +475,8 @@ def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray]
 def _result(chunk: _Chunk, policy: Policy, n: int, groups: list[tuple],
             discount_rate: float | None) -> ChunkResult:
     """The chunk's columns from what its run recorded."""
-    rows = _all_rows(chunk)
-    order = np.lexsort((np.arange(len(rows)), rows["time_months"], rows["row"]))
+    rows, tie = _all_rows(chunk)
+    order = np.lexsort((tie, rows["time_months"], rows["row"]))
     rows = rows[order]
     events = {name: rows[name] for name in _ROW.names}
     patients = _visit_tally(groups, policy, n, discount_rate)
@@ -468,23 +485,32 @@ def _result(chunk: _Chunk, policy: Policy, n: int, groups: list[tuple],
     return ChunkResult(patients, events, department)
 
 
-def _all_rows(chunk: _Chunk) -> np.ndarray:
-    """Every event row: the hepatectomies first, then what the processes emitted, then each
-    patient's death or censoring (the order that settles ties in time)."""
-    n = len(chunk.end)
+def _all_rows(chunk: _Chunk) -> tuple[np.ndarray, np.ndarray]:
+    """Every event row, and the order that settles a patient's ties in time: the hepatectomy
+    first, then what the process emitted in its order, then the death or censoring. The direct
+    path gives its rows with that order as a key (`chunk.rows_order`) and its ends as arrays."""
+    n = len(chunk.hepatic)
     first = np.zeros(n, dtype=_ROW)
     first["row"] = np.arange(n)
     first["event"] = _HEPATECTOMY
     first["modality"] = -1
     first["detail"] = chunk.hepatic
-    middle = (chunk.rows if isinstance(chunk.rows, np.ndarray)    # (the direct path's)
-              else np.fromiter(chunk.rows, dtype=_ROW, count=len(chunk.rows)))
+    direct = isinstance(chunk.rows, np.ndarray)
+    middle = chunk.rows if direct else np.fromiter(chunk.rows, dtype=_ROW, count=len(chunk.rows))
     last = np.zeros(n, dtype=_ROW)
     last["row"] = np.arange(n)
-    time, event, detail = (np.array(column) for column in zip(*chunk.end)) if n else ([], [], [])
+    if direct:
+        time, event, detail = chunk.end
+    else:
+        time, event, detail = (np.array(column) for column in zip(*chunk.end)) if n else ([], [], [])
     last["time_months"], last["event"], last["detail"] = time, event, detail
     last["modality"] = -1
-    return np.concatenate([first, middle, last])
+    rows = np.concatenate([first, middle, last])
+    if not direct:
+        return rows, np.arange(len(rows))
+    tie = np.concatenate([np.full(n, -1, np.int64), chunk.rows_order,
+                          np.full(n, np.iinfo(np.int64).max, np.int64)])
+    return rows, tie
 
 
 def _spans_by_episode(spans: list[tuple]) -> list[tuple]:

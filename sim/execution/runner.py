@@ -83,28 +83,33 @@ def simulate_department(spec: CohortSpec, params: Params, policy: Policy, first:
 
 
 def prepare_cohort(spec: CohortSpec, params: Params, first: int, count: int,
-                   accrual_months: float) -> tuple[dict, np.ndarray, np.ndarray]:
+                   accrual_months: float) -> tuple[dict, np.ndarray, np.ndarray, dict]:
     """Patients `first .. first + count - 1` before any policy: their covariates and course
-    (entering spread over `accrual_months`), and the months and reasons of their censoring."""
+    (entering spread over `accrual_months`), the months and reasons of their censoring, and a
+    place for their covariates as Arrow arrays (converted once for all policies)."""
     cohort = sample_cohort(params, spec.primary, spec.seed, spec.replicate, first, count)
     cohort["entry_months"] = cohort.pop("entry_fraction") * accrual_months
     months, why = censoring(spec.design, cohort, params, spec.years)
-    return cohort, months, why
+    return cohort, months, why, {}
 
 
 def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int, count: int,
                     accrual_months: float, discount_rate: float | None,
-                    prepared: tuple | None = None, shared: SharedDraws | None = None):
+                    prepared: tuple | None = None, shared: SharedDraws | None = None,
+                    events: bool = True):
     """As `simulate_department`, plus (with a `discount_rate`) each patient's discounted
     examinations by modality and work-ups: {"discounted_tests", "discounted_workups"}.
     Several policies on the same patients: pass each the same `prepare_cohort` result and
-    `SharedDraws` (their common draws are then made once)."""
-    cohort, months, why = prepared or prepare_cohort(spec, params, first, count, accrual_months)
+    `SharedDraws` (their common draws are then made once). `events` False: no events table
+    (None in its place), for a caller that needs only the patients."""
+    cohort, months, why, arrays = prepared or prepare_cohort(spec, params, first, count,
+                                                             accrual_months)
     result = simulate_chunk(params, policy, cohort, months, why, spec.seed, spec.replicate,
                             discount_rate, shared=shared)
     priced = ({name: result.patients[name] for name in ("discounted_tests", "discounted_workups")}
               if discount_rate is not None else None)
-    return (patients_table(cohort, result), events_table(cohort, result, policy),
+    return (patients_table(cohort, result, arrays),
+            events_table(cohort, result, policy) if events else None,
             result.department, priced)
 
 

@@ -31,8 +31,11 @@ def _first(ev: dict[str, np.ndarray], where: np.ndarray, values: np.ndarray, n: 
     return result
 
 
-def patients_table(cohort: dict[str, np.ndarray], result: ChunkResult) -> pa.Table:
-    """One row per patient: covariates, then outcomes derived from the patient's events."""
+def patients_table(cohort: dict[str, np.ndarray], result: ChunkResult,
+                   converted: dict[str, pa.Array] | None = None) -> pa.Table:
+    """One row per patient: covariates, then outcomes derived from the patient's events.
+    `converted`: the covariates as Arrow arrays, filled on first use (the same patients under
+    several policies are converted once)."""
     ev = result.events
     n = len(cohort["patient_id"])
     code = {name: EVENTS.index(name) for name in EVENTS}
@@ -77,9 +80,17 @@ def patients_table(cohort: dict[str, np.ndarray], result: ChunkResult) -> pa.Tab
         "first_symptom_months": result.patients["first_symptom_months"],
     }
     schema = patients_schema()
-    # NaN (never observed) is written as null: Parquet's missing value, NaN again in pandas.
-    return pa.table({f.name: pa.array(columns[f.name], type=f.type, from_pandas=True)
-                     for f in schema}, schema=schema)
+    converted = {} if converted is None else converted
+    arrays = {}
+    for f in schema:
+        if f.name in cohort and f.name in converted:
+            arrays[f.name] = converted[f.name]
+            continue
+        # NaN (never observed) is written as null: Parquet's missing value, NaN again in pandas.
+        arrays[f.name] = pa.array(columns[f.name], type=f.type, from_pandas=True)
+        if f.name in cohort:
+            converted[f.name] = arrays[f.name]
+    return pa.table(arrays, schema=schema)
 
 
 def events_table(cohort: dict[str, np.ndarray], result: ChunkResult, policy: Policy) -> pa.Table:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -78,53 +79,77 @@ SURVIVAL_GRID = np.arange(0.0, 121.0, 1.0)
 """Months at which the survival picture reads every (policy, draw) curve."""
 
 
-def draw_batches(staging: Path, columns: list[str], rows: int = BATCH_ROWS):
-    """The comparison's patients, a few whole draws at a time (every policy, replicate and chunk
-    of a draw in one batch, in the order of the partitions' names), each batch of about `rows`
-    patients or one draw. Every summary is per (policy, draw), so batches give exactly what one
-    read of everything would, in bounded memory."""
+def draw_batches(staging: Path, rows: int = BATCH_ROWS) -> list[list[Path]]:
+    """The comparison's patient partitions in batches of a few whole draws (every policy,
+    replicate and chunk of a draw in one batch, in the order of the partitions' names), each of
+    about `rows` patients or one draw. Every summary is per (policy, draw), so batches give
+    exactly what one read of everything would, in bounded memory."""
     by_draw: dict[int, list[Path]] = {}
     for path in sorted((staging / "patients").glob("*.parquet")):
         by_draw.setdefault(int(path.stem.split("-")[1][1:]), []).append(path)
-    batch, size = [], 0
+    batches, batch, size = [], [], 0
     for draw in sorted(by_draw):
         for path in by_draw[draw]:
             batch.append(path)
             size += pq.read_metadata(path).num_rows
         if size >= rows:
-            yield _read(sorted(batch), columns)
+            batches.append(sorted(batch))
             batch, size = [], 0
-    if batch:
-        yield _read(sorted(batch), columns)
+    return batches + ([sorted(batch)] if batch else [])
 
 
-def _read(paths: list[Path], columns: list[str]) -> pd.DataFrame:
-    return pa.concat_tables([pq.read_table(path, columns=columns) for path in paths]).to_pandas()
+@dataclass(frozen=True)
+class _Batch:
+    """A unit of the analysis for the executor: the partitions of a few draws."""
+
+    index: int
+    paths: tuple[Path, ...]
+    extra_columns: tuple[str, ...]
 
 
-def digest(staging: Path, extra_columns: tuple[str, ...] = (),
-           rows: int = BATCH_ROWS) -> dict[str, pd.DataFrame]:
-    """One pass over the patients, batch by batch: each (policy, draw)'s metrics before the
-    reference is taken into account (`metrics`), its survival on `SURVIVAL_GRID` (`survival`),
-    and the means of `extra_columns` (`means`, for the economic evaluation)."""
-    metrics, survival, means = [], [], []
-    for patients in draw_batches(staging, _COLUMNS + list(extra_columns), rows):
-        km, table = _draw_metrics(patients)
-        metrics.append(table)
-        survival.append(survival_at(km, SURVIVAL_GRID))
-        if extra_columns:
-            means.append(patients.groupby(["scenario_id", "draw"], observed=True)[
-                list(extra_columns)].mean())
-    return {"metrics": pd.concat(metrics).sort_index(),
-            "survival": pd.concat(survival, ignore_index=True).sort_values(
+def _digest_batch(batch: _Batch) -> tuple[int, pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    columns = _COLUMNS + list(batch.extra_columns)
+    patients = pa.concat_tables([pq.read_table(path, columns=columns)
+                                 for path in batch.paths]).to_pandas()
+    km, table = _draw_metrics(patients)
+    means = (patients.groupby(["scenario_id", "draw"], observed=True)[
+        list(batch.extra_columns)].mean() if batch.extra_columns else None)
+    return batch.index, table, survival_at(km, SURVIVAL_GRID), means
+
+
+def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int = BATCH_ROWS,
+           executor=None) -> dict[str, pd.DataFrame]:
+    """One pass over the patients, batch by batch (on `executor`'s workers when given): each
+    (policy, draw)'s metrics before the reference is taken into account (`metrics`), its
+    survival on `SURVIVAL_GRID` (`survival`), and the means of `extra_columns` (`means`, for
+    the economic evaluation). The result does not depend on `rows` or the executor."""
+    batches = [_Batch(k, tuple(paths), tuple(extra_columns))
+               for k, paths in enumerate(draw_batches(staging, rows))]
+    results = {}
+
+    def keep(result):
+        results[result[0]] = result[1:]
+
+    if executor is None or len(batches) < 2:
+        for batch in batches:
+            keep(_digest_batch(batch))
+    else:
+        executor.run(_digest_batch, batches, keep)
+    parts = [results[k] for k in sorted(results)]
+    return {"metrics": pd.concat([p[0] for p in parts]).sort_index(),
+            "survival": pd.concat([p[1] for p in parts], ignore_index=True).sort_values(
                 ["scenario_id", "draw", "time"], kind="stable", ignore_index=True),
-            "means": pd.concat(means).sort_index() if means else None}
+            "means": pd.concat([p[2] for p in parts]).sort_index() if extra_columns else None}
 
 
 def _draw_metrics(patients: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(Kaplan-Meier table, metrics table) of each (policy, draw) of `patients`."""
-    groups = {"scenario_id": patients["scenario_id"].to_numpy(), "draw": patients["draw"].to_numpy()}
+    # the policies as integer codes in the order of their names (sorting millions of strings
+    # is most of the cost otherwise); the curves are the same, in the same order
+    codes, names = pd.factorize(patients["scenario_id"], sort=True)
+    groups = {"scenario_id": codes, "draw": patients["draw"].to_numpy()}
     km = kaplan_meier(patients["os_months"], patients["death"], groups=groups)
+    km["scenario_id"] = np.asarray(names, dtype=object)[km["scenario_id"].to_numpy()]
     at = survival_at(km, [36.0, 60.0, 120.0]).pivot(index=["scenario_id", "draw"], columns="time",
                                                     values="survival")
     at.columns = ["os_36", "os_60", "os_120"]
@@ -583,7 +608,7 @@ def _cost_unit(policies) -> str:
 
 
 def write_outputs(staging: Path, meta: dict, policies, economics=None,
-                  prices: list | None = None) -> dict[str, Path]:
+                  prices: list | None = None, executor=None) -> dict[str, Path]:
     """results.csv, results_by_draw.csv, capacity.csv, capacity_by_quarter.csv, results.md,
     report.html and the figures in `staging` (each under a temporary name, then renamed); with
     an `economics` file, also economics.csv, icers.csv, ceac.csv, evppi.csv, the plane, the
@@ -593,7 +618,7 @@ def write_outputs(staging: Path, meta: dict, policies, economics=None,
     if economics is not None:
         from sim.reports.economics import PRICED_COLUMNS, economic_outputs, section  # noqa: PLC0415
         priced = PRICED_COLUMNS
-    digested = digest(staging, priced)
+    digested = digest(staging, priced, executor=executor)
     summary, per_draw, overall, quarters = summarise(staging, meta["reference"], order, digested)
     cost_unit = _cost_unit(policies)
     economic = None

@@ -196,7 +196,7 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
     for k, policy in enumerate(unit.policies):
         patients, events, department, discounted = simulate_priced(
             spec, unit.params, policy, unit.first, unit.count, unit.accrual_months, rate,
-            prepared, shared)
+            prepared, shared, events=unit.economics is not None)
         _write_policy(unit, k, policy, patients, events, department, discounted)
     return unit.lives
 
