@@ -21,8 +21,18 @@ def register_calibrate(commands) -> None:
                                  "external figures")
     parser.add_argument("--budget", type=int, default=600, help="objective evaluations of the search")
     parser.add_argument("--proposals", type=int, default=400, help="proposals of the posterior (SIR)")
-    parser.add_argument("--posterior-size", type=int, default=100,
+    parser.add_argument("--posterior-size", type=int, default=1000,
                         help="distinct parameter sets kept in the posterior sample")
+    parser.add_argument("--sampler", choices=("chains", "sir"), default="chains",
+                        help="posterior sampler: random-walk Metropolis chains started from the "
+                             "installed sample (default), or sampling-importance-resampling")
+    parser.add_argument("--chains", type=int, default=10, help="Metropolis chains (--sampler chains)")
+    parser.add_argument("--thin", type=int, default=5,
+                        help="a draw every this many steps of each chain after the burn-in")
+    parser.add_argument("--burn", type=int, default=40, help="burn-in steps of each chain")
+    parser.add_argument("--posterior-only", action="store_true",
+                        help="no search: sample the posterior around the starting parameter set "
+                             "(--params, default the package's fitted set)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the search and the posterior")
     parser.add_argument("--sigma", type=float, default=0.08,
                         help="initial CMA-ES step on the log/logit scale")
@@ -65,6 +75,27 @@ def register_validate(commands) -> None:
     parser.set_defaults(handler=_validate)
 
 
+def _chain_starts(chains: int):
+    """(starts, covariance) of the Metropolis chains, on the unbounded scale: the first `chains`
+    parameter sets of the installed posterior sample, and the covariance of all of it."""
+    from importlib import resources  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    from calibration.space import SPACE, to_unbounded  # noqa: PLC0415
+
+    path = Path(str(resources.files("sim") / "data" / "posterior.csv"))
+    sample = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    paths = [d.path for d in SPACE]
+    if len(sample) < max(chains, len(paths) + 1) or not set(paths) <= set(sample.columns):
+        raise InputError(f"--sampler chains: needs an installed posterior sample of at least "
+                         f"{max(chains, len(paths) + 1)} parameter sets to start from and shape "
+                         f"the proposals ({path}); run with --sampler sir first")
+    points = np.array([to_unbounded(row) for row in sample[paths].to_numpy()])
+    return points[:chains], np.cov(points, rowvar=False)
+
+
 def _check_seed(value: int) -> None:
     if value < 0:
         raise InputError(f"--seed: must be a non-negative integer (got {value})")
@@ -88,10 +119,12 @@ def _fit(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from importlib import resources  # noqa: PLC0415
 
     from calibration.external import ExternalDesign  # noqa: PLC0415
-    from calibration.fit import FitSettings, point_of, posterior_sample, search  # noqa: PLC0415
+    from calibration.fit import (ChainSettings, FitSettings, chain_diagnostics,  # noqa: PLC0415
+                                 point_of, posterior_chains, posterior_sample, search)
     from calibration.objective import Objective, StudyDesign  # noqa: PLC0415
     from calibration.paramfile import write_values  # noqa: PLC0415
-    from calibration.space import SPACE, from_unbounded  # noqa: PLC0415
+    from calibration.space import SPACE, from_unbounded, get, to_unbounded  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
     from calibration.targets import load_targets  # noqa: PLC0415
     from sim.model.params import default_params_path, load_params  # noqa: PLC0415
     from sim.execution.staging import check_out, hold_lock  # noqa: PLC0415
@@ -99,7 +132,8 @@ def _fit(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
     check_execution_options(args)
-    for name in ("budget", "proposals", "posterior_size", "rectal_studies", "colon_studies"):
+    for name in ("budget", "proposals", "posterior_size", "rectal_studies", "colon_studies",
+                 "chains", "thin", "burn"):
         _check_positive(name.replace("_", "-"), getattr(args, name))
     _check_seed(args.seed)
     external = ExternalDesign()
@@ -124,12 +158,27 @@ def _fit(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     objective = Objective(start, policy, load_targets(), design, external_design=external)
     setup = time.perf_counter() - clock
     progress = tqdm if sys.stderr.isatty() else _LogLines
+    chain_settings = ChainSettings(args.posterior_size, args.chains, args.burn, args.thin, args.seed)
+    starts = _chain_starts(args.chains) if args.sampler == "chains" else None
+    diagnostics = None
     try:
-        with progress(total=settings.budget, desc="search", unit="eval") as bar:
-            best, covariance = search(objective, start, settings, args.out, executor, args.resume, bar)
+        if args.posterior_only:
+            best = to_unbounded(np.array([get(start, d.path) for d in SPACE]))
+            covariance = np.eye(len(SPACE)) * settings.sigma0 ** 2
+        else:
+            with progress(total=settings.budget, desc="search", unit="eval") as bar:
+                best, covariance = search(objective, start, settings, args.out, executor,
+                                          args.resume, bar)
         searched = time.perf_counter() - clock
-        with progress(total=settings.posterior_proposals, desc="posterior", unit="eval") as bar:
-            sample = posterior_sample(objective, start, best, covariance, settings, executor, bar)
+        if args.sampler == "chains":
+            total = args.chains * (args.burn + args.thin * -(-args.posterior_size // args.chains))
+            with progress(total=total, desc="posterior", unit="eval") as bar:
+                sample, history = posterior_chains(objective, start, *starts, chain_settings,
+                                                   executor, args.out, bar)
+            diagnostics = chain_diagnostics(history, chain_settings)
+        else:
+            with progress(total=settings.posterior_proposals, desc="posterior", unit="eval") as bar:
+                sample = posterior_sample(objective, start, best, covariance, settings, executor, bar)
     finally:
         executor.close()
     fitted_values = {d.path: float(v) for d, v in zip(SPACE, from_unbounded(best))}
@@ -141,9 +190,18 @@ def _fit(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     _write(args.out / "params.toml", text)
     _write(args.out / "posterior.csv", sample.to_csv(index=False))
     _write(args.out / "fit.csv", table.to_csv())
+    if diagnostics is not None:
+        _write(args.out / "diagnostics.csv", diagnostics.to_csv(index=False))
     summary = {
         "loss": objective.loss_of(table), "max_abs_z": float(table["z"].abs().max()),
         "posterior_size": len(sample), "seed": args.seed, "budget": args.budget,
+        "sampler": args.sampler,
+        **({"chains": args.chains, "thin": args.thin, "burn": args.burn,
+            "acceptance": round(float(history.loc[history["step"] > args.burn, "accepted"].mean()), 3),
+            "min_ess": round(float(diagnostics["ess"].min()), 1),
+            "median_ess": round(float(diagnostics["ess"].median()), 1),
+            "max_r_hat": round(float(diagnostics["r_hat"].max()), 3)}
+           if diagnostics is not None else {}),
         "patients_per_evaluation": (objective.design.rectal_patients + objective.design.colon_patients
                                     + external.long_patients + 4 * external.arm_patients),
         "seconds_per_evaluation": round(per_evaluation, 3),

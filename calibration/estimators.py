@@ -10,6 +10,8 @@ in one pass.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -25,7 +27,10 @@ def mask(frame: pd.DataFrame, expression: str | None) -> np.ndarray:
     """Rows where a pandas expression on the patient table holds (all rows if none)."""
     if not expression:
         return np.ones(len(frame), dtype=bool)
-    return np.asarray(frame.eval(expression, engine="python"), dtype=bool)
+    # only the columns the expression names (pandas builds a Series for every column it is given)
+    named = [c for c in dict.fromkeys(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression))
+             if c in frame.columns]
+    return np.asarray(frame[named].eval(expression, engine="python"), dtype=bool)
 
 
 def _site_times(frame: pd.DataFrame, site: str) -> tuple[np.ndarray, np.ndarray]:

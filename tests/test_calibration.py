@@ -109,7 +109,7 @@ def test_calibrate_command_runs_end_to_end(tmp_path):
 
     out = tmp_path / "fit"
     assert main(["calibrate", "--budget", "6", "--proposals", "4", "--posterior-size", "2",
-                 "--workers", "1", "--rectal-studies", "3", "--colon-studies", "1",
+                 "--sampler", "sir", "--workers", "1", "--rectal-studies", "3", "--colon-studies", "1",
                  "--external-patients", "500", "--out", str(out)]) == 0
     for name in ("params.toml", "posterior.csv", "fit.csv", "history.csv", "summary.json",
                  "manifest.json"):
@@ -126,7 +126,8 @@ def test_calibrate_resumes_from_its_history_without_pickle(tmp_path):
     from sim.cli import main
 
     out = tmp_path / "fit"
-    common = ["--proposals", "2", "--posterior-size", "1", "--workers", "1", "--rectal-studies", "2",
+    common = ["--proposals", "2", "--posterior-size", "1", "--sampler", "sir", "--workers", "1",
+              "--rectal-studies", "2",
               "--colon-studies", "1", "--external-patients", "200", "--out", str(out)]
     assert main(["calibrate", "--budget", "6", *common]) == 0
     first = pd.read_csv(out / "history.csv")
@@ -144,3 +145,86 @@ def test_calibrate_resumes_from_its_history_without_pickle(tmp_path):
     tampered.iloc[3, 2] *= 1.5
     tampered.to_csv(out / "history.csv", index=False)
     assert main(["calibrate", "--budget", "60", "--resume", *common]) == 2
+
+
+class _GaussianObjective:
+    """A stand-in objective whose loss is a sum of squares on the unbounded scale: the target of
+    the chains is then a normal distribution with known mean and variance."""
+
+    def __init__(self, centre, sd):
+        self.centre, self.sd = centre, sd
+
+    def table(self, params):
+        from calibration.space import SPACE, get, to_unbounded
+        x = to_unbounded(np.array([get(params, d.path) for d in SPACE]))
+        return pd.DataFrame({"z": (x - self.centre) / self.sd})
+
+    def loss_of(self, table):
+        return float((table["z"] ** 2).sum())
+
+
+def test_metropolis_chains_sample_a_known_normal_posterior(tmp_path, params):
+    # z = (x - m) / s, likelihood exp(-sum z^2 / 2): the target is N(m, s^2) in each dimension
+    # (truncated at |z| <= 1.96 by the consistency rule). Its mean is m and its variance
+    # s^2 (1 - 2 c phi(c) / (2 Phi(c) - 1)) with c = 1.96 (the truncated normal's).
+    from scipy.stats import norm
+
+    from calibration.fit import ChainSettings, chain_diagnostics, posterior_chains
+    from calibration.space import SPACE, get, to_unbounded
+    from sim.execution.executor import LocalExecutor
+
+    centre = to_unbounded(np.array([get(params, d.path) for d in SPACE]))
+    sd = 0.05
+    objective = _GaussianObjective(centre, sd)
+    rng = np.random.default_rng(5)
+    starts = centre + 0.5 * sd * rng.standard_normal((8, len(SPACE)))
+    settings = ChainSettings(size=400, chains=8, burn=60, thin=2, seed=3)
+    sample, history = posterior_chains(objective, params, starts, np.eye(len(SPACE)) * sd ** 2,
+                                       settings, LocalExecutor(1), tmp_path)
+    assert len(sample) == 400
+    paths = [d.path for d in SPACE]
+    x = np.array([to_unbounded(row) for row in sample[paths].to_numpy()])
+    assert len(np.unique(x, axis=0)) == 400                      # distinct parameter sets
+    c = 1.96
+    variance = sd ** 2 * (1 - 2 * c * norm.pdf(c) / (2 * norm.cdf(c) - 1))
+    diagnostics = chain_diagnostics(history, settings)
+    ess = float(diagnostics["ess"].median())
+    z_means = (x.mean(axis=0) - centre) / np.sqrt(variance / ess)
+    assert np.sqrt(np.mean(z_means ** 2)) < 2.0                   # the means, in standard errors
+    ratio = x.var(axis=0, ddof=1).mean() / variance              # pooled over 40 dimensions
+    assert abs(ratio - 1) < 4 * np.sqrt(2 / ess / len(SPACE)) + 0.1
+    assert (sample["max_abs_z"] <= 1.96).all()
+    # resumed from chains.csv, the chains go on exactly as an uninterrupted run would
+    more = ChainSettings(size=440, chains=8, burn=60, thin=2, seed=3)
+    resumed, _ = posterior_chains(objective, params, starts, np.eye(len(SPACE)) * sd ** 2, more,
+                                  LocalExecutor(1), tmp_path)
+    fresh_dir = tmp_path / "fresh"
+    fresh_dir.mkdir()
+    fresh, _ = posterior_chains(objective, params, starts, np.eye(len(SPACE)) * sd ** 2, more,
+                                LocalExecutor(1), fresh_dir)
+    pd.testing.assert_frame_equal(resumed, fresh)
+
+
+def test_chain_diagnostics_match_the_autoregressive_formula():
+    # chains of an AR(1) process with coefficient phi have an integrated autocorrelation time
+    # of (1 + phi) / (1 - phi): the effective sample size is m n (1 - phi) / (1 + phi); the
+    # R-hat of chains of one stationary process is near 1, and far above it when they disagree
+    from calibration.fit import ChainSettings, chain_diagnostics
+
+    rng = np.random.default_rng(11)
+    m, n, phi = 8, 4000, 0.6
+    noise = rng.standard_normal((m, n, len(SPACE)))
+    x = np.empty_like(noise)
+    x[:, 0] = noise[:, 0] / np.sqrt(1 - phi ** 2)
+    for t in range(1, n):
+        x[:, t] = phi * x[:, t - 1] + noise[:, t]
+    rows = [{"step": t + 1, "chain": c, **{d.path: x[c, t, k] for k, d in enumerate(SPACE)}}
+            for c in range(m) for t in range(n)]
+    history = pd.DataFrame(rows)
+    table = chain_diagnostics(history, ChainSettings(burn=0))
+    expected = m * n * (1 - phi) / (1 + phi)
+    assert abs(table["ess"].median() / expected - 1) < 0.1
+    assert table["r_hat"].max() < 1.01
+    shifted = history.copy()
+    shifted.loc[shifted["chain"] == 0, SPACE[0].path] += 3.0
+    assert chain_diagnostics(shifted, ChainSettings(burn=0))["r_hat"].iloc[0] > 1.2
