@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -163,3 +164,30 @@ def test_many_trials_in_one_call_equal_a_lifelines_loop():
 def test_bad_input_names_the_argument(kwargs, message):
     with pytest.raises(ValueError, match=message):
         logrank([1.0, 2.0, 3.0], [1, 0, 1], **kwargs)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_trials_side_by_side_give_the_general_path_to_the_last_bit(ties):
+    # equal-size trials stored one after another take a dense path (rows of a 2-D array); the
+    # same rows shuffled take the general one. Both must give the same statistics, bit for bit;
+    # with tied times the dense path steps aside
+    rng = np.random.default_rng(8)
+    trials, size = 300, 60
+    trial = np.repeat(np.arange(trials), size)
+    arm = rng.integers(0, 2, trials * size)
+    time = rng.exponential(12.0, trials * size) * np.where(arm == 1, 1.4, 1.0)
+    if ties:
+        time = np.round(time)
+    event = rng.random(trials * size) < 0.75
+    event[trial == 3] = False                     # a trial without an event
+    arm[trial == 5] = 0                           # a trial with one arm
+    dense = logrank(time, event, arm, groups={"trial": trial})
+    shuffle = rng.permutation(trials * size)
+    general = logrank(time[shuffle], event[shuffle], arm[shuffle], groups={"trial": trial[shuffle]})
+    pd.testing.assert_frame_equal(dense, general, check_exact=True)
+    assert np.isnan(dense.loc[5, "statistic"]) and dense.loc[3, "statistic"] == 0.0
+    # the dense path was taken without ties, and only then
+    from sim.analysis._input import as_grouping
+    from sim.analysis.logrank import _two_arms_side_by_side
+    taken = _two_arms_side_by_side(time, event, arm, as_grouping({"trial": trial}, len(time)))
+    assert (taken is None) == ties

@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -194,8 +195,8 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, mani
     return total
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and of the packages a run depends on (for its manifest)."""
+@lru_cache(maxsize=1)
+def _versions() -> tuple:
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
     found = {"python": platform.python_version()}
     for name in ("crlm-sim", "simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic"):
@@ -203,4 +204,10 @@ def versions() -> dict[str, str]:
             found[name] = version(name)
         except PackageNotFoundError:
             found[name] = "not installed"
-    return found
+    return tuple(found.items())
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages a run depends on (for its manifest; read once
+    per process: a calibration asks for them at every evaluation)."""
+    return dict(_versions())

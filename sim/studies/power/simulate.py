@@ -91,14 +91,18 @@ def _exponential(unit: _Unit, replicate: int) -> dict[str, np.ndarray]:
 
 
 def _trial(unit: _Unit, replicate: int) -> dict[str, np.ndarray]:
-    from sim.execution.runner import CohortSpec, simulate_tables  # noqa: PLC0415 - the engine, only in workers
+    from sim.engine.patients import SharedDraws  # noqa: PLC0415 - the engine, only in workers
+    from sim.execution.runner import CohortSpec, prepare_cohort, simulate_priced  # noqa: PLC0415
 
     design: TrialDesign = unit.design
     spec = CohortSpec(unit.max_n, unit.seed, "horizon", design.primary, design.horizon_months / 12.0,
                       replicate=replicate)
     arm = _allocation(unit.seed, replicate, design.allocation, unit.max_n)
-    # the same patients (same disease) under both policies; each keeps the one of its arm
-    tables = [simulate_tables(spec, unit.params, policy, 0, unit.max_n)[0] for policy in unit.policies]
+    # the same patients (same disease) under both policies, drawn once (common random numbers);
+    # each keeps the one of its arm
+    prepared, shared = prepare_cohort(spec, unit.params, 0, unit.max_n, 0.0), SharedDraws()
+    tables = [simulate_priced(spec, unit.params, policy, 0, unit.max_n, 0.0, None, prepared,
+                              shared, events=False)[0] for policy in unit.policies]
     out = {"arm": arm}
     for column in _TRIAL_COLUMNS:
         control, experimental = (t.column(column).to_numpy(zero_copy_only=False) for t in tables)
