@@ -117,3 +117,28 @@ def test_bad_execution_options(capsys, tmp_path):
     assert "--workers: must be a positive number of processes (got 0)" in capsys.readouterr().err
     assert main([*COMMAND, "--executor", "spark", "--out", str(tmp_path / "x")]) == 2
     assert "--executor: must be one of local, dask (got 'spark')" in capsys.readouterr().err
+
+
+def test_a_priced_comparison_is_the_same_on_one_worker_two_and_a_dask_cluster(tmp_path, monkeypatch):
+    # units of (draw, chunk) under every policy, and an analysis in batches of draws on the
+    # workers: neither the executor nor the number of workers changes a byte of the results
+    import sim.reports.comparison as report
+
+    monkeypatch.setattr(report, "BATCH_ROWS", 700)      # several batches of draws
+    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
+    spec = tmp_path / "priced.toml"
+    spec.write_text(
+        'name = "priced"\nreference = "esmo"\n'
+        f'policies = ["{scenarios / "esmo.toml"}", "{scenarios / "intensive.toml"}"]\n'
+        f'economics = "{scenarios / "economics" / "us.toml"}"\n'
+        "[cohort]\npatients = 400\npatients_per_department = 200\n[uncertainty]\ndraws = 5\nseed = 2\n")
+    runs = {"one": ["--workers", "1"], "two": ["--workers", "2"],
+            "dask": ["--executor", "dask", "--workers", "2"]}
+    for name, options in runs.items():
+        assert main(["run", str(spec), "--out", str(tmp_path / name), *options]) == 0
+    files = ["results.csv", "results_by_draw.csv", "economics.csv", "icers.csv", "ceac.csv",
+             "evppi.csv", *(f"patients/{p.name}" for p in (tmp_path / "one" / "patients").iterdir())]
+    assert len(files) == 6 + 2 * 5 * 2
+    for name in ("two", "dask"):
+        for file in files:
+            assert (tmp_path / name / file).read_bytes() == (tmp_path / "one" / file).read_bytes(), (name, file)

@@ -79,11 +79,12 @@ SURVIVAL_GRID = np.arange(0.0, 121.0, 1.0)
 """Months at which the survival picture reads every (policy, draw) curve."""
 
 
-def draw_batches(staging: Path, rows: int = BATCH_ROWS) -> list[list[Path]]:
+def draw_batches(staging: Path, rows: int | None = None) -> list[list[Path]]:
     """The comparison's patient partitions in batches of a few whole draws (every policy,
     replicate and chunk of a draw in one batch, in the order of the partitions' names), each of
-    about `rows` patients or one draw. Every summary is per (policy, draw), so batches give
-    exactly what one read of everything would, in bounded memory."""
+    about `rows` patients (default `BATCH_ROWS`) or one draw. Every summary is per (policy,
+    draw), so batches give exactly what one read of everything would, in bounded memory."""
+    rows = BATCH_ROWS if rows is None else rows
     by_draw: dict[int, list[Path]] = {}
     for path in sorted((staging / "patients").glob("*.parquet")):
         by_draw.setdefault(int(path.stem.split("-")[1][1:]), []).append(path)
@@ -117,7 +118,7 @@ def _digest_batch(batch: _Batch) -> tuple[int, pd.DataFrame, pd.DataFrame, pd.Da
     return batch.index, table, survival_at(km, SURVIVAL_GRID), means
 
 
-def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int = BATCH_ROWS,
+def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None = None,
            executor=None) -> dict[str, pd.DataFrame]:
     """One pass over the patients, batch by batch (on `executor`'s workers when given): each
     (policy, draw)'s metrics before the reference is taken into account (`metrics`), its
