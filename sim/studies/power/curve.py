@@ -30,6 +30,8 @@ from sim.studies.power.formulas import (
     schoenfeld_power,
     two_proportion_power,
 )
+from sim.studies.power.looks import (LookPlan, TrialData, analyse_looks, analytic_sequential_power,
+                                     look_columns)
 from sim.studies.power.simulate import Replicates, dropout_rate_per_month
 
 __all__ = ["PowerCurve", "power_curve", "wilson_interval", "crossing", "CURVE_COLUMNS"]
@@ -84,6 +86,7 @@ class _Test:
     effect: str
     events_per_patient: float  # NaN where events do not grow with n (an event-driven analysis)
     required_events: float | None = None  # events the formula needs, where known without n
+    sequential: Callable[[int], dict] | None = None  # looks or a margin: `looks.analyse_looks`
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,20 @@ def _exponential_tests(rep: Replicates) -> Iterator[_Test]:
     def events(n):
         return np.full(np.shape(n), float(design.events)) if design.events is not None else n * probability
 
+    if design.sequential:
+        def final(n: int):
+            if design.events is not None:    # (no accrual: entry 0) the events-th observed event
+                seen = np.where(time[:, :n] <= columns["dropout_months"][:, :n], time[:, :n], np.inf)
+                return np.partition(seen, design.events - 1, axis=1)[:, design.events - 1]
+            if design.follow_up_months is not None:
+                return np.full(time.shape[0], design.accrual_months + design.follow_up_months)
+            return np.full(time.shape[0], np.inf)
+        data = TrialData(columns["entry_months"], time, columns["dropout_months"], arm, final)
+        yield _sequential_test("survival", data, design, design.hazard_ratio, events, share,
+                               f"hazard ratio {design.hazard_ratio:g} (experimental vs control, as designed)",
+                               float("nan") if design.events is not None else probability)
+        return
+
     yield _Test("survival", "logrank", _logrank_run(durations, arm),
                 _hazard_analytic(design.hazard_ratio, events, design.alpha, share),
                 f"hazard ratio {design.hazard_ratio:g} (experimental vs control, as designed)",
@@ -190,6 +207,16 @@ def _trial_tests(rep: Replicates) -> Iterator[_Test]:
             hazard_ratio = _pooled_hazard_ratio(time, seen, arm)
             per_patient = seen.mean()
             name = "overall survival" if endpoint == "os" else "disease-free survival (detected at visits)"
+            if design.sequential:
+                t_column, e_column = ("os_months", "death") if endpoint == "os" else ("dfs_months", "dfs_event")
+                event_time = np.where(columns[e_column], columns[t_column], np.inf)
+                data = TrialData(columns["entry_months"], event_time, columns["dropout_months"], arm,
+                                 lambda n: np.full(replicates, design.horizon_months))
+                yield _sequential_test(endpoint, data, design, hazard_ratio,
+                                       lambda n, p=per_patient: n * p, share,
+                                       f"{name}: hazard ratio {hazard_ratio:.3f} (experimental vs "
+                                       "control, all replicates pooled)", per_patient)
+                continue
             yield _Test(endpoint, "logrank", _logrank_run(durations, arm),
                         _hazard_analytic(hazard_ratio, lambda n, p=per_patient: n * p, alpha, share),
                         f"{name}: hazard ratio {hazard_ratio:.3f} (experimental vs control, all replicates pooled)",
@@ -198,6 +225,38 @@ def _trial_tests(rep: Replicates) -> Iterator[_Test]:
             yield _rmst_test(observed("os_months", "death"), arm, design, replicates, largest)
         else:
             yield _reresection_test(columns, censor, arm, design, largest)
+
+
+def plan_of(design) -> LookPlan:
+    """The looks, spending, margin and sidedness a design asks for."""
+    margin = design.margin if design.hypothesis == "non_inferiority" else 1.0
+    return LookPlan(tuple(design.looks or (1.0,)), design.spending, design.hsd_gamma, design.alpha,
+                    margin, 1 if design.hypothesis == "non_inferiority" else 2)
+
+
+def _sequential_test(endpoint: str, data: TrialData, design, hazard_ratio: float, events: Callable,
+                     share: float, effect: str, per_patient: float) -> _Test:
+    """A hazard ratio analysed at the design's looks, or against its margin (`looks`)."""
+    plan = plan_of(design)
+    fixed = LookPlan((1.0,), plan.spending, plan.gamma, plan.alpha, plan.margin, plan.sided)
+
+    def analytic(n):
+        d = events(np.asarray(n, dtype=float))
+        if not np.isfinite(hazard_ratio):
+            nan = np.full(np.shape(d), np.nan)
+            return {"analytic_power": nan, "schoenfeld_power": nan, "freedman_power": nan}
+        return {"analytic_power": analytic_sequential_power(d, hazard_ratio, plan, share),
+                "schoenfeld_power": analytic_sequential_power(d, hazard_ratio, fixed, share),
+                "freedman_power": np.full(np.shape(d), np.nan)}
+
+    test = "cox_noninferiority" if plan.sided == 1 else "cox_wald"
+    if plan.sided == 1:
+        effect += f"; non-inferiority margin {plan.margin:g}, one-sided alpha {plan.alpha:g}"
+    if len(plan.fractions) > 1:
+        effect += (f"; {len(plan.fractions)} looks at information "
+                   + ", ".join(f"{f:g}" for f in plan.fractions) + f", {plan.spending} spending")
+    return _Test(endpoint, test, None, analytic, effect, per_patient,
+                 sequential=lambda n: analyse_looks(data, plan, n))
 
 
 def _rmst_by_arm(time, seen, groups: dict, horizon: float) -> pd.DataFrame:
@@ -323,6 +382,19 @@ def power_curve(replicates: Replicates) -> PowerCurve:
     for test in _TESTS[design.kind](replicates):
         table_rows = []
         for n in design.sample_sizes:
+            if test.sequential is not None:
+                looked = test.sequential(n)
+                row = {"endpoint": test.endpoint, "test": test.test, "n": n,
+                       "replicates": replicates.n_replicates,
+                       "events": looked["looks"][-1]["events"],    # at the final analysis
+                       "rejected": int(looked["rejected"].sum()),
+                       "failed": int(looked["failed"].sum()),
+                       "expected_events": looked["expected_events"],
+                       "expected_months": looked["expected_months"]}
+                for k, look in enumerate(looked["looks"], start=1):
+                    row.update({f"look{k}_{name}": value for name, value in look.items()})
+                table_rows.append(row)
+                continue
             p_values, events = test.run(n)
             failed = int(np.isnan(p_values).sum())
             rejected = int((np.nan_to_num(p_values, nan=1.0) < design.alpha).sum())
@@ -349,6 +421,9 @@ def power_curve(replicates: Replicates) -> PowerCurve:
         curve = test.analytic(dense)
         fine.append(pd.DataFrame({"endpoint": test.endpoint, "test": test.test, "n": dense,
                                   "analytic_power": curve["analytic_power"]}))
-    table = pd.concat(rows, ignore_index=True)[list(CURVE_COLUMNS)]
+    columns = list(CURVE_COLUMNS)
+    if getattr(design, "sequential", False):
+        columns += ["expected_events", "expected_months", *look_columns(len(design.looks or (1.0,)))]
+    table = pd.concat(rows, ignore_index=True)[columns]
     return PowerCurve(design, replicates.n_replicates, replicates.seed, table, pd.DataFrame(smallest),
                       pd.concat(fine, ignore_index=True), replicates.parameter_hash)

@@ -15,6 +15,11 @@ Three kinds (``kind = "..."``), all with a grid of ``sample_sizes``, a two-sided
   ``covariate`` (a column of the patient table), an ``endpoint`` (``os``, ``dfs`` or a site of
   recurrence), analysed by log-rank and univariate Cox.
 
+The exponential and trial designs (their ``os`` and ``dfs`` endpoints) may also ask for a
+``hypothesis = "non_inferiority"`` with a hazard-ratio ``margin`` (one-sided ``alpha``), and for
+interim analyses: ``looks`` (information fractions, the last 1) with a ``spending`` function
+(``obrien-fleming``, ``pocock`` or ``hsd`` with ``hsd_gamma``); see `sim.studies.power.looks`.
+
 Policy and parameter paths are relative to the design file; a bare file name not found there is
 looked up among the packaged scenarios. Errors are one line naming the file and the field.
 """
@@ -74,7 +79,22 @@ class _Common(BaseModel):
         return experimental / (experimental + control)
 
 
-class ExponentialDesign(_Common):
+class _Sequential(BaseModel):
+    """Non-inferiority and interim analyses of a hazard ratio (`sim.studies.power.looks`)."""
+
+    hypothesis: Literal["superiority", "non_inferiority"] = "superiority"
+    margin: Annotated[float, Field(gt=1.0, le=10.0)] | None = None
+    looks: list[Annotated[float, Field(gt=0.0, le=1.0)]] | None = Field(None, min_length=1, max_length=10)
+    spending: Literal["obrien-fleming", "pocock", "hsd"] = "obrien-fleming"
+    hsd_gamma: Annotated[float, Field(ge=-40.0, le=40.0)] = -4.0
+
+    @property
+    def sequential(self) -> bool:
+        """Analysed by `sim.studies.power.looks` (interim looks or a margin)."""
+        return self.looks is not None or self.hypothesis == "non_inferiority"
+
+
+class ExponentialDesign(_Common, _Sequential):
     """Exponential survival, proportional hazards (experimental vs control)."""
 
     kind: Literal["exponential"]
@@ -87,7 +107,7 @@ class ExponentialDesign(_Common):
     dropout_per_year: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
 
 
-class TrialDesign(_Common):
+class TrialDesign(_Common, _Sequential):
     """Two surveillance policies randomized."""
 
     kind: Literal["trial"]
@@ -144,7 +164,26 @@ def resolve(path: Path, field: str, value: str) -> Path:
     return named_file(path, field, value)
 
 
+def _check_sequential(design, path: Path) -> None:
+    if design.hypothesis == "non_inferiority" and design.margin is None:
+        raise _fail(path, "margin", "is needed for a non-inferiority design (the hazard ratio, "
+                                    "experimental vs control, above which the experimental arm is "
+                                    "inferior; e.g. 1.25)")
+    if design.hypothesis == "superiority" and design.margin is not None:
+        raise _fail(path, "margin", 'is only for hypothesis = "non_inferiority"')
+    if design.looks is not None:
+        if any(b <= a for a, b in zip(design.looks, design.looks[1:])) or design.looks[-1] != 1.0:
+            raise _fail(path, "looks", f"must be increasing information fractions ending at 1.0 "
+                                       f"(got {design.looks})")
+    if design.kind == "trial" and design.sequential:
+        other = [e for e in design.endpoints if e not in ("os", "dfs")]
+        if other:
+            raise _fail(path, "endpoints", f"looks and a margin are for the hazard-ratio endpoints "
+                                           f"os and dfs; remove {', '.join(other)}")
+
+
 def _check_exponential(design: ExponentialDesign, path: Path) -> None:
+    _check_sequential(design, path)
     if design.events is not None and design.follow_up_months is not None:
         raise _fail(path, "events", "give either events (an event-driven analysis) or follow_up_months, not both")
     if design.events is not None and design.events > design.sample_sizes[0]:
@@ -155,6 +194,7 @@ def _check_exponential(design: ExponentialDesign, path: Path) -> None:
 
 
 def _check_trial(design: TrialDesign, path: Path) -> None:
+    _check_sequential(design, path)
     if len(set(design.endpoints)) != len(design.endpoints):
         raise _fail(path, "endpoints", f"must not repeat an endpoint (got {design.endpoints})")
     if design.rmst_horizon_months is not None and design.rmst_horizon_months > design.horizon_months:

@@ -1,0 +1,165 @@
+"""Hazard-ratio trials analysed at several looks, or against a non-inferiority margin.
+
+A replicate trial is a set of patients with an entry time, a time from entry to the event (inf
+if none is simulated), a time to dropout and an arm. The analysis at calendar time L (months from
+the start of accrual) sees the patients entered by L, each followed to the first of its event, its
+dropout and L. The statistic at a look is the Cox Wald z of the experimental arm,
+``z = (log HR - log margin) / se`` (margin 1 for superiority): negative when the experimental arm
+does better than the margin.
+
+Looks (`looks`: information fractions f_1 < ... < f_K = 1): the last look is the design's final
+analysis (at accrual + follow-up, or at the design's number of events); look k < K is when the
+trial reaches ``ceil(f_k D)`` events, D the mean number of events at the final analysis over the
+replicates at that sample size (the planned maximum information), or the final analysis if it
+comes first. The boundaries come from an alpha-spending function at the planned fractions
+(`sim.studies.power.sequential`); a replicate stops at the first look whose statistic crosses:
+
+- superiority (two-sided `alpha`): |z_k| >= b_k;
+- non-inferiority (one-sided `alpha`, margin m > 1 on the hazard ratio): z_k <= -b_k, i.e. the
+  upper confidence bound of the hazard ratio falls below the margin.
+
+Reported per sample size: power (stopping for success at any look), the probability of stopping at
+each look, the events and calendar month of each look (mean and 2.5-97.5 percentiles over the
+replicates), the expected events and duration (at the look where the trial stops, else at the
+last). The analytic comparator is Schoenfeld's normal approximation with the margin, with the
+crossing probabilities of the same boundaries for a drift ``(log m - log HR) sqrt(D p (1 - p))``.
+Futility boundaries (beta spending) are not modelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+from sim.analysis import cox_univariate
+from sim.studies.power.sequential import crossing_probabilities, spending_boundaries
+
+__all__ = ["TrialData", "LookPlan", "analyse_looks", "look_columns", "analytic_sequential_power"]
+
+
+@dataclass(frozen=True)
+class LookPlan:
+    """What the design asks of the analysis: the fractions, the spending function, the margin."""
+
+    fractions: tuple[float, ...]
+    spending: str
+    gamma: float
+    alpha: float
+    margin: float            # 1.0 for superiority
+    sided: int               # 2 for superiority, 1 for non-inferiority
+
+    @property
+    def boundaries(self) -> np.ndarray:
+        if len(self.fractions) == 1:
+            from sim.studies.power.formulas import critical_value  # noqa: PLC0415
+            return np.array([critical_value(self.alpha, self.sided)])
+        return spending_boundaries(np.array(self.fractions), self.alpha, self.spending, self.gamma,
+                                   sided=self.sided)
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """Replicates x patients: entry (months from the start), time from entry to the event (inf:
+    none), time from entry to dropout, and arm (1 experimental); the final analysis's calendar
+    month of each replicate is `final(n)`."""
+
+    entry: np.ndarray
+    event: np.ndarray
+    dropout: np.ndarray
+    arm: np.ndarray
+    final: object            # callable n -> (replicates,) calendar months of the final analysis
+
+
+def look_columns(looks: int) -> list[str]:
+    """The per-look columns a power table gains (k = 1..looks)."""
+    names = ["fraction", "boundary_z", "stop", "events", "months", "months_lower", "months_upper"]
+    return [f"look{k}_{name}" for k in range(1, looks + 1) for name in names]
+
+
+def _cut(data: TrialData, n: int, at: np.ndarray):
+    """Durations, events and inclusion of the first n patients of every replicate at calendar
+    months `at` (one per replicate)."""
+    entry, event, dropout = data.entry[:, :n], data.event[:, :n], data.dropout[:, :n]
+    window = at[:, None] - entry
+    included = window >= 0
+    limit = np.minimum(dropout, window)
+    observed = (event <= limit) & included
+    return np.minimum(event, limit), observed, included
+
+
+def _z(data: TrialData, n: int, at: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cox Wald z against the margin, and the events, of every replicate cut at `at`."""
+    time, observed, included = _cut(data, n, at)
+    replicates = time.shape[0]
+    rows = np.repeat(np.arange(replicates), n)[included.ravel()]
+    table = cox_univariate(time.ravel()[included.ravel()], observed.ravel()[included.ravel()],
+                           data.arm[:, :n].ravel()[included.ravel()].astype(float),
+                           groups={"replicate": rows})
+    z = np.full(replicates, np.nan)
+    z[table["replicate"].to_numpy()] = ((table["coef"].to_numpy() - np.log(margin))
+                                        / table["se"].to_numpy())
+    return z, observed.sum(axis=1)
+
+
+def analyse_looks(data: TrialData, plan: LookPlan, n: int) -> dict:
+    """Every replicate of size n analysed at its looks: `rejected` (stopped for success), and the
+    per-look summaries (`stop`, `events`, `months` with its interval), `expected_events` and
+    `expected_months`."""
+    final = np.asarray(data.final(n), float)
+    entry = data.entry[:, :n]
+    calendar = np.where(data.event[:, :n] <= data.dropout[:, :n], entry + data.event[:, :n], np.inf)
+    calendar = np.sort(calendar, axis=1)
+    final_events = (calendar <= final[:, None]).sum(axis=1)
+    planned = final_events.mean()
+    bounds = plan.boundaries
+    replicates = len(final)
+    start = entry.min(axis=1)
+    stopped = np.full(replicates, -1)
+    months, events, z_values = [], [], []
+    for k, fraction in enumerate(plan.fractions):
+        if k == len(plan.fractions) - 1:
+            at = final
+        else:
+            needed = int(np.ceil(fraction * planned - 1e-9))
+            reach = calendar[:, needed - 1] if 0 < needed <= n else np.full(replicates, np.inf)
+            at = np.minimum(reach, final)
+        z, seen = _z(data, n, at, plan.margin)
+        months.append(at - start)
+        events.append(seen)
+        z_values.append(z)
+        crossed = (np.abs(z) >= bounds[k]) if plan.sided == 2 else (z <= -bounds[k])
+        stopped[(stopped < 0) & np.nan_to_num(crossed, nan=False)] = k
+    months, events = np.array(months), np.array(events)
+    last = np.where(stopped >= 0, stopped, len(plan.fractions) - 1)
+    rows = np.arange(replicates)
+    out = {"rejected": stopped >= 0, "failed": np.isnan(z_values[-1]),
+           "expected_events": float(events[last, rows].mean()),
+           "expected_months": float(months[last, rows].mean()), "looks": []}
+    for k, fraction in enumerate(plan.fractions):
+        low, high = np.percentile(months[k], [2.5, 97.5])
+        out["looks"].append({"fraction": fraction, "boundary_z": float(bounds[k]),
+                             "stop": float((stopped == k).mean()), "events": float(events[k].mean()),
+                             "months": float(months[k].mean()), "months_lower": float(low),
+                             "months_upper": float(high)})
+    return out
+
+
+def analytic_sequential_power(events, hazard_ratio: float, plan: LookPlan,
+                              share: float) -> np.ndarray:
+    """Power of the looks for `events` at the final analysis (arrays welcome): the boundaries'
+    crossing probabilities under the drift ``(log margin - log HR) sqrt(D p (1 - p))``, for
+    superiority the two-sided one of ``|log HR|``."""
+    events = np.atleast_1d(np.asarray(events, float))
+    shift = np.log(plan.margin) - np.log(hazard_ratio)
+    if plan.sided == 2:
+        shift = abs(shift)
+    drift = shift * np.sqrt(events * share * (1 - share))
+    if len(plan.fractions) == 1:
+        from sim.studies.power.formulas import critical_value  # noqa: PLC0415
+        c = critical_value(plan.alpha, plan.sided)
+        return ndtr(drift - c) + (ndtr(-drift - c) if plan.sided == 2 else 0.0)
+    bounds, t = plan.boundaries, np.array(plan.fractions)
+    return np.array([crossing_probabilities(bounds, t, drift=d, sided=plan.sided).sum()
+                     for d in drift])
