@@ -65,13 +65,48 @@ _WORDS = {"endpoint": "endpoint", "test": "test", "n": "patients", "replicates":
           "events": "mean events", "power": "power (simulated)", "power_lower": "its 95% lower",
           "power_upper": "its 95% upper", "analytic_power": "power (formula)",
           "schoenfeld_power": "power (Schoenfeld)", "freedman_power": "power (Freedman)",
-          "failed": "failed fits"}
+          "failed": "failed fits", "expected_events": "expected events",
+          "expected_months": "expected duration (months)"}
+_LOOK_WORDS = {"n": "patients", "look": "look", "fraction": "information fraction", "boundary_z": "boundary (z)",
+               "stop": "stops here (simulated)", "events": "mean events", "months": "month (mean)",
+               "months_lower": "month 2.5%", "months_upper": "month 97.5%"}
+
+
+def looks_table(table: pd.DataFrame) -> pd.DataFrame | None:
+    """The per-look columns of a sequential design's table, one row per (endpoint, test,
+    patients, look); None without looks."""
+    looks = sorted({int(c[4:c.index("_")]) for c in table.columns if c.startswith("look")})
+    if not looks:
+        return None
+    rows = []
+    for _, row in table.iterrows():
+        for k in looks:
+            rows.append({"endpoint": row["endpoint"], "test": row["test"], "n": int(row["n"]),
+                         "look": k, **{name: row[f"look{k}_{name}"] for name in
+                                       ("fraction", "boundary_z", "stop", "events", "months",
+                                        "months_lower", "months_upper")}})
+    return pd.DataFrame(rows)
+
+
+def hypothesis_line(design) -> str:
+    """The hypothesis, level and looks of a design, in words."""
+    if getattr(design, "hypothesis", "superiority") == "non_inferiority":
+        text = (f"non-inferiority of the experimental arm on the hazard ratio, margin "
+                f"{design.margin:g}, one-sided alpha {design.alpha:g}")
+    else:
+        text = f"two-sided alpha {design.alpha:g}"
+    looks = getattr(design, "looks", None)
+    if looks and len(looks) > 1:
+        text += (f"; {len(looks)} analyses at information fractions "
+                 + ", ".join(f"{f:g}" for f in looks) + f" ({design.spending} alpha spending, "
+                 "efficacy only)")
+    return text
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
     """The power table as a reader sees it: columns in words, and Schoenfeld's column only where
     it is not the formula's column already (it is for log-rank and Cox)."""
-    shown = table.copy()
+    shown = table[[c for c in table.columns if not c.startswith("look")]].copy()
     same = np.isclose(shown["schoenfeld_power"], shown["analytic_power"], equal_nan=True)
     if same.all():
         shown = shown.drop(columns="schoenfeld_power")
@@ -86,8 +121,8 @@ def _cell(value) -> str:
     return f"{value:,}" if isinstance(value, (int, np.integer)) else str(value)
 
 
-def _markdown_table(table: pd.DataFrame) -> str:
-    shown = display_table(table)
+def _markdown_table(table: pd.DataFrame, shown: pd.DataFrame | None = None) -> str:
+    shown = display_table(table) if shown is None else shown
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "|".join("---:" if shown[c].dtype.kind in "iuf" else "---" for c in shown.columns) + "|"
     lines = [header, rule]
@@ -103,7 +138,7 @@ def render_markdown(curve: PowerCurve, command: str = "") -> str:
     lines = [f"# Power: {design.name}", ""]
     if design.description:
         lines += [design.description, ""]
-    lines += [f"- design: `{design.kind}`, two-sided alpha {design.alpha:g}, target power {design.target_power:.0%}",
+    lines += [f"- design: `{design.kind}`, {hypothesis_line(design)}, target power {design.target_power:.0%}",
               f"- {curve.replicates:,} replicate trials per sample size (seed {curve.seed}); "
               "power with its Wilson 95% interval",
               *[f"- effect assumed by the formulas: {effect}" for effect in effects]]
@@ -115,7 +150,17 @@ def render_markdown(curve: PowerCurve, command: str = "") -> str:
               "The interval is where the Wilson upper and lower bounds of the simulated power cross the "
               "target (interpolated on the probit scale against the square root of n).", "",
               "## Power by sample size", "", _markdown_table(curve.table), ""]
+    looks = looks_table(curve.table)
+    if looks is not None:
+        lines += ["## Analyses: boundaries, stopping and timing", "", _LOOKS_TEXT, "",
+                  _markdown_table(None, looks.rename(columns=_LOOK_WORDS)), ""]
     return "\n".join(lines)
+
+
+_LOOKS_TEXT = ("Each analysis is held when the trial reaches its share of the events expected at "
+               "the final analysis (the last analysis is the final one); a trial stops at the "
+               "first analysis whose statistic crosses the boundary. Months count from the start "
+               "of accrual; the spread is over the simulated trials.")
 
 
 STUDY_N = {"rectum": 141, "colon": 441, "both": 582}
@@ -186,7 +231,7 @@ def _html(curve: PowerCurve, png: bytes, command: str) -> str:
     escape = html.escape
     design = curve.design
     effects = curve.smallest.drop_duplicates("effect")["effect"]
-    facts = [f"Design: {design.kind}, two-sided alpha {design.alpha:g}, target power "
+    facts = [f"Design: {design.kind}, {hypothesis_line(design)}, target power "
              f"{design.target_power:.0%}.",
              f"{curve.replicates:,} replicate trials per sample size (seed {curve.seed}); the "
              "power's interval is Wilson's 95% interval.",
@@ -211,7 +256,22 @@ def _html(curve: PowerCurve, png: bytes, command: str) -> str:
               "</p><h2>Power by sample size</h2>"
             + f'<img alt="Power by sample size" src="data:image/png;base64,'
               f'{base64.b64encode(png).decode()}">'
-            + f"<h2>The numbers</h2><table><tr>{head}</tr>{body}</table></body></html>\n")
+            + f"<h2>The numbers</h2><table><tr>{head}</tr>{body}</table>"
+            + _looks_html(curve.table) + "</body></html>\n")
+
+
+def _looks_html(table: pd.DataFrame) -> str:
+    import html  # noqa: PLC0415
+
+    looks = looks_table(table)
+    if looks is None:
+        return ""
+    shown = looks.rename(columns=_LOOK_WORDS)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+                   for row in shown.itertuples(index=False))
+    return (f"<h2>Analyses: boundaries, stopping and timing</h2><p>{html.escape(_LOOKS_TEXT)}</p>"
+            f"<table><tr>{head}</tr>{body}</table>")
 
 
 def write_report(curve: PowerCurve, out: str | Path, command: str = "") -> dict[str, Path]:
