@@ -237,7 +237,10 @@ def posterior_chains(objective: Objective, start: Params, starts: np.ndarray,
         for c in range(chains):
             loss, z = results[c]
             worst = float(np.max(np.abs(z)))
-            move = np.log(u[c]) < _target(loss, worst, proposals[c]) - log_p[c]
+            proposed = _target(loss, worst, proposals[c])
+            # a chain outside the support (a start no longer consistent) takes any point inside
+            move = (np.isfinite(proposed) if log_p[c] == -np.inf
+                    else np.log(u[c]) < proposed - log_p[c])
             accepted += bool(move)
             if move:
                 rows.append([step + 1, c, scale, True, loss, worst, *from_unbounded(proposals[c])])

@@ -108,3 +108,19 @@ def test_a_trial_with_looks_refuses_endpoints_without_a_hazard_ratio(tmp_path):
     with pytest.raises(InputError, match=r"endpoints: looks and a margin are for the hazard-ratio "
                                          r"endpoints os and dfs; remove rmst, reresection"):
         load_design(path)
+
+
+def test_noninferiority_with_futility_stops_as_its_boundaries_say():
+    design = _design(hazard_ratio=1.0, hypothesis="non_inferiority", margin=1.3, alpha=0.025,
+                     looks=[0.5, 1.0], futility="obrien-fleming", sample_sizes=[600])
+    row = _row(design, 3000, seed=5)
+    assert _holds(row, row["analytic_power"]), row.to_dict()
+    assert row["look1_futility_z"] < row["look1_boundary_z"]
+    assert row["look2_futility_z"] == row["look2_boundary_z"]
+    # the simulated futility stop at the interim is the beta spent there, under the model's effect
+    from sim.studies.power.sequential import exit_probabilities
+    drift = np.log(1.3) * np.sqrt(row["events"] / 4)
+    _, below = exit_probabilities([row["look1_boundary_z"], row["look2_boundary_z"]],
+                                  [row["look1_futility_z"], row["look2_futility_z"]], [0.5, 1.0], drift)
+    se = np.sqrt(below[0] * (1 - below[0]) / 3000)
+    assert abs(row["look1_futility_stop"] - below[0]) < 3.5 * se + 0.01

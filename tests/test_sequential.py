@@ -63,3 +63,32 @@ def test_crossing_probabilities_match_simulated_brownian_paths(drift):
     expected = crossing_probabilities(bounds, t, drift=drift)
     error = np.sqrt(expected * (1 - expected) / len(first))
     assert np.all(np.abs(simulated - expected) <= 4 * error + 1e-6), (simulated, expected)
+
+
+def test_futility_boundaries_spend_beta_look_by_look_as_a_monte_carlo_says():
+    # a one-sided three-look design (O'Brien-Fleming-type alpha 0.025) with futility spending
+    # beta 0.2 of the same type under drift 2.8 (about 80% power): each look's exit below is the
+    # beta spent there, and the exits agree with simulated paths of the Brownian motion
+    from sim.studies.power.sequential import (exit_probabilities, futility_boundaries, spending,
+                                              spending_boundaries)
+
+    t = np.array([1 / 3, 2 / 3, 1.0])
+    upper = spending_boundaries(t, 0.025, "obrien-fleming", sided=1)
+    lower = futility_boundaries(upper, t, 2.8, 0.2, "obrien-fleming")
+    above, below = exit_probabilities(upper, lower, t, 2.8)
+    spent = np.diff(np.concatenate([[0.0], spending("obrien-fleming", t, 0.2)]))
+    np.testing.assert_allclose(below[:2], spent[:2], atol=1e-8)
+    assert lower[-1] == upper[-1] and (lower <= upper).all()
+    np.testing.assert_allclose(above.sum() + below.sum(), 1.0, atol=1e-6)
+    rng = np.random.default_rng(4)
+    paths = 400_000
+    increments = rng.standard_normal((paths, 3)) * np.sqrt(np.diff(np.concatenate([[0], t])))
+    score = np.cumsum(increments + 2.8 * np.diff(np.concatenate([[0], t])), axis=1)
+    z = score / np.sqrt(t)
+    alive = np.ones(paths, bool)
+    for k in range(3):
+        up, down = alive & (z[:, k] >= upper[k]), alive & (z[:, k] <= lower[k])
+        se = np.sqrt(above[k] * (1 - above[k]) / paths) + np.sqrt(below[k] * (1 - below[k]) / paths)
+        assert abs(up.mean() - above[k]) < 4 * se + 1e-4
+        assert abs(down.mean() - below[k]) < 4 * se + 1e-4
+        alive &= ~(up | down)

@@ -68,7 +68,8 @@ _WORDS = {"endpoint": "endpoint", "test": "test", "n": "patients", "replicates":
           "failed": "failed fits", "expected_events": "expected events",
           "expected_months": "expected duration (months)"}
 _LOOK_WORDS = {"n": "patients", "look": "look", "fraction": "information fraction", "boundary_z": "boundary (z)",
-               "stop": "stops here (simulated)", "events": "mean events", "months": "month (mean)",
+               "stop": "stops here (simulated)", "futility_z": "futility boundary (-z)",
+               "futility_stop": "stops for futility", "events": "mean events", "months": "month (mean)",
                "months_lower": "month 2.5%", "months_upper": "month 97.5%"}
 
 
@@ -78,13 +79,14 @@ def looks_table(table: pd.DataFrame) -> pd.DataFrame | None:
     looks = sorted({int(c[4:c.index("_")]) for c in table.columns if c.startswith("look")})
     if not looks:
         return None
+    names = [name for name in ("fraction", "boundary_z", "stop", "futility_z", "futility_stop",
+                               "events", "months", "months_lower", "months_upper")
+             if f"look1_{name}" in table.columns]
     rows = []
     for _, row in table.iterrows():
         for k in looks:
             rows.append({"endpoint": row["endpoint"], "test": row["test"], "n": int(row["n"]),
-                         "look": k, **{name: row[f"look{k}_{name}"] for name in
-                                       ("fraction", "boundary_z", "stop", "events", "months",
-                                        "months_lower", "months_upper")}})
+                         "look": k, **{name: row[f"look{k}_{name}"] for name in names}})
     return pd.DataFrame(rows)
 
 
@@ -98,8 +100,9 @@ def hypothesis_line(design) -> str:
     looks = getattr(design, "looks", None)
     if looks and len(looks) > 1:
         text += (f"; {len(looks)} analyses at information fractions "
-                 + ", ".join(f"{f:g}" for f in looks) + f" ({design.spending} alpha spending, "
-                 "efficacy only)")
+                 + ", ".join(f"{f:g}" for f in looks) + f" ({design.spending} alpha spending"
+                 + (f", non-binding futility by {design.futility} beta spending)"
+                    if design.futility else ", efficacy only)"))
     return text
 
 

@@ -231,7 +231,8 @@ def plan_of(design) -> LookPlan:
     """The looks, spending, margin and sidedness a design asks for."""
     margin = design.margin if design.hypothesis == "non_inferiority" else 1.0
     return LookPlan(tuple(design.looks or (1.0,)), design.spending, design.hsd_gamma, design.alpha,
-                    margin, 1 if design.hypothesis == "non_inferiority" else 2)
+                    margin, 1 if design.hypothesis == "non_inferiority" else 2, design.futility,
+                    1.0 - design.target_power)
 
 
 def _sequential_test(endpoint: str, data: TrialData, design, hazard_ratio: float, events: Callable,
@@ -254,9 +255,10 @@ def _sequential_test(endpoint: str, data: TrialData, design, hazard_ratio: float
         effect += f"; non-inferiority margin {plan.margin:g}, one-sided alpha {plan.alpha:g}"
     if len(plan.fractions) > 1:
         effect += (f"; {len(plan.fractions)} looks at information "
-                   + ", ".join(f"{f:g}" for f in plan.fractions) + f", {plan.spending} spending")
+                   + ", ".join(f"{f:g}" for f in plan.fractions) + f", {plan.spending} spending"
+                   + (f", futility by {plan.futility} beta spending" if plan.futility else ""))
     return _Test(endpoint, test, None, analytic, effect, per_patient,
-                 sequential=lambda n: analyse_looks(data, plan, n))
+                 sequential=lambda n: analyse_looks(data, plan, n, hazard_ratio, share))
 
 
 def _rmst_by_arm(time, seen, groups: dict, horizon: float) -> pd.DataFrame:
@@ -423,7 +425,9 @@ def power_curve(replicates: Replicates) -> PowerCurve:
                                   "analytic_power": curve["analytic_power"]}))
     columns = list(CURVE_COLUMNS)
     if getattr(design, "sequential", False):
-        columns += ["expected_events", "expected_months", *look_columns(len(design.looks or (1.0,)))]
+        columns += ["expected_events", "expected_months",
+                    *look_columns(len(design.looks or (1.0,)),
+                                  design.futility is not None and len(design.looks or ()) > 1)]
     table = pd.concat(rows, ignore_index=True)[columns]
     return PowerCurve(design, replicates.n_replicates, replicates.seed, table, pd.DataFrame(smallest),
                       pd.concat(fine, ignore_index=True), replicates.parameter_hash)

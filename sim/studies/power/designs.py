@@ -87,6 +87,7 @@ class _Sequential(BaseModel):
     looks: list[Annotated[float, Field(gt=0.0, le=1.0)]] | None = Field(None, min_length=1, max_length=10)
     spending: Literal["obrien-fleming", "pocock", "hsd"] = "obrien-fleming"
     hsd_gamma: Annotated[float, Field(ge=-40.0, le=40.0)] = -4.0
+    futility: Literal["obrien-fleming", "pocock", "hsd"] | None = None   # beta spending
 
     @property
     def sequential(self) -> bool:
@@ -171,6 +172,11 @@ def _check_sequential(design, path: Path) -> None:
                                     "inferior; e.g. 1.25)")
     if design.hypothesis == "superiority" and design.margin is not None:
         raise _fail(path, "margin", 'is only for hypothesis = "non_inferiority"')
+    if design.futility is not None and design.hypothesis != "non_inferiority":
+        raise _fail(path, "futility", "futility boundaries are for one-sided (non-inferiority) "
+                                      "designs")
+    if design.futility is not None and (design.looks is None or len(design.looks) < 2):
+        raise _fail(path, "futility", "needs interim looks (looks = [..., 1.0])")
     if design.looks is not None:
         if any(b <= a for a, b in zip(design.looks, design.looks[1:])) or design.looks[-1] != 1.0:
             raise _fail(path, "looks", f"must be increasing information fractions ending at 1.0 "

@@ -23,7 +23,12 @@ each look, the events and calendar month of each look (mean and 2.5-97.5 percent
 replicates), the expected events and duration (at the look where the trial stops, else at the
 last). The analytic comparator is Schoenfeld's normal approximation with the margin, with the
 crossing probabilities of the same boundaries for a drift ``(log m - log HR) sqrt(D p (1 - p))``.
-Futility boundaries (beta spending) are not modelled.
+
+Futility (`futility`, a spending function for the type II error 1 - target power; one-sided
+designs): at look k < K a replicate also stops, for futility, when ``-z_k <= a_k``, the lower
+boundaries spending beta under the drift the model's effect gives at that sample size
+(`sim.studies.power.sequential.futility_boundaries`; non-binding: the efficacy boundaries are
+those without futility, so the type I error holds whether or not a trial stops for futility).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class LookPlan:
     alpha: float
     margin: float            # 1.0 for superiority
     sided: int               # 2 for superiority, 1 for non-inferiority
+    futility: str | None = None   # beta-spending function (one-sided designs)
+    beta: float = 0.2
 
     @property
     def boundaries(self) -> np.ndarray:
@@ -72,9 +79,26 @@ class TrialData:
     final: object            # callable n -> (replicates,) calendar months of the final analysis
 
 
-def look_columns(looks: int) -> list[str]:
+def futility_bounds(plan: LookPlan, drift: float) -> np.ndarray | None:
+    """The lower (futility) boundaries of a plan for a drift, on the scale of -z; None without."""
+    if plan.futility is None or len(plan.fractions) == 1:
+        return None
+    from sim.studies.power.sequential import futility_boundaries  # noqa: PLC0415
+    return futility_boundaries(plan.boundaries, np.array(plan.fractions), drift, plan.beta,
+                               plan.futility, plan.gamma)
+
+
+def _drift(plan: LookPlan, hazard_ratio: float, events, share: float):
+    shift = np.log(plan.margin) - np.log(hazard_ratio)
+    if plan.sided == 2:
+        shift = abs(shift)
+    return shift * np.sqrt(np.asarray(events, float) * share * (1 - share))
+
+
+def look_columns(looks: int, futility: bool = False) -> list[str]:
     """The per-look columns a power table gains (k = 1..looks)."""
-    names = ["fraction", "boundary_z", "stop", "events", "months", "months_lower", "months_upper"]
+    names = ["fraction", "boundary_z", "stop", *(["futility_z", "futility_stop"] if futility else []),
+             "events", "months", "months_lower", "months_upper"]
     return [f"look{k}_{name}" for k in range(1, looks + 1) for name in names]
 
 
@@ -103,10 +127,12 @@ def _z(data: TrialData, n: int, at: np.ndarray, margin: float) -> tuple[np.ndarr
     return z, observed.sum(axis=1)
 
 
-def analyse_looks(data: TrialData, plan: LookPlan, n: int) -> dict:
+def analyse_looks(data: TrialData, plan: LookPlan, n: int, hazard_ratio: float = 1.0,
+                  share: float = 0.5) -> dict:
     """Every replicate of size n analysed at its looks: `rejected` (stopped for success), and the
     per-look summaries (`stop`, `events`, `months` with its interval), `expected_events` and
-    `expected_months`."""
+    `expected_months`. With futility, its boundaries come from the drift of `hazard_ratio` at
+    this size's expected events."""
     final = np.asarray(data.final(n), float)
     entry = data.entry[:, :n]
     calendar = np.where(data.event[:, :n] <= data.dropout[:, :n], entry + data.event[:, :n], np.inf)
@@ -114,9 +140,11 @@ def analyse_looks(data: TrialData, plan: LookPlan, n: int) -> dict:
     final_events = (calendar <= final[:, None]).sum(axis=1)
     planned = final_events.mean()
     bounds = plan.boundaries
+    lower = futility_bounds(plan, float(_drift(plan, hazard_ratio, planned, share)))
     replicates = len(final)
     start = entry.min(axis=1)
     stopped = np.full(replicates, -1)
+    futile = np.full(replicates, -1)
     months, events, z_values = [], [], []
     for k, fraction in enumerate(plan.fractions):
         if k == len(plan.fractions) - 1:
@@ -130,17 +158,23 @@ def analyse_looks(data: TrialData, plan: LookPlan, n: int) -> dict:
         events.append(seen)
         z_values.append(z)
         crossed = (np.abs(z) >= bounds[k]) if plan.sided == 2 else (z <= -bounds[k])
-        stopped[(stopped < 0) & np.nan_to_num(crossed, nan=False)] = k
+        going = (stopped < 0) & (futile < 0)
+        stopped[going & np.nan_to_num(crossed, nan=False)] = k
+        if lower is not None and k < len(plan.fractions) - 1:
+            futile[going & (stopped < 0) & np.nan_to_num(-z <= lower[k], nan=False)] = k
     months, events = np.array(months), np.array(events)
-    last = np.where(stopped >= 0, stopped, len(plan.fractions) - 1)
+    last = np.where(stopped >= 0, stopped, np.where(futile >= 0, futile, len(plan.fractions) - 1))
     rows = np.arange(replicates)
     out = {"rejected": stopped >= 0, "failed": np.isnan(z_values[-1]),
            "expected_events": float(events[last, rows].mean()),
            "expected_months": float(months[last, rows].mean()), "looks": []}
     for k, fraction in enumerate(plan.fractions):
         low, high = np.percentile(months[k], [2.5, 97.5])
+        futility = ({"futility_z": float(lower[k]), "futility_stop": float((futile == k).mean())}
+                    if lower is not None else {})
         out["looks"].append({"fraction": fraction, "boundary_z": float(bounds[k]),
-                             "stop": float((stopped == k).mean()), "events": float(events[k].mean()),
+                             "stop": float((stopped == k).mean()), **futility,
+                             "events": float(events[k].mean()),
                              "months": float(months[k].mean()), "months_lower": float(low),
                              "months_upper": float(high)})
     return out
@@ -151,15 +185,15 @@ def analytic_sequential_power(events, hazard_ratio: float, plan: LookPlan,
     """Power of the looks for `events` at the final analysis (arrays welcome): the boundaries'
     crossing probabilities under the drift ``(log margin - log HR) sqrt(D p (1 - p))``, for
     superiority the two-sided one of ``|log HR|``."""
-    events = np.atleast_1d(np.asarray(events, float))
-    shift = np.log(plan.margin) - np.log(hazard_ratio)
-    if plan.sided == 2:
-        shift = abs(shift)
-    drift = shift * np.sqrt(events * share * (1 - share))
+    drift = np.atleast_1d(_drift(plan, hazard_ratio, events, share))
     if len(plan.fractions) == 1:
         from sim.studies.power.formulas import critical_value  # noqa: PLC0415
         c = critical_value(plan.alpha, plan.sided)
         return ndtr(drift - c) + (ndtr(-drift - c) if plan.sided == 2 else 0.0)
     bounds, t = plan.boundaries, np.array(plan.fractions)
+    if plan.futility is not None:
+        from sim.studies.power.sequential import exit_probabilities  # noqa: PLC0415
+        return np.array([exit_probabilities(bounds, futility_bounds(plan, d), t, d)[0].sum()
+                         for d in drift])
     return np.array([crossing_probabilities(bounds, t, drift=d, sided=plan.sided).sum()
                      for d in drift])

@@ -14,6 +14,10 @@ Group Sequential Methods with Applications to Clinical Trials, 2000, chapter 19)
   type, Pocock type, Hwang-Shih-DeCani with parameter gamma) at any information fractions.
 - `crossing_probabilities`: the probability of stopping at each look for given boundaries, under
   the null or a drift.
+- `futility_boundaries`: one-sided designs, lower (futility) boundaries that spend the type II
+  error `beta` by a spending function under the drift the design expects (non-binding: the
+  efficacy boundaries are computed without them); `exit_probabilities` gives each look's
+  probability of exiting above and below.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 __all__ = ["spending", "crossing_probabilities", "classical_boundaries", "spending_boundaries",
-           "SPENDING_FUNCTIONS"]
+           "futility_boundaries", "exit_probabilities", "SPENDING_FUNCTIONS"]
 
 SPENDING_FUNCTIONS = ("obrien-fleming", "pocock", "hsd")
 _POINTS = 401   # grid points over each look's continuation region (odd: Simpson's rule)
@@ -117,3 +121,39 @@ def spending_boundaries(t, alpha: float, kind: str, gamma: float = -4.0,
 
         bounds.append(brentq(excess, 0.1, 40.0, xtol=1e-10) if spent[k] > 1e-15 else 40.0)
     return np.array(bounds)
+
+
+def exit_probabilities(upper, lower, t, drift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided design with a lower boundary: the probability of first exiting above
+    (Z_k >= upper[k]) and below (Z_k <= lower[k]) at each look, under `drift`."""
+    upper, lower, t = (np.asarray(v, float) for v in (upper, lower, t))
+    grid = density = None
+    before, above_k, below_k = 0.0, [], []
+    for b, a, now in zip(upper, lower, t):
+        above, below, grid, density = _step(grid, density, before, now, b, max(a, _NO_LOWER), drift)
+        above_k.append(above)
+        below_k.append(below)
+        before = now
+    return np.array(above_k), np.array(below_k)
+
+
+def futility_boundaries(upper, t, drift: float, beta: float, kind: str,
+                        gamma: float = -4.0) -> np.ndarray:
+    """Lower boundaries of a one-sided design spending `beta` (the type II error) by the
+    spending function `kind` at information fractions `t`, under the drift the design expects;
+    each at most its efficacy boundary, and the last equal to it (a trial that reaches the final
+    analysis without crossing has failed). Non-binding: `upper` is not changed by them."""
+    upper, t = np.asarray(upper, float), np.asarray(t, float)
+    spent = np.diff(np.concatenate([[0.0], spending(kind, t, beta, gamma)]))
+    lower: list[float] = []
+    for k in range(len(t) - 1):
+        def excess(a):
+            return exit_probabilities(upper[:k + 1], [*lower, a], t[:k + 1], drift)[1][-1] - spent[k]
+
+        if excess(upper[k]) <= 0:        # even at the efficacy boundary too little is spent
+            lower.append(float(upper[k]))
+        elif excess(_NO_LOWER) >= 0:
+            lower.append(_NO_LOWER)
+        else:
+            lower.append(brentq(excess, _NO_LOWER, upper[k], xtol=1e-10))
+    return np.array([*lower, upper[-1]])
