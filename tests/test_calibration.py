@@ -218,9 +218,9 @@ def test_chain_diagnostics_match_the_autoregressive_formula():
     x[:, 0] = noise[:, 0] / np.sqrt(1 - phi ** 2)
     for t in range(1, n):
         x[:, t] = phi * x[:, t - 1] + noise[:, t]
-    rows = [{"step": t + 1, "chain": c, **{d.path: x[c, t, k] for k, d in enumerate(SPACE)}}
-            for c in range(m) for t in range(n)]
-    history = pd.DataFrame(rows)
+    history = pd.DataFrame(x.reshape(m * n, len(SPACE)), columns=[d.path for d in SPACE])
+    history.insert(0, "chain", np.repeat(np.arange(m), n))
+    history.insert(0, "step", np.tile(np.arange(1, n + 1), m))
     table = chain_diagnostics(history, ChainSettings(burn=0))
     expected = m * n * (1 - phi) / (1 + phi)
     assert abs(table["ess"].median() / expected - 1) < 0.1
