@@ -23,7 +23,8 @@
      in parallel, one evaluation per chain and step on the executor, started from distinct
      consistent parameter sets (the installed sample). Every `thin`-th state after the burn-in
      is a draw; a draw identical to its chain's previous one (no move accepted) is skipped, so
-     every parameter set in the sample is distinct. The chains' state is appended to
+     every parameter set in the sample is distinct; the sample is written in a seeded random
+     order (any first k draws spread over the chains and steps). The chains' state is appended to
      ``chains.csv`` after each step; an interrupted run resumes from it (the random numbers of
      step g are keyed by (seed, g): the resumed chains are the same). Effective sample sizes
      and the Gelman-Rubin R-hat of each parameter are written beside the sample.
@@ -257,7 +258,14 @@ def posterior_chains(objective: Objective, start: Params, starts: np.ndarray,
             progress.update(chains)
             progress.set_postfix(draws=len(_draws(history, settings)),
                                  accepted=f"{accepted}/{chains}")
-    return _draws(history, settings).head(settings.size).reset_index(drop=True), history
+    # in a seeded random order: the first k draws (a comparison with k draws takes those) are
+    # then a spread of the chains and steps, not the first steps of a few chains
+    drawn = _draws(history, settings).head(settings.size)
+    order = np.random.default_rng([settings.seed, _SHUFFLE]).permutation(len(drawn))
+    return drawn.iloc[order].reset_index(drop=True), history
+
+
+_SHUFFLE = 0x53485546   # "SHUF": the stream of the sample's order
 
 
 def _draws(history: pd.DataFrame, settings: ChainSettings) -> pd.DataFrame:
