@@ -34,6 +34,7 @@ those without futility, so the type I error holds whether or not a trial stops f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.special import ndtr
@@ -57,7 +58,7 @@ class LookPlan:
     futility: str | None = None   # beta-spending function (one-sided designs)
     beta: float = 0.2
 
-    @property
+    @cached_property
     def boundaries(self) -> np.ndarray:
         if len(self.fractions) == 1:
             from sim.studies.power.formulas import critical_value  # noqa: PLC0415

@@ -113,11 +113,12 @@ def _trial(unit: _Unit, replicate: int) -> dict[str, np.ndarray]:
 
 
 def _cohort(unit: _Unit, replicate: int) -> dict[str, np.ndarray]:
-    from sim.execution.runner import CohortSpec, simulate_tables  # noqa: PLC0415
+    from sim.execution.runner import CohortSpec, simulate_priced  # noqa: PLC0415
 
     design: CohortDesign = unit.design
     spec = CohortSpec(unit.max_n, unit.seed, design.design, design.primary, design.years, replicate=replicate)
-    patients = simulate_tables(spec, unit.params, unit.policies[0], 0, unit.max_n)[0]
+    patients = simulate_priced(spec, unit.params, unit.policies[0], 0, unit.max_n, 0.0, None,
+                               events=False)[0]
     column = lambda name: patients.column(name).to_numpy(zero_copy_only=False)  # noqa: E731
     if design.endpoint in ("os", "dfs"):
         duration, event = ("os_months", "death") if design.endpoint == "os" else ("dfs_months", "dfs_event")
