@@ -9,8 +9,8 @@ same order, the same visit spans, the same floating-point operations); `tests/te
 checks it on every scenario file, design and primary site. The SimPy engine stays the engine of
 record: it runs every policy with a capacity, and `engine="simpy"` forces it for any other.
 
-Each rule below names the lines of `_Chunk.patient` it mirrors; a change there must be made
-here too (the test fails otherwise).
+`_State.episode` follows `_Chunk.patient` (and `_surveil`, `_progression`) step by step; a change
+there must be made here too (the test fails otherwise).
 """
 
 from __future__ import annotations
