@@ -3,9 +3,10 @@
 A comparison file (TOML, `scenarios/comparisons/`) names the policies, the cohort and the
 uncertainty. Every policy runs on the same simulated patients (common random numbers: a patient's
 disease is identical under every policy) for each parameter draw from the calibration's posterior
-sample (probabilistic sensitivity analysis). Work units are (policy, draw, chunk) on the executor
-layer; each writes its partition, and the analysis reads them all back and summarises every
-(policy, draw) in one vectorized pass of `sim.analysis`.
+sample (probabilistic sensitivity analysis). A work unit is one (draw, replicate, chunk) under every
+policy, on the executor layer: the policies share the unit's cohort and random draws, and each
+writes its partition; the analysis (`sim.reports.comparison.digest`) reads them back a few draws
+at a time and summarises every (policy, draw) with `sim.analysis`.
 """
 
 from __future__ import annotations
