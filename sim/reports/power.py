@@ -241,10 +241,6 @@ def _html(curve: PowerCurve, png: bytes, command: str) -> str:
              *[f"Effect assumed by the formulas: {effect}." for effect in effects]]
     if command:
         facts.append(f"Command: {command}")
-    shown = display_table(curve.table)
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in shown.columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape(_cell(v))}</td>" for v in row) + "</tr>"
-                   for row in shown.itertuples(index=False))
     style = ("body{font-family:sans-serif;max-width:80em;margin:auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;"
              "padding:3px 7px;text-align:right} th{background:#f3f3f3} img{max-width:100%}")
@@ -259,8 +255,18 @@ def _html(curve: PowerCurve, png: bytes, command: str) -> str:
               "</p><h2>Power by sample size</h2>"
             + f'<img alt="Power by sample size" src="data:image/png;base64,'
               f'{base64.b64encode(png).decode()}">'
-            + f"<h2>The numbers</h2><table><tr>{head}</tr>{body}</table>"
+            + f"<h2>The numbers</h2>{_html_table(display_table(curve.table))}"
             + _looks_html(curve.table) + "</body></html>\n")
+
+
+def _html_table(shown: pd.DataFrame) -> str:
+    """A table of the report, its cells as `_cell` writes them."""
+    import html  # noqa: PLC0415
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+                   for row in shown.itertuples(index=False))
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _looks_html(table: pd.DataFrame) -> str:
@@ -269,12 +275,8 @@ def _looks_html(table: pd.DataFrame) -> str:
     looks = looks_table(table)
     if looks is None:
         return ""
-    shown = looks.rename(columns=_LOOK_WORDS)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
-                   for row in shown.itertuples(index=False))
     return (f"<h2>Analyses: boundaries, stopping and timing</h2><p>{html.escape(_LOOKS_TEXT)}</p>"
-            f"<table><tr>{head}</tr>{body}</table>")
+            + _html_table(looks.rename(columns=_LOOK_WORDS)))
 
 
 def write_report(curve: PowerCurve, out: str | Path, command: str = "") -> dict[str, Path]:
