@@ -202,7 +202,8 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
             "patients": c.patients, "primary": c.primary, "years": c.years, "draws": max(u.draws, 1)}
     prices = (economic_draws(loaded.economics, u.seed, u.draws) if loaded.economics else None)
     write_outputs(staging, meta, loaded.policies, loaded.economics, prices, executor)
-    shutil.rmtree(staging / "departments")
+    for folder in ("departments", "digests"):      # the run's working records
+        shutil.rmtree(staging / folder, ignore_errors=True)
     params = load_params()
     write_manifest(staging, command=command, comparison_file=str(source) if source else "(object)",
                    policies=[p.name for p in loaded.policies], seed=u.seed, draws=u.draws,

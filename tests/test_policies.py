@@ -212,3 +212,31 @@ def test_analysis_in_batches_of_draws_gives_what_one_read_gives(tmp_path):
     assert len(whole["metrics"]) == 2 * 4
     for name in ("metrics", "survival", "means"):
         pd.testing.assert_frame_equal(whole[name], batched[name], check_exact=True)
+
+
+def test_draws_digested_where_they_were_simulated_give_what_reading_them_back_gives(tmp_path):
+    # a unit holding every patient of its draw digests it before its patients leave memory; the
+    # analysis then reads only the draws without a stored digest, and the tables are the same
+    import shutil
+
+    from sim.reports.comparison import digest
+    from sim.reports.economics import PRICED_COLUMNS
+
+    comparison = load_comparison(SCENARIOS / "comparisons" / "esmo-intensive-economics.toml")
+    small = dataclasses.replace(
+        comparison,
+        cohort=comparison.cohort.model_copy(update={"patients": 300, "patients_per_department": 300}),
+        uncertainty=comparison.uncertainty.model_copy(update={"draws": 4}))
+    run_units(small, tmp_path, LocalExecutor(1))
+    stored = sorted((tmp_path / "digests").glob("*.pickle"))
+    assert [p.name for p in stored] == ["0.pickle", "1.pickle", "2.pickle", "3.pickle"]
+    from_units = digest(tmp_path, PRICED_COLUMNS)
+    stored[1].unlink()
+    stored[3].unlink()
+    mixed = digest(tmp_path, PRICED_COLUMNS, rows=1, executor=LocalExecutor(2))
+    shutil.rmtree(tmp_path / "digests")
+    read_back = digest(tmp_path, PRICED_COLUMNS)
+    assert len(read_back["metrics"]) == 2 * 4
+    for name in ("metrics", "survival", "means"):
+        pd.testing.assert_frame_equal(from_units[name], read_back[name], check_exact=True)
+        pd.testing.assert_frame_equal(mixed[name], read_back[name], check_exact=True)

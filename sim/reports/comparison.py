@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,24 +81,28 @@ SURVIVAL_GRID = np.arange(0.0, 121.0, 1.0)
 """Months at which the survival picture reads every (policy, draw) curve."""
 
 
-def draw_batches(staging: Path, rows: int | None = None) -> list[list[Path]]:
+def draw_batches(staging: Path, rows: int | None = None, skip: set[int] = frozenset()) -> list[list[Path]]:
     """The comparison's patient partitions in batches of a few whole draws (every policy,
     replicate and chunk of a draw in one batch, in the order of the partitions' names), each of
     about `rows` patients (default `BATCH_ROWS`) or one draw. Every summary is per (policy,
-    draw), so batches give exactly what one read of everything would, in bounded memory."""
+    draw), so batches give exactly what one read of everything would, in bounded memory.
+
+    Every draw of a comparison has the same patients, so the first draw's partitions give the
+    size of all (reading the footer of each of thousands of partitions took seconds). The draws
+    in `skip` are left out."""
     rows = BATCH_ROWS if rows is None else rows
     by_draw: dict[int, list[Path]] = {}
     for path in sorted((staging / "patients").glob("*.parquet")):
-        by_draw.setdefault(int(path.stem.split("-")[1][1:]), []).append(path)
-    batches, batch, size = [], [], 0
-    for draw in sorted(by_draw):
-        for path in by_draw[draw]:
-            batch.append(path)
-            size += pq.read_metadata(path).num_rows
-        if size >= rows:
-            batches.append(sorted(batch))
-            batch, size = [], 0
-    return batches + ([sorted(batch)] if batch else [])
+        draw = int(path.stem.split("-")[1][1:])
+        if draw not in skip:
+            by_draw.setdefault(draw, []).append(path)
+    if not by_draw:
+        return []
+    per_draw = sum(pq.read_metadata(path).num_rows for path in by_draw[min(by_draw)])
+    together = max(1, rows // max(per_draw, 1) + (rows % max(per_draw, 1) > 0))
+    draws = sorted(by_draw)
+    return [sorted(path for draw in draws[k:k + together] for path in by_draw[draw])
+            for k in range(0, len(draws), together)]
 
 
 @dataclass(frozen=True)
@@ -108,14 +114,66 @@ class _Batch:
     extra_columns: tuple[str, ...]
 
 
-def _digest_batch(batch: _Batch) -> tuple[int, pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+def _patients(tables: list[pa.Table]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(the tables' patients without their policy, each row's policy as an integer code, the
+    policies' names in sorted order, which is the codes' order). Millions of policy names as
+    Python strings were most of the analysis's cost; a partition holds one policy, so its
+    names are kept as one dictionary."""
+    local = []
+    for table in tables:
+        policy = table.column("scenario_id")
+        if not pa.types.is_dictionary(policy.type):
+            policy = policy.dictionary_encode()
+        policy = policy.combine_chunks()
+        local.append((policy.dictionary.to_pylist(), policy.indices.to_numpy(zero_copy_only=False)))
+    names = np.array(sorted({name for dictionary, _ in local for name in dictionary}), dtype=object)
+    position = {name: code for code, name in enumerate(names)}
+    codes = np.concatenate([np.array([position[name] for name in dictionary], np.int64)[indices]
+                            for dictionary, indices in local])
+    patients = pa.concat_tables([table.drop_columns(["scenario_id"]) for table in tables])
+    return patients.to_pandas(), codes, names
+
+
+def _by_policy_and_draw(table: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
+    """`table`, indexed by (policy code, draw), indexed by (policy name, draw) instead."""
+    index = table.index
+    table.index = pd.MultiIndex.from_arrays(
+        [names[index.get_level_values(0).to_numpy()], index.get_level_values(1)],
+        names=["scenario_id", "draw"])
+    return table
+
+
+def digest_tables(tables: list[pa.Table], extra_columns: tuple[str, ...] = ()) -> tuple:
+    """(metrics, survival on `SURVIVAL_GRID`, means of `extra_columns` or None) of every (policy,
+    draw) of the patient `tables`, which hold every patient of each of their draws."""
+    patients, codes, names = _patients(tables)
+    km, table = _draw_metrics(patients, codes, names)
+    means = (_by_policy_and_draw(patients.groupby([codes, patients["draw"].to_numpy()])[
+        list(extra_columns)].mean(), names) if extra_columns else None)
+    return table, survival_at(km, SURVIVAL_GRID), means
+
+
+def _digest_batch(batch: _Batch) -> tuple:
     columns = _COLUMNS + list(batch.extra_columns)
-    patients = pa.concat_tables([pq.read_table(path, columns=columns)
-                                 for path in batch.paths]).to_pandas()
-    km, table = _draw_metrics(patients)
-    means = (patients.groupby(["scenario_id", "draw"], observed=True)[
-        list(batch.extra_columns)].mean() if batch.extra_columns else None)
-    return batch.index, table, survival_at(km, SURVIVAL_GRID), means
+    return batch.index, *digest_tables(
+        [pq.read_table(path, columns=columns, read_dictionary=["scenario_id"])
+         for path in batch.paths], batch.extra_columns)
+
+
+def store_digest(staging: Path, draw: int, tables: list[pa.Table],
+                 extra_columns: tuple[str, ...] = ()) -> None:
+    """Digest a whole draw where it was simulated (its patients still in memory) and keep the
+    result in `staging`/digests, so that the analysis need not read the draw back."""
+    folder = staging / "digests"
+    folder.mkdir(exist_ok=True)
+    partial = folder / f".{draw}.partial"
+    partial.write_bytes(pickle.dumps(digest_tables(tables, extra_columns)))
+    os.replace(partial, folder / f"{draw}.pickle")
+
+
+def _stored_digests(staging: Path) -> dict[int, tuple]:
+    return {int(path.stem): pickle.loads(path.read_bytes())
+            for path in sorted((staging / "digests").glob("*.pickle"))}
 
 
 def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None = None,
@@ -123,10 +181,12 @@ def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None 
     """One pass over the patients, batch by batch (on `executor`'s workers when given): each
     (policy, draw)'s metrics before the reference is taken into account (`metrics`), its
     survival on `SURVIVAL_GRID` (`survival`), and the means of `extra_columns` (`means`, for
-    the economic evaluation). The result does not depend on `rows` or the executor."""
+    the economic evaluation). The draws digested where they were simulated (`store_digest`) are
+    not read again. The result does not depend on `rows`, the executor or the stored digests."""
+    stored = _stored_digests(staging)
     batches = [_Batch(k, tuple(paths), tuple(extra_columns))
-               for k, paths in enumerate(draw_batches(staging, rows))]
-    results = {}
+               for k, paths in enumerate(draw_batches(staging, rows, skip=set(stored)))]
+    results = {-1 - k: part for k, part in enumerate(stored.values())}
 
     def keep(result):
         results[result[0]] = result[1:]
@@ -143,33 +203,33 @@ def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None 
             "means": pd.concat([p[2] for p in parts]).sort_index() if extra_columns else None}
 
 
-def _draw_metrics(patients: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Kaplan-Meier table, metrics table) of each (policy, draw) of `patients`."""
-    # the policies as integer codes in the order of their names (sorting millions of strings
-    # is most of the cost otherwise); the curves are the same, in the same order
-    codes, names = pd.factorize(patients["scenario_id"], sort=True)
-    groups = {"scenario_id": codes, "draw": patients["draw"].to_numpy()}
-    km = kaplan_meier(patients["os_months"], patients["death"], groups=groups)
-    km["scenario_id"] = np.asarray(names, dtype=object)[km["scenario_id"].to_numpy()]
+def _draw_metrics(patients: pd.DataFrame, codes: np.ndarray,
+                  names: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Kaplan-Meier table, metrics table) of each (policy, draw) of `patients`, whose policies
+    are `names[codes]`: the groups are taken on the integer codes, in the order of the names."""
+    draw = patients["draw"].to_numpy()
+    km = kaplan_meier(patients["os_months"], patients["death"],
+                      groups={"scenario_id": codes, "draw": draw})
+    km["scenario_id"] = names[km["scenario_id"].to_numpy()]
     at = survival_at(km, [36.0, 60.0, 120.0]).pivot(index=["scenario_id", "draw"], columns="time",
                                                     values="survival")
     at.columns = ["os_36", "os_60", "os_120"]
     restricted = rmst(km, 120.0).set_index(["scenario_id", "draw"])["rmst"].rename("rmst_120_months")
-    recurred = patients[patients["recurrence"]]
-    lead = (recurred["first_symptom_months"] - recurred["recurrence_months"]).clip(lower=0)
-    by = patients.groupby(["scenario_id", "draw"])
-    table = pd.concat([
-        at, restricted,
-        patients["curative_reoperation_months"].notna().groupby(
-            [patients["scenario_id"], patients["draw"]]).mean().rename("curative_share"),
-        (lead > 1e-9).groupby([recurred["scenario_id"], recurred["draw"]]).mean()
-        .rename("found_before_symptoms"),
-        lead.groupby([recurred["scenario_id"], recurred["draw"]]).median().rename("median_lead_months"),
+    recurred = patients["recurrence"].to_numpy()
+    lead = (patients["first_symptom_months"] - patients["recurrence_months"])[recurred].clip(lower=0)
+    keys = [codes, draw]
+    by = patients.groupby(keys)
+    recurrence_keys = [codes[recurred], draw[recurred]]
+    counts = pd.concat([
+        patients["curative_reoperation_months"].notna().groupby(keys).mean().rename("curative_share"),
+        (lead > 1e-9).groupby(recurrence_keys).mean().rename("found_before_symptoms"),
+        lead.groupby(recurrence_keys).median().rename("median_lead_months"),
         by["n_scans"].mean().rename("visits_per_patient"),
         by["n_imaging"].mean().rename("scans_per_patient"),
         by["n_workups"].mean().rename("workups_per_patient"),
         by["surveillance_cost"].mean().rename("cost_per_patient"),
     ], axis=1)
+    table = pd.concat([at, restricted, _by_policy_and_draw(counts, names)], axis=1)
     return km, table
 
 

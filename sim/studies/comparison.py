@@ -170,6 +170,7 @@ class ComparisonUnit:
     staging: str
     economics: Economics | None = None
     prices: dict | None = None     # the draw's priced parameters (with `economics`)
+    whole_draw: bool = False       # the unit is every patient of its draw: digest it here
 
     def name(self, k: int) -> str:
         """The name of policy k's partition and record."""
@@ -194,17 +195,25 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
     rate = unit.economics.discount_costs if unit.economics is not None else None
     prepared = prepare_cohort(spec, unit.params, unit.first, unit.count, unit.accrual_months)
     shared = SharedDraws()
+    written = []
     for k, policy in enumerate(unit.policies):
         patients, events, department, discounted = simulate_priced(
             spec, unit.params, policy, unit.first, unit.count, unit.accrual_months, rate,
             prepared, shared, events=unit.economics is not None)
-        _write_policy(unit, k, policy, patients, events, department, discounted)
+        written.append(_write_policy(unit, k, policy, patients, events, department, discounted))
+    if unit.whole_draw:   # the analysis's share of the work, done while the patients are here
+        from sim.reports.comparison import store_digest  # noqa: PLC0415
+        from sim.reports.economics import PRICED_COLUMNS  # noqa: PLC0415
+
+        store_digest(Path(unit.staging), unit.draw, written,
+                     PRICED_COLUMNS if unit.economics is not None else ())
     return unit.lives
 
 
 def _write_policy(unit: ComparisonUnit, k: int, policy: Policy, patients: pa.Table,
-                  events: pa.Table, department: dict | None, discounted: dict | None) -> None:
-    """Policy k's patients (priced, with an economics file) and its department's record."""
+                  events: pa.Table, department: dict | None, discounted: dict | None) -> pa.Table:
+    """Write policy k's patients (priced, with an economics file) and its department's record;
+    returns the patients as written."""
     if unit.economics is not None:
         from sim.studies.economics import patient_economics  # noqa: PLC0415
 
@@ -225,6 +234,7 @@ def _write_policy(unit: ComparisonUnit, k: int, policy: Policy, patients: pa.Tab
     done = staging / "departments" / f"{name}.json"
     done.with_name(f".{done.name}.partial").write_text(json.dumps(record))
     os.replace(done.with_name(f".{done.name}.partial"), done)
+    return patients
 
 
 def run_units(comparison: Comparison, staging: Path, executor, terminal: bool | None = False) -> None:
@@ -237,10 +247,12 @@ def run_units(comparison: Comparison, staging: Path, executor, terminal: bool | 
     draws = draw_parameters(uncertainty.draws)
     prices = (economic_draws(comparison.economics, uncertainty.seed, uncertainty.draws)
               if comparison.economics is not None else [None] * len(draws))
+    whole_draw = uncertainty.replicates == 1 and cohort.patients <= cohort.patients_per_department
     units = [
         ComparisonUnit(d, r, first, min(cohort.patients_per_department, cohort.patients - first),
                        uncertainty.seed, cohort.primary, cohort.years, 12.0 * cohort.accrual_years,
-                       params, comparison.policies, str(staging), comparison.economics, prices[d])
+                       params, comparison.policies, str(staging), comparison.economics, prices[d],
+                       whole_draw=whole_draw)
         for d, params in enumerate(draws)
         for r in range(uncertainty.replicates)
         for first in range(0, cohort.patients, cohort.patients_per_department)
