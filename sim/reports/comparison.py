@@ -146,7 +146,8 @@ def _by_policy_and_draw(table: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
 def digest_tables(tables: list[pa.Table], extra_columns: tuple[str, ...] = ()) -> tuple:
     """(metrics, survival on `SURVIVAL_GRID`, means of `extra_columns` or None) of every (policy,
     draw) of the patient `tables`, which hold every patient of each of their draws."""
-    patients, codes, names = _patients(tables)
+    columns = _COLUMNS + list(extra_columns)
+    patients, codes, names = _patients([table.select(columns) for table in tables])
     km, table = _draw_metrics(patients, codes, names)
     means = (_by_policy_and_draw(patients.groupby([codes, patients["draw"].to_numpy()])[
         list(extra_columns)].mean(), names) if extra_columns else None)
