@@ -84,7 +84,10 @@ def test_sequential_power_is_the_crossing_probability_under_the_drift():
 
 @pytest.mark.parametrize("changes, message", [
     (dict(hypothesis="non_inferiority"), r"margin: is needed for a non-inferiority design"),
-    (dict(margin=1.2), r'margin: is only for hypothesis = "non_inferiority"'),
+    (dict(margin=1.2), r'margin: is only for hypothesis = "non_inferiority" or "equivalence"'),
+    (dict(hypothesis="equivalence"), r"margin: is needed for a equivalence design"),
+    (dict(look_events=[100, 50]), r"look_events: must be increasing event counts"),
+    (dict(look_events=[100, 200], looks=[0.5, 1.0]), r"look_events: give either looks"),
     (dict(looks=[0.5, 0.9]), r"looks: must be increasing information fractions ending at 1.0"),
     (dict(looks=[0.6, 0.5, 1.0]), r"looks: must be increasing"),
 ])
@@ -105,8 +108,12 @@ def test_a_trial_with_looks_refuses_endpoints_without_a_hazard_ratio(tmp_path):
                         f'experimental = "{ROOT / "scenarios" / "baseline.toml"}"')
     path = tmp_path / "trial.toml"
     path.write_text(text + "\nlooks = [0.5, 1.0]\n")
-    with pytest.raises(InputError, match=r"endpoints: looks and a margin are for the hazard-ratio "
+    with pytest.raises(InputError, match=r"endpoints: interim looks are for the hazard-ratio "
                                          r"endpoints os and dfs; remove rmst, reresection"):
+        load_design(path)
+    path.write_text(text + '\nhypothesis = "non_inferiority"\nmargin = 1.2\nrmst_margin_months = 1.0\n')
+    with pytest.raises(InputError, match=r"reresection_margin: is needed for the reresection "
+                                         r"endpoint of a non-inferiority design"):
         load_design(path)
 
 
@@ -124,3 +131,79 @@ def test_noninferiority_with_futility_stops_as_its_boundaries_say():
                                   [row["look1_futility_z"], row["look2_futility_z"]], [0.5, 1.0], drift)
     se = np.sqrt(below[0] * (1 - below[0]) / 3000)
     assert abs(row["look1_futility_stop"] - below[0]) < 3.5 * se + 0.01
+
+
+def test_equivalence_at_the_margin_has_at_most_the_one_sided_alpha_and_its_power_is_the_formulas():
+    # two one-sided tests of the margins 1/1.3 and 1.3, each at 5%: at a true hazard ratio of
+    # 1.3 the trial declares equivalence with probability about alpha (the analytic value, a
+    # little below), and at 1 with Phi(d - c - u) + Phi(d - c + u) - 1
+    at_margin = _design(hazard_ratio=1.3, hypothesis="equivalence", margin=1.3, sample_sizes=[600])
+    row = _row(at_margin, 4000)
+    assert row["analytic_power"] <= 0.05
+    assert _holds(row, row["analytic_power"]), row.to_dict()
+    design = _design(hazard_ratio=1.0, hypothesis="equivalence", margin=1.3, sample_sizes=[500, 800])
+    table = power_curve(simulate_replicates(design, 2000, 12)).table
+    c = ndtri(0.95)
+    for _, row in table.iterrows():
+        d = np.log(1.3) * np.sqrt(row["events"] / 4)
+        expected = ndtr(d - c) + ndtr(d - c) - 1
+        assert row["schoenfeld_power"] == pytest.approx(expected, rel=0.02)
+        assert row["analytic_power"] == pytest.approx(row["schoenfeld_power"], rel=1e-9)
+        assert _holds(row, expected), row.to_dict()
+
+
+def test_equivalence_with_looks_stops_as_its_boundaries_say():
+    looks = [0.5, 1.0]
+    design = _design(hazard_ratio=1.0, hypothesis="equivalence", margin=1.3, looks=looks,
+                     sample_sizes=[900])
+    row = _row(design, 3000, seed=9)
+    assert _holds(row, row["analytic_power"]), row.to_dict()
+    from sim.studies.power.sequential import equivalence_probabilities
+    root = np.sqrt(row["events"] / 4)
+    stops = equivalence_probabilities(spending_boundaries(np.array(looks), 0.05, "obrien-fleming",
+                                                          sided=1), looks, np.log(1.3) * root, 0.0)
+    for k in range(2):
+        se = np.sqrt(stops[k] * (1 - stops[k]) / 3000)
+        assert abs(row[f"look{k + 1}_stop"] - stops[k]) < 3.5 * se + 0.01, (k, row.to_dict())
+
+
+def test_looks_at_event_counts_are_held_at_those_counts_with_the_fractions_boundaries():
+    # an exponential trial analysed at 100, 200 and 300 events (everyone followed to the event):
+    # each look sees exactly its count, the boundaries are those of 1/3, 2/3, 1, and at hazard
+    # ratio 1 the type I error is the nominal alpha
+    everyone = dict(accrual_months=0.0, follow_up_months=None, look_events=[100, 200, 300],
+                    sample_sizes=[400])
+    design = _design(hazard_ratio=1.0, **everyone)
+    row = _row(design, 3000, seed=6)
+    for k, count in enumerate((100, 200, 300), start=1):
+        assert row[f"look{k}_events"] == count
+        assert row[f"look{k}_fraction"] == pytest.approx(count / 300)
+    np.testing.assert_allclose([row[f"look{k}_boundary_z"] for k in (1, 2, 3)],
+                               spending_boundaries(np.array([1, 2, 3]) / 3, 0.05, "obrien-fleming"))
+    assert _holds(row, 0.05), row.to_dict()
+    effect = _design(hazard_ratio=0.7, **everyone)
+    row = _row(effect, 2000, seed=6)
+    drift = abs(np.log(0.7)) * np.sqrt(300 / 4)
+    boundaries = spending_boundaries(np.array([1, 2, 3]) / 3, 0.05, "obrien-fleming")
+    assert row["analytic_power"] == pytest.approx(
+        crossing_probabilities(boundaries, np.array([1, 2, 3]) / 3, drift=drift).sum(), rel=1e-9)
+    assert _holds(row, row["analytic_power"]), row.to_dict()
+
+
+@pytest.mark.parametrize("hypothesis, rmst_margin, reresection_margin", [
+    ("non_inferiority", 0.5, 0.03), ("equivalence", 1.5, 0.09)])
+def test_a_trials_margins_on_restricted_mean_and_reresection_give_the_formulas_power(
+        hypothesis, rmst_margin, reresection_margin):
+    # baseline against yearly follow-up: the difference in restricted mean survival and in the
+    # share re-resected, against a margin; the simulated power is the normal approximation's
+    # (the margin tests of `formulas.margin_power`, at the pooled differences)
+    design = load_design(ROOT / "scenarios" / "power" / "trial.toml").model_copy(update=dict(
+        hypothesis=hypothesis, margin=1.2, rmst_margin_months=rmst_margin,
+        reresection_margin=reresection_margin, alpha=0.025, sample_sizes=[500],
+        endpoints=["rmst", "reresection"]))
+    curve = power_curve(simulate_replicates(design, 400, 3))
+    suffix = hypothesis.replace("non_inferiority", "noninferiority")
+    assert list(curve.table["test"]) == [f"rmst_difference_{suffix}", f"two_proportions_{suffix}"]
+    for _, row in curve.table.iterrows():
+        assert 0.1 < row["analytic_power"] < 0.9, row.to_dict()     # a test that can fail
+        assert _holds(row, row["analytic_power"]), row.to_dict()

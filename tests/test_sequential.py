@@ -92,3 +92,57 @@ def test_futility_boundaries_spend_beta_look_by_look_as_a_monte_carlo_says():
         assert abs(up.mean() - above[k]) < 4 * se + 1e-4
         assert abs(down.mean() - below[k]) < 4 * se + 1e-4
         alive &= ~(up | down)
+
+
+def test_equivalence_stops_where_simulated_brownian_paths_say():
+    # two one-sided tests at each of three looks (O'Brien-Fleming-type, one-sided 0.05 each),
+    # margin log(m) sqrt(I_K) = 4: the probability of declaring equivalence at each look, at the
+    # margin (drift 4: the type I error) and at no difference (drift 0: the power), against
+    # simulated paths of the score's Brownian motion
+    from sim.studies.power.sequential import equivalence_probabilities, spending_boundaries
+
+    t = np.array([1 / 3, 2 / 3, 1.0])
+    bounds = spending_boundaries(t, 0.05, "obrien-fleming", sided=1)
+    rng = np.random.default_rng(8)
+    paths = 400_000
+    steps = np.diff(np.concatenate([[0.0], t]))
+    noise = np.cumsum(rng.standard_normal((paths, 3)) * np.sqrt(steps), axis=1)
+    for drift in (4.0, 0.0, -1.5):
+        expected = equivalence_probabilities(bounds, t, 4.0, drift)
+        u = (noise + drift * t) / np.sqrt(t)          # the standardized estimate at each look
+        inside = np.abs(u) <= 4.0 * np.sqrt(t) - bounds
+        first = np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
+        for k in range(3):
+            simulated = (first == k).mean()
+            se = np.sqrt(max(expected[k] * (1 - expected[k]), 1e-12) / paths)
+            assert abs(simulated - expected[k]) < 4 * se + 1e-4, (drift, k, simulated, expected[k])
+    assert equivalence_probabilities(bounds, t, 4.0, 4.0).sum() <= 0.05
+
+
+def test_equivalence_with_one_analysis_is_the_two_one_sided_tests_formula():
+    # |U| <= d - c with U ~ N(u, 1): Phi(d - c - u) + Phi(d - c + u) - 1
+    from scipy.stats import norm
+
+    from sim.studies.power.sequential import equivalence_probabilities
+
+    c = norm.ppf(0.95)
+    for d, u in ((4.0, 0.0), (3.0, 1.0), (4.0, 4.0), (1.0, 0.0)):
+        expected = max(norm.cdf(d - c - u) + norm.cdf(d - c + u) - 1.0, 0.0)
+        assert equivalence_probabilities([c], [1.0], d, u)[0] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("hypothesis, difference", [("non_inferiority", -1.0), ("non_inferiority", 0.5),
+                                                    ("equivalence", 0.0), ("equivalence", 1.2)])
+def test_a_margin_tests_power_is_what_normal_estimates_give(hypothesis, difference):
+    # the power formula of a difference against a margin (non-inferiority; the two one-sided tests
+    # of equivalence) against normal estimates drawn around the true difference
+    from sim.studies.power.formulas import margin_p_value, margin_power
+
+    se, margin, alpha, draws = 0.8, 2.0, 0.05, 400_000
+    estimates = np.random.default_rng(3).normal(difference, se, draws)
+    simulated = (margin_p_value(estimates, se, margin, hypothesis) < alpha).mean()
+    expected = float(margin_power(difference, se, margin, hypothesis, alpha))
+    assert abs(simulated - expected) < 4 * np.sqrt(expected * (1 - expected) / draws) + 1e-4
+    # at the margin, the chance of the claim is alpha (non-inferiority) or at most alpha
+    at_margin = float(margin_power(-margin, se, margin, hypothesis, alpha))
+    assert at_margin == pytest.approx(alpha) if hypothesis == "non_inferiority" else at_margin <= alpha

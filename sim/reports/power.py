@@ -92,15 +92,21 @@ def looks_table(table: pd.DataFrame) -> pd.DataFrame | None:
 
 def hypothesis_line(design) -> str:
     """The hypothesis, level and looks of a design, in words."""
-    if getattr(design, "hypothesis", "superiority") == "non_inferiority":
+    hypothesis = getattr(design, "hypothesis", "superiority")
+    if hypothesis == "non_inferiority":
         text = (f"non-inferiority of the experimental arm on the hazard ratio, margin "
                 f"{design.margin:g}, one-sided alpha {design.alpha:g}")
+    elif hypothesis == "equivalence":
+        text = (f"equivalence of the arms on the hazard ratio, margins {1 / design.margin:.3g} and "
+                f"{design.margin:g} (two one-sided tests, each at alpha {design.alpha:g})")
     else:
         text = f"two-sided alpha {design.alpha:g}"
-    looks = getattr(design, "looks", None)
-    if looks and len(looks) > 1:
-        text += (f"; {len(looks)} analyses at information fractions "
-                 + ", ".join(f"{f:g}" for f in looks) + f" ({design.spending} alpha spending"
+    looks = getattr(design, "fractions", (1.0,))
+    if len(looks) > 1:
+        at = (", ".join(f"{e:,}" for e in design.look_events) + " events"
+              if design.look_events is not None
+              else "information fractions " + ", ".join(f"{f:g}" for f in looks))
+        text += (f"; {len(looks)} analyses at {at} ({design.spending} alpha spending"
                  + (f", non-binding futility by {design.futility} beta spending)"
                     if design.futility else ", efficacy only)"))
     return text
@@ -155,15 +161,65 @@ def render_markdown(curve: PowerCurve, command: str = "") -> str:
               "## Power by sample size", "", _markdown_table(curve.table), ""]
     looks = looks_table(curve.table)
     if looks is not None:
-        lines += ["## Analyses: boundaries, stopping and timing", "", _LOOKS_TEXT, "",
+        lines += ["## Analyses: boundaries, stopping and timing", "", _looks_text(design), "",
+                  *(["![Boundaries, stopping and timing](looks.png)", ""]
+                    if len(design.fractions) > 1 else []),
                   _markdown_table(None, looks.rename(columns=_LOOK_WORDS)), ""]
     return "\n".join(lines)
 
 
-_LOOKS_TEXT = ("Each analysis is held when the trial reaches its share of the events expected at "
-               "the final analysis (the last analysis is the final one); a trial stops at the "
-               "first analysis whose statistic crosses the boundary. Months count from the start "
-               "of accrual; the spread is over the simulated trials.")
+def _looks_text(design) -> str:
+    when = ("Each analysis is held when the trial reaches its number of events, or at the end of "
+            "follow-up if it does not" if getattr(design, "look_events", None) is not None else
+            "Each analysis is held when the trial reaches its share of the events expected at the "
+            "final analysis (the last analysis is the final one)")
+    return (f"{when}; a trial stops at the first analysis whose statistic crosses the boundary. "
+            "Months count from the start of accrual; the spread is over the simulated trials.")
+
+
+def _draw_looks(curve: PowerCurve):
+    """The analyses of a sequential design, a row per endpoint: the boundaries by information
+    fraction (futility at the sample size nearest the target's), the probability of having stopped
+    for success by each look, and each look's calendar month, against the sample size."""
+    def draw(plt):
+        table = curve.table
+        keys = list(table[["endpoint", "test"]].drop_duplicates().itertuples(index=False))
+        looks = len(curve.design.fractions)
+        figure, axes = plt.subplots(len(keys), 3, figsize=(15.0, 4.0 * len(keys)), squeeze=False)
+        for row_axes, (endpoint, test) in zip(axes, keys):
+            part = table[(table["endpoint"] == endpoint) & (table["test"] == test)]
+            nearest = part.iloc[int(np.argmin(np.abs(part["power"] - curve.design.target_power)))]
+            fractions = [nearest[f"look{k}_fraction"] for k in range(1, looks + 1)]
+            bounds, stops, months = row_axes
+            bounds.plot(fractions, [nearest[f"look{k}_boundary_z"] for k in range(1, looks + 1)],
+                        "o-", color="C3", label="efficacy boundary")
+            if "look1_futility_z" in part.columns:
+                bounds.plot(fractions, [nearest[f"look{k}_futility_z"] for k in range(1, looks + 1)],
+                            "s--", color="C0", label=f"futility boundary (n = {int(nearest['n']):,})")
+            bounds.set(xlim=(0, 1.05), xlabel="Information fraction", ylabel="Boundary (z)",
+                       title=f"{endpoint}: boundaries")
+            cumulative = np.zeros(len(part))
+            for k in range(1, looks + 1):
+                cumulative = cumulative + part[f"look{k}_stop"].to_numpy()
+                stops.plot(part["n"], cumulative, "o-", color=plt.cm.viridis(k / (looks + 1)),
+                           label=f"by look {k}" + (" (power)" if k == looks else ""))
+            stops.axhline(curve.design.target_power, color="grey", linestyle=":", linewidth=1)
+            stops.set(ylim=(0, 1.02), xlabel="Patients (n)", ylabel="Stopped for success",
+                      title=f"{endpoint}: stopping for success (simulated)")
+            for k in range(1, looks + 1):
+                color = plt.cm.viridis(k / (looks + 1))
+                months.fill_between(part["n"], part[f"look{k}_months_lower"],
+                                    part[f"look{k}_months_upper"], color=color, alpha=0.2, linewidth=0)
+                months.plot(part["n"], part[f"look{k}_months"], "o-", color=color, label=f"look {k}")
+            months.set(ylim=(0, None), xlabel="Patients (n)", ylabel="Months from the first patient",
+                       title=f"{endpoint}: when each analysis is held (mean, 95% of trials)")
+            for axis in row_axes:
+                axis.grid(alpha=0.3)
+                axis.legend(fontsize="small")
+        figure.suptitle(f"{curve.design.name}: interim analyses")
+        figure.tight_layout()
+        return figure
+    return draw
 
 
 STUDY_N = {"rectum": 141, "colon": 441, "both": 582}
@@ -225,7 +281,7 @@ def _draw(curve: PowerCurve):
     return draw
 
 
-def _html(curve: PowerCurve, png: bytes, command: str) -> str:
+def _html(curve: PowerCurve, png: bytes, command: str, looks_png: bytes | None = None) -> str:
     """The report as a self-contained page: the design, the smallest sample sizes, the figure
     and the table, in words."""
     import base64  # noqa: PLC0415
@@ -256,7 +312,7 @@ def _html(curve: PowerCurve, png: bytes, command: str) -> str:
             + f'<img alt="Power by sample size" src="data:image/png;base64,'
               f'{base64.b64encode(png).decode()}">'
             + f"<h2>The numbers</h2>{_html_table(display_table(curve.table))}"
-            + _looks_html(curve.table) + "</body></html>\n")
+            + _looks_html(curve.table, _looks_text(design), looks_png) + "</body></html>\n")
 
 
 def _html_table(shown: pd.DataFrame) -> str:
@@ -269,14 +325,17 @@ def _html_table(shown: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _looks_html(table: pd.DataFrame) -> str:
+def _looks_html(table: pd.DataFrame, text: str, png: bytes | None) -> str:
+    import base64  # noqa: PLC0415
     import html  # noqa: PLC0415
 
     looks = looks_table(table)
     if looks is None:
         return ""
-    return (f"<h2>Analyses: boundaries, stopping and timing</h2><p>{html.escape(_LOOKS_TEXT)}</p>"
-            + _html_table(looks.rename(columns=_LOOK_WORDS)))
+    picture = (f'<img alt="Boundaries, stopping and timing" src="data:image/png;base64,'
+               f'{base64.b64encode(png).decode()}">' if png is not None else "")
+    return (f"<h2>Analyses: boundaries, stopping and timing</h2><p>{html.escape(text)}</p>"
+            + picture + _html_table(looks.rename(columns=_LOOK_WORDS)))
 
 
 def write_report(curve: PowerCurve, out: str | Path, command: str = "") -> dict[str, Path]:
@@ -290,7 +349,12 @@ def write_report(curve: PowerCurve, out: str | Path, command: str = "") -> dict[
 
     png = png_bytes(_draw(curve))
     _replace(paths["power.png"], lambda p: p.write_bytes(png))
-    _replace(paths["report.html"], lambda p: p.write_text(_html(curve, png, command)))
+    looks_png = None
+    if len(getattr(curve.design, "fractions", (1.0,))) > 1:
+        looks_png = png_bytes(_draw_looks(curve))
+        paths["looks.png"] = out / "looks.png"
+        _replace(paths["looks.png"], lambda p: p.write_bytes(looks_png))
+    _replace(paths["report.html"], lambda p: p.write_text(_html(curve, png, command, looks_png)))
     summary = {"design": curve.design.model_dump(mode="json"), "design_file": curve.design.path,
                "replicates": curve.replicates, "seed": curve.seed, "command": command,
                "parameter_hash": curve.parameter_hash,

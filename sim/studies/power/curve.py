@@ -25,6 +25,8 @@ from sim.errors import InputError
 from sim.studies.power.formulas import (
     event_probability_exponential,
     freedman_power,
+    margin_p_value,
+    margin_power,
     normal_power,
     schoenfeld_events,
     schoenfeld_power,
@@ -129,6 +131,8 @@ def _hazard_analytic(hazard_ratio: float, events: Callable, alpha: float, share:
                      variance: float | None = None) -> Callable:
     def analytic(n):
         d = events(np.asarray(n, dtype=float))
+        if plan.events is not None:   # the final analysis at its count, or at the end if fewer
+            d = np.minimum(d, plan.events[-1])
         if not np.isfinite(hazard_ratio):
             nan = np.full(np.shape(d), np.nan)
             return {"analytic_power": nan, "schoenfeld_power": nan, "freedman_power": nan}
@@ -229,20 +233,24 @@ def _trial_tests(rep: Replicates) -> Iterator[_Test]:
 
 def plan_of(design) -> LookPlan:
     """The looks, spending, margin and sidedness a design asks for."""
-    margin = design.margin if design.hypothesis == "non_inferiority" else 1.0
-    return LookPlan(tuple(design.looks or (1.0,)), design.spending, design.hsd_gamma, design.alpha,
-                    margin, 1 if design.hypothesis == "non_inferiority" else 2, design.futility,
-                    1.0 - design.target_power)
+    one_sided = design.hypothesis != "superiority"
+    return LookPlan(design.fractions, design.spending, design.hsd_gamma, design.alpha,
+                    design.margin if one_sided else 1.0, 1 if one_sided else 2, design.futility,
+                    1.0 - design.target_power, design.hypothesis == "equivalence",
+                    tuple(design.look_events) if design.look_events is not None else None)
 
 
 def _sequential_test(endpoint: str, data: TrialData, design, hazard_ratio: float, events: Callable,
                      share: float, effect: str, per_patient: float) -> _Test:
     """A hazard ratio analysed at the design's looks, or against its margin (`looks`)."""
     plan = plan_of(design)
-    fixed = LookPlan((1.0,), plan.spending, plan.gamma, plan.alpha, plan.margin, plan.sided)
+    fixed = LookPlan((1.0,), plan.spending, plan.gamma, plan.alpha, plan.margin, plan.sided,
+                     equivalence=plan.equivalence)
 
     def analytic(n):
         d = events(np.asarray(n, dtype=float))
+        if plan.events is not None:   # the final analysis at its count, or at the end if fewer
+            d = np.minimum(d, plan.events[-1])
         if not np.isfinite(hazard_ratio):
             nan = np.full(np.shape(d), np.nan)
             return {"analytic_power": nan, "schoenfeld_power": nan, "freedman_power": nan}
@@ -250,10 +258,18 @@ def _sequential_test(endpoint: str, data: TrialData, design, hazard_ratio: float
                 "schoenfeld_power": analytic_sequential_power(d, hazard_ratio, fixed, share),
                 "freedman_power": np.full(np.shape(d), np.nan)}
 
-    test = "cox_noninferiority" if plan.sided == 1 else "cox_wald"
-    if plan.sided == 1:
+    test = ("cox_equivalence" if plan.equivalence else "cox_noninferiority" if plan.sided == 1
+            else "cox_wald")
+    if plan.equivalence:
+        effect += (f"; equivalence margins {1 / plan.margin:.3g} and {plan.margin:g} (two one-sided "
+                   f"tests, each at alpha {plan.alpha:g})")
+    elif plan.sided == 1:
         effect += f"; non-inferiority margin {plan.margin:g}, one-sided alpha {plan.alpha:g}"
-    if len(plan.fractions) > 1:
+    if plan.events is not None and len(plan.events) > 1:
+        effect += (f"; {len(plan.events)} looks at "
+                   + ", ".join(f"{e:,}" for e in plan.events) + f" events, {plan.spending} spending"
+                   + (f", futility by {plan.futility} beta spending" if plan.futility else ""))
+    elif len(plan.fractions) > 1:
         effect += (f"; {len(plan.fractions)} looks at information "
                    + ", ".join(f"{f:g}" for f in plan.fractions) + f", {plan.spending} spending"
                    + (f", futility by {plan.futility} beta spending" if plan.futility else ""))
@@ -267,6 +283,7 @@ def _rmst_by_arm(time, seen, groups: dict, horizon: float) -> pd.DataFrame:
 
 def _rmst_test(durations: Callable, arm: np.ndarray, design, replicates: int, largest: int) -> _Test:
     horizon, alpha = design.rmst_months, design.alpha
+    margin = design.rmst_margin_months if design.hypothesis != "superiority" else None
 
     def run(n: int):
         time, seen = durations(n)
@@ -275,8 +292,11 @@ def _rmst_test(durations: Callable, arm: np.ndarray, design, replicates: int, la
         mean, se = (np.full((replicates, 2), np.nan) for _ in range(2))
         rows, arms = table["replicate"].to_numpy(), table["arm"].to_numpy()
         mean[rows, arms], se[rows, arms] = table["rmst"].to_numpy(), table["se"].to_numpy()
+        difference, spread_n = mean[:, 1] - mean[:, 0], np.sqrt(se[:, 0] ** 2 + se[:, 1] ** 2)
+        if margin is not None:
+            return margin_p_value(difference, spread_n, margin, design.hypothesis), seen.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = (mean[:, 1] - mean[:, 0]) / np.sqrt(se[:, 0] ** 2 + se[:, 1] ** 2)
+            z = difference / spread_n
         return 2 * ndtr(-np.abs(z)), seen.sum(axis=1)
 
     time, seen = durations(largest)
@@ -287,16 +307,36 @@ def _rmst_test(durations: Callable, arm: np.ndarray, design, replicates: int, la
     def analytic(n):
         n = np.asarray(n, dtype=float)
         nan = np.full(n.shape, np.nan)
-        power = normal_power(difference / (spread / np.sqrt(n)), alpha) if spread > 0 else nan
+        if spread <= 0:
+            power = nan
+        elif margin is not None:
+            power = margin_power(difference, spread / np.sqrt(n), margin, design.hypothesis, alpha)
+        else:
+            power = normal_power(difference / (spread / np.sqrt(n)), alpha)
         return {"analytic_power": power, "schoenfeld_power": nan, "freedman_power": nan}
 
-    return _Test("rmst", "rmst_difference", run, analytic,
+    return _Test("rmst", "rmst_difference" + _margin_suffix(design, margin), run, analytic,
                  f"restricted mean survival to {horizon:g} months: difference {difference:+.2f} months "
-                 "(experimental - control, all replicates pooled)", float(seen.mean()))
+                 "(experimental - control, all replicates pooled)"
+                 + _margin_words(design, margin, "months"), float(seen.mean()))
+
+
+def _margin_suffix(design, margin: float | None) -> str:
+    return "" if margin is None else f"_{design.hypothesis.replace('non_inferiority', 'noninferiority')}"
+
+
+def _margin_words(design, margin: float | None, unit: str) -> str:
+    if margin is None:
+        return ""
+    if design.hypothesis == "non_inferiority":
+        return f"; non-inferiority margin -{margin:g} {unit}, one-sided alpha {design.alpha:g}"
+    return (f"; equivalence margins -{margin:g} and +{margin:g} {unit} (two one-sided tests, each "
+            f"at alpha {design.alpha:g})")
 
 
 def _reresection_test(columns, censor, arm, design, largest: int) -> _Test:
     share, alpha = design.share_experimental, design.alpha
+    margin = design.reresection_margin if design.hypothesis != "superiority" else None
     operated = columns["curative_reoperation_months"] <= censor  # NaN (never) compares False
 
     def shares(n: int):
@@ -308,6 +348,11 @@ def _reresection_test(columns, censor, arm, design, largest: int) -> _Test:
 
     def run(n: int):
         x_e, n_e, x_c, n_c = shares(n)
+        if margin is not None:   # the Wald test of the difference (unpooled), as usual with a margin
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q_e, q_c = x_e / n_e, x_c / n_c
+                se = np.sqrt(q_e * (1 - q_e) / n_e + q_c * (1 - q_c) / n_c)
+            return margin_p_value(q_e - q_c, se, margin, design.hypothesis), x_e + x_c
         pooled = (x_e + x_c) / (n_e + n_c)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (x_e / n_e - x_c / n_c) / np.sqrt(pooled * (1 - pooled) * (1 / n_e + 1 / n_c))
@@ -319,12 +364,17 @@ def _reresection_test(columns, censor, arm, design, largest: int) -> _Test:
     def analytic(n):
         n = np.asarray(n, dtype=float)
         nan = np.full(n.shape, np.nan)
-        return {"analytic_power": two_proportion_power(p_e, p_c, n, alpha, share) * np.ones(n.shape),
-                "schoenfeld_power": nan, "freedman_power": nan}
+        if margin is not None:
+            se = np.sqrt(p_e * (1 - p_e) / (n * share) + p_c * (1 - p_c) / (n * (1 - share)))
+            power = margin_power(p_e - p_c, se, margin, design.hypothesis, alpha)
+        else:
+            power = two_proportion_power(p_e, p_c, n, alpha, share) * np.ones(n.shape)
+        return {"analytic_power": power, "schoenfeld_power": nan, "freedman_power": nan}
 
-    return _Test("reresection", "two_proportions", run, analytic,
+    return _Test("reresection", "two_proportions" + _margin_suffix(design, margin), run, analytic,
                  f"curative re-resection by the analysis: {p_e:.1%} experimental vs {p_c:.1%} control "
-                 "(all replicates pooled)", float((x_e + x_c) / (n_e + n_c)))
+                 "(all replicates pooled)" + _margin_words(design, margin, "(share of patients)"),
+                 float((x_e + x_c) / (n_e + n_c)))
 
 
 def _cohort_tests(rep: Replicates) -> Iterator[_Test]:
@@ -428,8 +478,8 @@ def power_curve(replicates: Replicates) -> PowerCurve:
     columns = list(CURVE_COLUMNS)
     if getattr(design, "sequential", False):
         columns += ["expected_events", "expected_months",
-                    *look_columns(len(design.looks or (1.0,)),
-                                  design.futility is not None and len(design.looks or ()) > 1)]
-    table = pd.concat(rows, ignore_index=True)[columns]
+                    *look_columns(len(design.fractions),
+                                  design.futility is not None and len(design.fractions) > 1)]
+    table = pd.concat(rows, ignore_index=True).reindex(columns=columns)  # (looks: os, dfs only)
     return PowerCurve(design, replicates.n_replicates, replicates.seed, table, pd.DataFrame(smallest),
                       pd.concat(fine, ignore_index=True), replicates.parameter_hash)

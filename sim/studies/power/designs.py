@@ -16,9 +16,14 @@ Three kinds (``kind = "..."``), all with a grid of ``sample_sizes``, a two-sided
   recurrence), analysed by log-rank and univariate Cox.
 
 The exponential and trial designs (their ``os`` and ``dfs`` endpoints) may also ask for a
-``hypothesis = "non_inferiority"`` with a hazard-ratio ``margin`` (one-sided ``alpha``), and for
-interim analyses: ``looks`` (information fractions, the last 1) with a ``spending`` function
-(``obrien-fleming``, ``pocock`` or ``hsd`` with ``hsd_gamma``); see `sim.studies.power.looks`.
+``hypothesis = "non_inferiority"`` with a hazard-ratio ``margin`` (one-sided ``alpha``), or for
+``hypothesis = "equivalence"`` (two one-sided tests of the margins 1/``margin`` and ``margin``,
+each at ``alpha``); a trial's ``rmst`` and ``reresection`` endpoints then take their margins
+as differences, ``rmst_margin_months`` and ``reresection_margin`` (experimental - control, larger
+better). The hazard-ratio endpoints may also have interim analyses: ``looks`` (information
+fractions, the last 1) or ``look_events`` (the event counts at which the analyses are held, the
+last the final analysis) with a ``spending`` function (``obrien-fleming``, ``pocock`` or ``hsd``
+with ``hsd_gamma``); see `sim.studies.power.looks`.
 
 Policy and parameter paths are relative to the design file; a bare file name not found there is
 looked up among the packaged scenarios. Errors are one line naming the file and the field.
@@ -82,9 +87,11 @@ class _Common(BaseModel):
 class _Sequential(BaseModel):
     """Non-inferiority and interim analyses of a hazard ratio (`sim.studies.power.looks`)."""
 
-    hypothesis: Literal["superiority", "non_inferiority"] = "superiority"
+    hypothesis: Literal["superiority", "non_inferiority", "equivalence"] = "superiority"
     margin: Annotated[float, Field(gt=1.0, le=10.0)] | None = None
     looks: list[Annotated[float, Field(gt=0.0, le=1.0)]] | None = Field(None, min_length=1, max_length=10)
+    look_events: list[Annotated[int, Field(ge=2, strict=True)]] | None = Field(None, min_length=1,
+                                                                             max_length=10)
     spending: Literal["obrien-fleming", "pocock", "hsd"] = "obrien-fleming"
     hsd_gamma: Annotated[float, Field(ge=-40.0, le=40.0)] = -4.0
     futility: Literal["obrien-fleming", "pocock", "hsd"] | None = None   # beta spending
@@ -92,7 +99,15 @@ class _Sequential(BaseModel):
     @property
     def sequential(self) -> bool:
         """Analysed by `sim.studies.power.looks` (interim looks or a margin)."""
-        return self.looks is not None or self.hypothesis == "non_inferiority"
+        return (self.looks is not None or self.look_events is not None
+                or self.hypothesis != "superiority")
+
+    @property
+    def fractions(self) -> tuple[float, ...]:
+        """The looks' information fractions (from `look_events` when the looks are counts)."""
+        if self.look_events is not None:
+            return tuple(e / self.look_events[-1] for e in self.look_events)
+        return tuple(self.looks or (1.0,))
 
 
 class ExponentialDesign(_Common, _Sequential):
@@ -122,6 +137,8 @@ class TrialDesign(_Common, _Sequential):
     endpoints: list[Literal["os", "rmst", "reresection", "dfs"]] = Field(
         default_factory=lambda: list(TRIAL_ENDPOINTS), min_length=1)
     rmst_horizon_months: Annotated[float, Field(gt=0.0)] | None = None
+    rmst_margin_months: Annotated[float, Field(gt=0.0)] | None = None     # non-inferiority, equivalence
+    reresection_margin: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
     params: str | None = None
 
     @property
@@ -165,26 +182,54 @@ def resolve(path: Path, field: str, value: str) -> Path:
     return named_file(path, field, value)
 
 
+def _check_margins(design: "TrialDesign", path: Path) -> None:
+    """The margins of a trial's rmst and reresection endpoints (differences, larger better)."""
+    for endpoint, field, example in (("rmst", "rmst_margin_months", "3 months"),
+                                     ("reresection", "reresection_margin", "0.05")):
+        value = getattr(design, field)
+        if design.hypothesis == "superiority" and value is not None:
+            raise _fail(path, field, 'is only for hypothesis = "non_inferiority" or "equivalence"')
+        if design.hypothesis != "superiority" and endpoint in design.endpoints and value is None:
+            raise _fail(path, field, f"is needed for the {endpoint} endpoint of a "
+                                     f"{design.hypothesis.replace('_', '-')} design (the difference, "
+                                     f"experimental - control, below minus which the experimental "
+                                     f"arm is inferior; e.g. {example})")
+
+
 def _check_sequential(design, path: Path) -> None:
-    if design.hypothesis == "non_inferiority" and design.margin is None:
-        raise _fail(path, "margin", "is needed for a non-inferiority design (the hazard ratio, "
-                                    "experimental vs control, above which the experimental arm is "
-                                    "inferior; e.g. 1.25)")
+    hazard = design.kind != "trial" or any(e in ("os", "dfs") for e in design.endpoints)
+    if design.hypothesis != "superiority" and design.margin is None and hazard:
+        raise _fail(path, "margin", f"is needed for a {design.hypothesis.replace('_', '-')} design "
+                                    "(the hazard ratio, experimental vs control, above which the "
+                                    "experimental arm is inferior; e.g. 1.25)")
     if design.hypothesis == "superiority" and design.margin is not None:
-        raise _fail(path, "margin", 'is only for hypothesis = "non_inferiority"')
+        raise _fail(path, "margin", 'is only for hypothesis = "non_inferiority" or "equivalence"')
     if design.futility is not None and design.hypothesis != "non_inferiority":
         raise _fail(path, "futility", "futility boundaries are for one-sided (non-inferiority) "
                                       "designs")
-    if design.futility is not None and (design.looks is None or len(design.looks) < 2):
-        raise _fail(path, "futility", "needs interim looks (looks = [..., 1.0])")
+    if design.futility is not None and len(design.fractions) < 2:
+        raise _fail(path, "futility", "needs interim looks (looks = [..., 1.0] or look_events)")
+    if design.looks is not None and design.look_events is not None:
+        raise _fail(path, "look_events", "give either looks (information fractions) or "
+                                         "look_events (event counts), not both")
+    if design.look_events is not None:
+        events = design.look_events
+        if any(b <= a for a, b in zip(events, events[1:])):
+            raise _fail(path, "look_events", f"must be increasing event counts (got {events})")
+        if events[-1] > design.sample_sizes[0]:
+            raise _fail(path, "look_events", f"the last count must not exceed the smallest sample "
+                                             f"size {design.sample_sizes[0]} (got {events[-1]})")
+        if getattr(design, "events", None) is not None:
+            raise _fail(path, "look_events", "give either events (one event-driven analysis) or "
+                                             "look_events, not both")
     if design.looks is not None:
         if any(b <= a for a, b in zip(design.looks, design.looks[1:])) or design.looks[-1] != 1.0:
             raise _fail(path, "looks", f"must be increasing information fractions ending at 1.0 "
                                        f"(got {design.looks})")
-    if design.kind == "trial" and design.sequential:
+    if design.kind == "trial" and len(design.fractions) > 1:
         other = [e for e in design.endpoints if e not in ("os", "dfs")]
         if other:
-            raise _fail(path, "endpoints", f"looks and a margin are for the hazard-ratio endpoints "
+            raise _fail(path, "endpoints", f"interim looks are for the hazard-ratio endpoints "
                                            f"os and dfs; remove {', '.join(other)}")
 
 
@@ -201,6 +246,7 @@ def _check_exponential(design: ExponentialDesign, path: Path) -> None:
 
 def _check_trial(design: TrialDesign, path: Path) -> None:
     _check_sequential(design, path)
+    _check_margins(design, path)
     if len(set(design.endpoints)) != len(design.endpoints):
         raise _fail(path, "endpoints", f"must not repeat an endpoint (got {design.endpoints})")
     if design.rmst_horizon_months is not None and design.rmst_horizon_months > design.horizon_months:

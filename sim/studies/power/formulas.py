@@ -7,6 +7,11 @@
   Control Clin Trials 2000).
 - Freedman (Stat Med 1982): mean ``sqrt(D k) |HR - 1| / (k HR + 1)`` with ``k`` experimental
   patients per control patient; lifelines' ``power_under_cph`` and R's powerSurvEpi compute it.
+- A difference against a margin (restricted mean survival, a share), larger better: non-inferiority
+  rejects ``true difference <= -margin`` when ``(estimate + margin) / se >= z_{1-a}`` (power
+  ``Phi((difference + margin) / se - z_{1-a})``); equivalence, the two one-sided tests of
+  ``-margin`` and ``margin`` (power ``Phi((margin - d) / se - z) + Phi((margin + d) / se - z) - 1``
+  for the true difference d, at least 0; Schuirmann, J Pharmacokinet Biopharm 1987).
 - Events from patients: ``D = n P(event)``; under exponential survival with uniform accrual over
   ``accrual_months``, analysis ``follow_up_months`` after the last entry and exponential dropout,
   ``P(event)`` has a closed form (:func:`event_probability_exponential`).
@@ -29,6 +34,8 @@ __all__ = [
     "freedman_power",
     "freedman_events",
     "two_proportion_power",
+    "margin_p_value",
+    "margin_power",
     "event_probability_exponential",
     "sample_size",
 ]
@@ -157,3 +164,27 @@ def sample_size(events, event_probability):
     if not 0 < event_probability <= 1:
         raise ValueError(f"The 'event_probability' argument must be in (0, 1]; got {event_probability!r}.")
     return np.asarray(events, dtype=float) / event_probability
+
+
+def margin_p_value(estimate, se, margin: float, hypothesis: str):
+    """p-value of a difference `estimate` (larger better) with standard error `se` against a
+    `margin` > 0: non-inferiority, the one-sided test of ``true <= -margin``; equivalence, the
+    larger p-value of the two one-sided tests of ``-margin`` and ``margin``."""
+    estimate, se = np.asarray(estimate, float), np.asarray(se, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lower = ndtr(-(estimate + margin) / se)
+        if hypothesis == "non_inferiority":
+            return lower
+        return np.maximum(lower, ndtr(-(margin - estimate) / se))
+
+
+def margin_power(difference: float, se, margin: float, hypothesis: str, alpha: float):
+    """Power of `margin_p_value`'s test at level `alpha` for the true `difference` and the
+    standard error `se` of its estimate (normal approximation)."""
+    se = np.asarray(se, float)
+    c = critical_value(alpha, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if hypothesis == "non_inferiority":
+            return ndtr((difference + margin) / se - c)
+        both = ndtr((margin - difference) / se - c) + ndtr((margin + difference) / se - c) - 1.0
+    return np.maximum(both, 0.0)

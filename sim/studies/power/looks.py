@@ -11,18 +11,26 @@ Looks (`looks`: information fractions f_1 < ... < f_K = 1): the last look is the
 analysis (at accrual + follow-up, or at the design's number of events); look k < K is when the
 trial reaches ``ceil(f_k D)`` events, D the mean number of events at the final analysis over the
 replicates at that sample size (the planned maximum information), or the final analysis if it
-comes first. The boundaries come from an alpha-spending function at the planned fractions
+comes first. Looks at event counts (`events`: e_1 < ... < e_K): look k is when the trial reaches
+e_k events, or the design's end (accrual + follow-up) if that comes first; the boundaries are
+those of the fractions e_k / e_K. The boundaries come from an alpha-spending function at the planned fractions
 (`sim.studies.power.sequential`); a replicate stops at the first look whose statistic crosses:
 
 - superiority (two-sided `alpha`): |z_k| >= b_k;
 - non-inferiority (one-sided `alpha`, margin m > 1 on the hazard ratio): z_k <= -b_k, i.e. the
-  upper confidence bound of the hazard ratio falls below the margin.
+  upper confidence bound of the hazard ratio falls below the margin;
+- equivalence (two one-sided tests, each at one-sided `alpha`, margins 1/m and m): both reject at
+  the same look, ``(log HR - log m) / se <= -b_k`` and ``(log HR + log m) / se >= b_k``, i.e. the
+  two-sided 1 - 2 alpha confidence interval of the hazard ratio lies within (1/m, m).
 
 Reported per sample size: power (stopping for success at any look), the probability of stopping at
 each look, the events and calendar month of each look (mean and 2.5-97.5 percentiles over the
 replicates), the expected events and duration (at the look where the trial stops, else at the
 last). The analytic comparator is Schoenfeld's normal approximation with the margin, with the
-crossing probabilities of the same boundaries for a drift ``(log m - log HR) sqrt(D p (1 - p))``.
+crossing probabilities of the same boundaries for a drift ``(log m - log HR) sqrt(D p (1 - p))``
+(equivalence: the probability that the estimate falls within both margins' boundaries,
+`sim.studies.power.sequential.equivalence_probabilities`; with one analysis, the two one-sided
+tests' ``Phi(d - c - u) + Phi(d - c + u) - 1``, d = log m sqrt(I), u = log HR sqrt(I)).
 
 Futility (`futility`, a spending function for the type II error 1 - target power; one-sided
 designs): at look k < K a replicate also stops, for futility, when ``-z_k <= a_k``, the lower
@@ -57,6 +65,8 @@ class LookPlan:
     sided: int               # 2 for superiority, 1 for non-inferiority
     futility: str | None = None   # beta-spending function (one-sided designs)
     beta: float = 0.2
+    equivalence: bool = False     # two one-sided tests of the margins 1/margin and margin
+    events: tuple[int, ...] | None = None   # the looks at these event counts (fractions: e / e_K)
 
     @cached_property
     def boundaries(self) -> np.ndarray:
@@ -114,18 +124,33 @@ def _cut(data: TrialData, n: int, at: np.ndarray):
     return np.minimum(event, limit), observed, included
 
 
-def _z(data: TrialData, n: int, at: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cox Wald z against the margin, and the events, of every replicate cut at `at`."""
+def _estimates(data: TrialData, n: int, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cox log hazard ratio and its standard error, and the events, of every replicate cut at
+    `at`."""
     time, observed, included = _cut(data, n, at)
     replicates = time.shape[0]
     rows = np.repeat(np.arange(replicates), n)[included.ravel()]
     table = cox_univariate(time.ravel()[included.ravel()], observed.ravel()[included.ravel()],
                            data.arm[:, :n].ravel()[included.ravel()].astype(float),
                            groups={"replicate": rows})
-    z = np.full(replicates, np.nan)
-    z[table["replicate"].to_numpy()] = ((table["coef"].to_numpy() - np.log(margin))
-                                        / table["se"].to_numpy())
-    return z, observed.sum(axis=1)
+    coef, se = np.full(replicates, np.nan), np.full(replicates, np.nan)
+    coef[table["replicate"].to_numpy()] = table["coef"].to_numpy()
+    se[table["replicate"].to_numpy()] = table["se"].to_numpy()
+    return coef, se, observed.sum(axis=1)
+
+
+def _crossed(plan: LookPlan, coef: np.ndarray, se: np.ndarray, bound: float) -> np.ndarray:
+    """Which replicates' estimates stop the trial for success at a look with boundary `bound`
+    (none where the model could not be fitted: comparisons with nan are false)."""
+    log_margin = np.log(plan.margin)
+    with np.errstate(invalid="ignore"):
+        if plan.equivalence:
+            crossed = ((coef - log_margin) / se <= -bound) & ((coef + log_margin) / se >= bound)
+        elif plan.sided == 2:
+            crossed = np.abs(coef / se) >= bound
+        else:
+            crossed = (coef - log_margin) / se <= -bound
+    return crossed
 
 
 def analyse_looks(data: TrialData, plan: LookPlan, n: int, hazard_ratio: float = 1.0,
@@ -148,19 +173,20 @@ def analyse_looks(data: TrialData, plan: LookPlan, n: int, hazard_ratio: float =
     futile = np.full(replicates, -1)
     months, events, z_values = [], [], []
     for k, fraction in enumerate(plan.fractions):
-        if k == len(plan.fractions) - 1:
+        if k == len(plan.fractions) - 1 and plan.events is None:
             at = final
         else:
-            needed = int(np.ceil(fraction * planned - 1e-9))
+            needed = (plan.events[k] if plan.events is not None
+                      else int(np.ceil(fraction * planned - 1e-9)))
             reach = calendar[:, needed - 1] if 0 < needed <= n else np.full(replicates, np.inf)
             at = np.minimum(reach, final)
-        z, seen = _z(data, n, at, plan.margin)
+        coef, se, seen = _estimates(data, n, at)
+        z = (coef - np.log(plan.margin)) / se
         months.append(at - start)
         events.append(seen)
         z_values.append(z)
-        crossed = (np.abs(z) >= bounds[k]) if plan.sided == 2 else (z <= -bounds[k])
         going = (stopped < 0) & (futile < 0)
-        stopped[going & np.nan_to_num(crossed, nan=False)] = k
+        stopped[going & _crossed(plan, coef, se, bounds[k])] = k
         if lower is not None and k < len(plan.fractions) - 1:
             futile[going & (stopped < 0) & np.nan_to_num(-z <= lower[k], nan=False)] = k
     months, events = np.array(months), np.array(events)
@@ -186,6 +212,13 @@ def analytic_sequential_power(events, hazard_ratio: float, plan: LookPlan,
     """Power of the looks for `events` at the final analysis (arrays welcome): the boundaries'
     crossing probabilities under the drift ``(log margin - log HR) sqrt(D p (1 - p))``, for
     superiority the two-sided one of ``|log HR|``."""
+    if plan.equivalence:
+        from sim.studies.power.sequential import equivalence_probabilities  # noqa: PLC0415
+        root_information = np.sqrt(np.atleast_1d(np.asarray(events, float)) * share * (1 - share))
+        return np.array([equivalence_probabilities(plan.boundaries, plan.fractions,
+                                                   np.log(plan.margin) * r,
+                                                   np.log(hazard_ratio) * r).sum()
+                         for r in root_information])
     drift = np.atleast_1d(_drift(plan, hazard_ratio, events, share))
     if len(plan.fractions) == 1:
         from sim.studies.power.formulas import critical_value  # noqa: PLC0415

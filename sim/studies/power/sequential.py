@@ -18,6 +18,9 @@ Group Sequential Methods with Applications to Clinical Trials, 2000, chapter 19)
   error `beta` by a spending function under the drift the design expects (non-binding: the
   efficacy boundaries are computed without them); `exit_probabilities` gives each look's
   probability of exiting above and below.
+- `equivalence_probabilities`: two one-sided tests at each look (equivalence when both reject at
+  the same look): the stopping region is an interval around 0, the continuation region its two
+  sides, carried on two grids.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 __all__ = ["spending", "crossing_probabilities", "classical_boundaries", "spending_boundaries",
-           "futility_boundaries", "exit_probabilities", "SPENDING_FUNCTIONS"]
+           "futility_boundaries", "exit_probabilities", "equivalence_probabilities",
+           "SPENDING_FUNCTIONS"]
 
 SPENDING_FUNCTIONS = ("obrien-fleming", "pocock", "hsd")
 _POINTS = 401   # grid points over each look's continuation region (odd: Simpson's rule)
@@ -157,3 +161,36 @@ def futility_boundaries(upper, t, drift: float, beta: float, kind: str,
         else:
             lower.append(brentq(excess, _NO_LOWER, upper[k], xtol=1e-10))
     return np.array([*lower, upper[-1]])
+
+
+def equivalence_probabilities(bounds, t, width: float, drift: float = 0.0) -> np.ndarray:
+    """Two one-sided tests of a margin m at each look, each against its one-sided boundary
+    `bounds[k]`: the probability that both first reject together at look k. On the scale of the
+    standardized estimate U_k = theta_hat sqrt(I_k) (theta the log hazard ratio, I_k the
+    information), both reject when ``|U_k| <= width sqrt(t_k) - bounds[k]``, with ``width =
+    log(m) sqrt(I_K)``; `drift` is ``theta sqrt(I_K)``. The continuation region is the two sides
+    of that interval, each carried on its own grid (reaching 8 standard deviations past the
+    centre of S_k's distribution)."""
+    bounds, t = np.asarray(bounds, float), np.asarray(t, float)
+    grids = densities = None
+    before, out = 0.0, []
+    for bound, now in zip(bounds, t):
+        half = max(width * math.sqrt(now) - bound, 0.0) * math.sqrt(now)   # on the scale of S
+        centre, reach = drift * now, 8.0 * math.sqrt(now)
+        new_grids = [np.linspace(min(-half, centre - reach), -half, _POINTS),
+                     np.linspace(half, max(half, centre + reach), _POINTS)]
+        if grids is None:
+            scale = math.sqrt(now)
+            out.append(float(norm.cdf((half - centre) / scale) - norm.cdf((-half - centre) / scale)))
+            densities = [norm.pdf((g - centre) / scale) / scale for g in new_grids]
+        else:
+            spread, shift = math.sqrt(now - before), drift * (now - before)
+            grid = np.concatenate(grids)
+            weights = np.concatenate([_simpson_weights(len(g), g[-1] - g[0]) * f
+                                      for g, f in zip(grids, densities)])
+            out.append(float(weights @ (norm.cdf((half - grid - shift) / spread)
+                                        - norm.cdf((-half - grid - shift) / spread))))
+            densities = [norm.pdf((g[:, None] - grid[None, :] - shift) / spread) / spread @ weights
+                         for g in new_grids]
+        grids, before = new_grids, now
+    return np.array(out)
