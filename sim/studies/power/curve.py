@@ -131,8 +131,6 @@ def _hazard_analytic(hazard_ratio: float, events: Callable, alpha: float, share:
                      variance: float | None = None) -> Callable:
     def analytic(n):
         d = events(np.asarray(n, dtype=float))
-        if plan.events is not None:   # the final analysis at its count, or at the end if fewer
-            d = np.minimum(d, plan.events[-1])
         if not np.isfinite(hazard_ratio):
             nan = np.full(np.shape(d), np.nan)
             return {"analytic_power": nan, "schoenfeld_power": nan, "freedman_power": nan}
