@@ -228,11 +228,11 @@ def test_draws_digested_where_they_were_simulated_give_what_reading_them_back_gi
         cohort=comparison.cohort.model_copy(update={"patients": 300, "patients_per_department": 300}),
         uncertainty=comparison.uncertainty.model_copy(update={"draws": 4}))
     run_units(small, tmp_path, LocalExecutor(1))
-    stored = sorted((tmp_path / "digests").glob("*.pickle"))
-    assert [p.name for p in stored] == ["0.pickle", "1.pickle", "2.pickle", "3.pickle"]
+    stored = sorted((tmp_path / "digests").iterdir())
+    assert [p.name for p in stored] == ["0", "1", "2", "3"]
     from_units = digest(tmp_path, PRICED_COLUMNS)
-    stored[1].unlink()
-    stored[3].unlink()
+    shutil.rmtree(stored[1])
+    shutil.rmtree(stored[3])
     mixed = digest(tmp_path, PRICED_COLUMNS, rows=1, executor=LocalExecutor(2))
     shutil.rmtree(tmp_path / "digests")
     read_back = digest(tmp_path, PRICED_COLUMNS)

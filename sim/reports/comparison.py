@@ -13,7 +13,7 @@ import base64
 import html
 import json
 import os
-import pickle
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,20 +161,33 @@ def _digest_batch(batch: _Batch) -> tuple:
          for path in batch.paths], batch.extra_columns)
 
 
+_DIGEST_PARTS = ("metrics", "survival", "means")
+
+
 def store_digest(staging: Path, draw: int, tables: list[pa.Table],
                  extra_columns: tuple[str, ...] = ()) -> None:
     """Digest a whole draw where it was simulated (its patients still in memory) and keep the
-    result in `staging`/digests, so that the analysis need not read the draw back."""
+    result in `staging`/digests/<draw> (Parquet: data only), so that the analysis need not read
+    the draw back."""
     folder = staging / "digests"
     folder.mkdir(exist_ok=True)
-    partial = folder / f".{draw}.partial"
-    partial.write_bytes(pickle.dumps(digest_tables(tables, extra_columns)))
-    os.replace(partial, folder / f"{draw}.pickle")
+    partial, done = folder / f".{draw}.partial", folder / str(draw)
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    for name, frame in zip(_DIGEST_PARTS, digest_tables(tables, extra_columns)):
+        if frame is not None:
+            pq.write_table(pa.Table.from_pandas(frame), partial / f"{name}.parquet")
+    shutil.rmtree(done, ignore_errors=True)      # (a unit run again after an interruption)
+    os.replace(partial, done)
 
 
 def _stored_digests(staging: Path) -> dict[int, tuple]:
-    return {int(path.stem): pickle.loads(path.read_bytes())
-            for path in sorted((staging / "digests").glob("*.pickle"))}
+    stored = {}
+    for folder in sorted((staging / "digests").glob("[0-9]*")):
+        stored[int(folder.name)] = tuple(
+            pq.read_table(folder / f"{name}.parquet").to_pandas()
+            if (folder / f"{name}.parquet").exists() else None for name in _DIGEST_PARTS)
+    return stored
 
 
 def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None = None,
