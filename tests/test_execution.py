@@ -119,9 +119,12 @@ def test_bad_execution_options(capsys, tmp_path):
     assert "--executor: must be one of local, dask (got 'spark')" in capsys.readouterr().err
 
 
-def test_a_priced_comparison_is_the_same_on_one_worker_two_and_a_dask_cluster(tmp_path, monkeypatch):
+@pytest.mark.parametrize("per_unit", [200, 400])
+def test_a_priced_comparison_is_the_same_on_one_worker_two_and_a_dask_cluster(tmp_path, monkeypatch,
+                                                                              per_unit):
     # units of (draw, chunk) under every policy, and an analysis in batches of draws on the
-    # workers: neither the executor nor the number of workers changes a byte of the results
+    # workers (chunks of 200), or units of whole draws that digest themselves where they run
+    # (400): neither the executor nor the number of workers changes a byte of the results
     import sim.reports.comparison as report
 
     monkeypatch.setattr(report, "BATCH_ROWS", 700)      # several batches of draws
@@ -131,14 +134,15 @@ def test_a_priced_comparison_is_the_same_on_one_worker_two_and_a_dask_cluster(tm
         'name = "priced"\nreference = "esmo"\n'
         f'policies = ["{scenarios / "esmo.toml"}", "{scenarios / "intensive.toml"}"]\n'
         f'economics = "{scenarios / "economics" / "us.toml"}"\n'
-        "[cohort]\npatients = 400\npatients_per_department = 200\n[uncertainty]\ndraws = 5\nseed = 2\n")
+        f"[cohort]\npatients = 400\npatients_per_department = {per_unit}\n[uncertainty]\ndraws = 5\n"
+        "seed = 2\n")
     runs = {"one": ["--workers", "1"], "two": ["--workers", "2"],
             "dask": ["--executor", "dask", "--workers", "2"]}
     for name, options in runs.items():
         assert main(["run", str(spec), "--out", str(tmp_path / name), *options]) == 0
     files = ["results.csv", "results_by_draw.csv", "economics.csv", "icers.csv", "ceac.csv",
              "evppi.csv", *(f"patients/{p.name}" for p in (tmp_path / "one" / "patients").iterdir())]
-    assert len(files) == 6 + 2 * 5 * 2
+    assert len(files) == 6 + 2 * 5 * (400 // per_unit)
     for name in ("two", "dask"):
         for file in files:
             assert (tmp_path / name / file).read_bytes() == (tmp_path / "one" / file).read_bytes(), (name, file)
