@@ -85,7 +85,7 @@ class _Common(BaseModel):
 
 
 class _Sequential(BaseModel):
-    """Non-inferiority and interim analyses of a hazard ratio (`sim.studies.power.looks`)."""
+    """Non-inferiority, equivalence and interim analyses (`sim.studies.power.looks`)."""
 
     hypothesis: Literal["superiority", "non_inferiority", "equivalence"] = "superiority"
     margin: Annotated[float, Field(gt=1.0, le=10.0)] | None = None
@@ -191,9 +191,9 @@ def _check_margins(design: "TrialDesign", path: Path) -> None:
             raise _fail(path, field, 'is only for hypothesis = "non_inferiority" or "equivalence"')
         if design.hypothesis != "superiority" and endpoint in design.endpoints and value is None:
             raise _fail(path, field, f"is needed for the {endpoint} endpoint of a "
-                                     f"{design.hypothesis.replace('_', '-')} design (the difference, "
-                                     f"experimental - control, below minus which the experimental "
-                                     f"arm is inferior; e.g. {example})")
+                                     f"{design.hypothesis.replace('_', '-')} design (the largest "
+                                     f"difference, experimental - control, that does not matter; "
+                                     f"e.g. {example})")
 
 
 def _check_sequential(design, path: Path) -> None:

@@ -12,8 +12,8 @@ analysis (at accrual + follow-up, or at the design's number of events); look k <
 trial reaches ``ceil(f_k D)`` events, D the mean number of events at the final analysis over the
 replicates at that sample size (the planned maximum information), or the final analysis if it
 comes first. Looks at event counts (`events`: e_1 < ... < e_K): look k is when the trial reaches
-e_k events, or the design's end (accrual + follow-up) if that comes first; the boundaries are
-those of the fractions e_k / e_K. The boundaries come from an alpha-spending function at the planned fractions
+e_k events, or the design's end (accrual + follow-up) if that comes first, at fractions e_k / e_K.
+The boundaries come from an alpha-spending function at the planned fractions
 (`sim.studies.power.sequential`); a replicate stops at the first look whose statistic crosses:
 
 - superiority (two-sided `alpha`): |z_k| >= b_k;
@@ -62,7 +62,7 @@ class LookPlan:
     gamma: float
     alpha: float
     margin: float            # 1.0 for superiority
-    sided: int               # 2 for superiority, 1 for non-inferiority
+    sided: int               # 2 for superiority, 1 for non-inferiority and equivalence
     futility: str | None = None   # beta-spending function (one-sided designs)
     beta: float = 0.2
     equivalence: bool = False     # two one-sided tests of the margins 1/margin and margin
