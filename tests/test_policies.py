@@ -195,18 +195,22 @@ def test_interrupted_comparison_resumes_to_the_same_results(tmp_path, monkeypatc
     pd.testing.assert_frame_equal(whole, again)
 
 
+def _small_priced(per_unit: int):
+    """The priced ESMO-like vs intensive comparison on 300 patients (units of `per_unit`) x 4 draws."""
+    comparison = load_comparison(SCENARIOS / "comparisons" / "esmo-intensive-economics.toml")
+    return dataclasses.replace(
+        comparison,
+        cohort=comparison.cohort.model_copy(update={"patients": 300, "patients_per_department": per_unit}),
+        uncertainty=comparison.uncertainty.model_copy(update={"draws": 4}))
+
+
 def test_analysis_in_batches_of_draws_gives_what_one_read_gives(tmp_path):
     # the analysis reads a few draws at a time (bounded memory); every summary is per
     # (policy, draw), so batches of one draw, on two workers, give exactly the tables of one read
     from sim.reports.comparison import digest
     from sim.reports.economics import PRICED_COLUMNS
 
-    comparison = load_comparison(SCENARIOS / "comparisons" / "esmo-intensive-economics.toml")
-    small = dataclasses.replace(
-        comparison,
-        cohort=comparison.cohort.model_copy(update={"patients": 300, "patients_per_department": 150}),
-        uncertainty=comparison.uncertainty.model_copy(update={"draws": 4}))
-    run_units(small, tmp_path, LocalExecutor(1))
+    run_units(_small_priced(per_unit=150), tmp_path, LocalExecutor(1))
     whole = digest(tmp_path, PRICED_COLUMNS, rows=10**9)
     batched = digest(tmp_path, PRICED_COLUMNS, rows=1, executor=LocalExecutor(2))
     assert len(whole["metrics"]) == 2 * 4
@@ -222,12 +226,7 @@ def test_draws_digested_where_they_were_simulated_give_what_reading_them_back_gi
     from sim.reports.comparison import digest
     from sim.reports.economics import PRICED_COLUMNS
 
-    comparison = load_comparison(SCENARIOS / "comparisons" / "esmo-intensive-economics.toml")
-    small = dataclasses.replace(
-        comparison,
-        cohort=comparison.cohort.model_copy(update={"patients": 300, "patients_per_department": 300}),
-        uncertainty=comparison.uncertainty.model_copy(update={"draws": 4}))
-    run_units(small, tmp_path, LocalExecutor(1))
+    run_units(_small_priced(per_unit=300), tmp_path, LocalExecutor(1))
     stored = sorted((tmp_path / "digests").iterdir())
     assert [p.name for p in stored] == ["0", "1", "2", "3"]
     from_units = digest(tmp_path, PRICED_COLUMNS)
