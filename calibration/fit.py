@@ -25,8 +25,9 @@
      is a draw; a draw identical to its chain's previous one (no move accepted) is skipped, so
      every parameter set in the sample is distinct; the sample is written in a seeded random
      order (any first k draws spread over the chains and steps). The chains' state is appended to
-     ``chains.csv`` after each step; an interrupted run resumes from it (the random numbers of
-     step g are keyed by (seed, g): the resumed chains are the same). Effective sample sizes
+     ``chains.csv`` after each step, and the proposals' covariance to ``proposal.csv`` at the
+     start; an interrupted run resumes from them (the random numbers of step g are keyed by
+     (seed, g): the resumed chains are the same, whatever sample was installed meanwhile). Effective sample sizes
      and the Gelman-Rubin R-hat of each parameter are written beside the sample.
    Both are a few dozen lines of numpy; an ABC or MCMC library (pyabc, emcee) would bring a
    database or its own process pool for what this needs.
@@ -207,6 +208,7 @@ def posterior_chains(objective: Objective, start: Params, starts: np.ndarray,
     chains, dimension = starts.shape
     record = out / "chains.csv"
     columns = ["step", "chain", "scale", "accepted", "loss", "max_abs_z", *paths]
+    covariance = _proposal_shape(out / "proposal.csv", covariance, paths)
     factor = np.linalg.cholesky(covariance + 1e-8 * np.eye(dimension))
     if record.exists():
         history = pd.read_csv(record)
@@ -266,6 +268,19 @@ def posterior_chains(objective: Objective, start: Params, starts: np.ndarray,
 
 
 _SHUFFLE = 0x53485546   # "SHUF": the stream of the sample's order
+
+
+def _proposal_shape(path: Path, covariance: np.ndarray, paths: list[str]) -> np.ndarray:
+    """The covariance that shapes a run's proposals: the one it started with, kept in `path`
+    (so that a resumed run goes on with it even after another sample, with another spread, was
+    installed), else `covariance`, which is then kept there."""
+    if path.exists():
+        kept = pd.read_csv(path)
+        if list(kept.columns) != paths:
+            raise InputError(f"--resume: {path} was written for other parameters")
+        return kept.to_numpy(dtype=float)
+    pd.DataFrame(covariance, columns=paths).to_csv(path, index=False, float_format="%.17g")
+    return covariance
 
 
 def _draws(history: pd.DataFrame, settings: ChainSettings) -> pd.DataFrame:

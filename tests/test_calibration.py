@@ -194,10 +194,11 @@ def test_metropolis_chains_sample_a_known_normal_posterior(tmp_path, params):
     ratio = x.var(axis=0, ddof=1).mean() / variance              # pooled over 40 dimensions
     assert abs(ratio - 1) < 4 * np.sqrt(2 / ess / len(SPACE)) + 0.1
     assert (sample["max_abs_z"] <= 1.96).all()
-    # resumed from chains.csv, the chains go on exactly as an uninterrupted run would
+    # resumed from chains.csv, the chains go on exactly as an uninterrupted run would, with the
+    # proposals' shape they started with (proposal.csv), not the one the resume is handed
     more = ChainSettings(size=440, chains=8, burn=60, thin=2, seed=3)
-    resumed, _ = posterior_chains(objective, params, starts, np.eye(len(SPACE)) * sd ** 2, more,
-                                  LocalExecutor(1), tmp_path)
+    resumed, _ = posterior_chains(objective, params, starts, np.eye(len(SPACE)) * (3 * sd) ** 2,
+                                  more, LocalExecutor(1), tmp_path)
     fresh_dir = tmp_path / "fresh"
     fresh_dir.mkdir()
     fresh, _ = posterior_chains(objective, params, starts, np.eye(len(SPACE)) * sd ** 2, more,
