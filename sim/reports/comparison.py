@@ -99,7 +99,7 @@ def draw_batches(staging: Path, rows: int | None = None, skip: set[int] = frozen
     if not by_draw:
         return []
     per_draw = sum(pq.read_metadata(path).num_rows for path in by_draw[min(by_draw)])
-    together = max(1, rows // max(per_draw, 1) + (rows % max(per_draw, 1) > 0))
+    together = max(1, -(-rows // max(per_draw, 1)))   # draws a batch: ceil(rows / per_draw)
     draws = sorted(by_draw)
     return [sorted(path for draw in draws[k:k + together] for path in by_draw[draw])
             for k in range(0, len(draws), together)]

@@ -182,7 +182,7 @@ def resolve(path: Path, field: str, value: str) -> Path:
     return named_file(path, field, value)
 
 
-def _check_margins(design: "TrialDesign", path: Path) -> None:
+def _check_margins(design: TrialDesign, path: Path) -> None:
     """The margins of a trial's rmst and reresection endpoints (differences, larger better)."""
     for endpoint, field, example in (("rmst", "rmst_margin_months", "3 months"),
                                      ("reresection", "reresection_margin", "0.05")):
