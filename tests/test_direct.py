@@ -94,7 +94,7 @@ def test_direct_path_refuses_a_capacity(params):
 def test_policies_sharing_their_common_draws_give_what_each_gives_alone(params):
     # a comparison's unit runs every policy on one cohort and one SharedDraws (the natural
     # history and every stream's uniforms drawn once); each policy's output is unchanged by it
-    from sim.engine.patients import SharedDraws
+    from sim.engine.draws import SharedDraws
     from sim.execution.runner import prepare_cohort
 
     spec = CohortSpec(900, 13, "horizon", "both", 10.0, replicate=4)

@@ -1,6 +1,10 @@
-"""The SimPy engine: one process per patient in one environment per chunk of patients
-(`sim.engine.patients`), and departments with limited slots (`sim.engine.capacity`)."""
+"""The engine: a chunk's pre-drawn randomness (`draws`), two schedulers that apply the model's
+rules to it (`simpy_scheduler`, the engine of record, with departments of limited slots in
+`capacity`; `direct`, all patients at once when no one waits), and the records both produce
+(`records`); `chunk` ties them together."""
 
-from sim.engine.patients import DETAILS, EVENTS, ChunkResult, simulate_chunk
+from sim.engine.chunk import ENGINES, simulate_chunk
+from sim.engine.draws import SharedDraws
+from sim.engine.records import DETAILS, EVENTS, ChunkResult
 
-__all__ = ["simulate_chunk", "ChunkResult", "EVENTS", "DETAILS"]
+__all__ = ["simulate_chunk", "SharedDraws", "ChunkResult", "EVENTS", "DETAILS", "ENGINES"]

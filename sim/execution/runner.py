@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 
 from sim.model.cohort import PRIMARY_CHOICES, sample_cohort
 from sim.model.design import DESIGNS, censoring
-from sim.engine.patients import SharedDraws, simulate_chunk
+from sim.engine.chunk import simulate_chunk
+from sim.engine.draws import SharedDraws
 from sim.errors import InputError
 from sim.limits import MAX_PATIENTS
 from sim.execution.executor import LocalExecutor, Progress

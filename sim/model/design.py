@@ -22,7 +22,7 @@ DAYS_PER_MONTH = 365.25 / 12
 
 def censoring(design: str, cohort: dict[str, np.ndarray], params: Params,
               years: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
-    """Months from the hepatectomy to censoring, and why (names of `sim.engine.patients.DETAILS`)."""
+    """Months from the hepatectomy to censoring, and why (names of `sim.engine.records.DETAILS`)."""
     n = len(cohort["patient_id"])
     if design == "paper":
         close = np.datetime64(params.study.close_date, "D")

@@ -15,7 +15,7 @@ volume of its sites in units of one 10-mm lesion, is ``B(t) = B0 * sum_s 2 ** ((
 over the sites involved by t. The burden decides the rest:
 - symptoms appear when log2 B reaches the episode's symptom level (normal between episodes);
 - the disease is resectable while log2 B stays below the episode's resectability level (and while
-  the sites allow, `sim.engine.patients`);
+  the sites allow, `sim.model.rules.sites_operable`);
 - imaging finds a site, and a marker a producing recurrence, with a chance that rises with size
   (`sim.model.detection`); whether the recurrence produces CEA at all is a trait of the episode;
 - untreated disease kills only after it has presented: death comes a Weibull time after the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from sim.engine.patients import DETAILS, EVENTS, ChunkResult
+from sim.engine.records import DETAILS, EVENTS, ChunkResult
 from sim.model.policy import Policy
 from sim.output.schema import SITE_ORDER, events_schema, patients_schema
 

@@ -32,7 +32,7 @@ from sim.execution.executor import Progress
 from sim.model.economics import Economics, load_economics
 from sim.model.params import Params, load_params, with_values
 from sim.model.policy import Policy, load_policy
-from sim.engine.patients import SharedDraws
+from sim.engine.draws import SharedDraws
 from sim.execution.runner import CohortSpec, prepare_cohort, simulate_priced
 
 __all__ = ["Comparison", "load_comparison", "draw_parameters", "economic_draws", "run_units",
@@ -155,7 +155,7 @@ def draw_parameters(draws: int) -> list[Params]:
 class ComparisonUnit:
     """One parameter draw, one replicate, one chunk of patients (a department when a policy has
     a capacity), under every policy: the policies share the cohort and the draws common to
-    them (`sim.engine.patients.SharedDraws`), made once for all."""
+    them (`sim.engine.draws.SharedDraws`), made once for all."""
 
     draw: int
     replicate: int

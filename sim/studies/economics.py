@@ -15,8 +15,8 @@ acceptability curves and the value of information over the parameter draws.
   operation by the sites operated (liver, lung, pelvis, other: each site's resection), a
   non-curative procedure; one-off QALY losses for an operation and a work-up;
 - surveillance: every examination at its scheduled visit by the file's test cost, every false
-  positive's work-up; discounted at the visit (from the engine, `sim.engine.patients`; under a
-  capacity at the scheduled, not the delayed, time). A work-up's QALY loss is discounted with the
+  positive's work-up; discounted at the visit (from the engine, `sim.engine.records.VisitSpans`;
+  under a capacity at the scheduled, not the delayed, time). A work-up's QALY loss is discounted with the
   same factor, i.e. at the costs' rate (both packaged files use one rate for both).
 
 The hepatectomy itself is the same under every policy and is not priced.

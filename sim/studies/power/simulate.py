@@ -91,7 +91,7 @@ def _exponential(unit: _Unit, replicate: int) -> dict[str, np.ndarray]:
 
 
 def _trial(unit: _Unit, replicate: int) -> dict[str, np.ndarray]:
-    from sim.engine.patients import SharedDraws  # noqa: PLC0415 - the engine, only in workers
+    from sim.engine.draws import SharedDraws  # noqa: PLC0415 - the engine, only in workers
     from sim.execution.runner import CohortSpec, prepare_cohort, simulate_priced  # noqa: PLC0415
 
     design: TrialDesign = unit.design

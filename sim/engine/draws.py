@@ -1,0 +1,220 @@
+"""The randomness of a chunk, drawn in bulk before either scheduler runs.
+
+Everything a patient will do is a function of its keyed streams (`sim.model.streams`): its
+natural history, the test accuracy and treatment uniforms of each episode, and each visit
+month's attendance and false positive. `draw_chunk` makes them for a chunk of patients: the
+first episode of every patient, and episode k + 1 of the patients whose episode k will end in a
+curative operation (the rules of `sim.model.rules`, applied to the whole chunk). A patient who
+needs an episode not drawn in bulk (a capacity delayed its operation, or the last episode) gets
+it drawn alone (`ChunkDraws.episode`), with the same values it would have had in bulk: a
+stream's uniforms are a function of the patient, not of who else is drawn. So the result of a
+patient does not depend on the chunk it runs in, nor on the scheduler.
+
+`SharedDraws` holds what every policy run on the same chunk draws alike (common random numbers),
+so that a comparison draws it once for all its policies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.engine.records import Detail
+from sim.model import rules
+from sim.model.detection import attendance, detect, false_positives
+from sim.model.natural_history import Episode, cancer_death_hazard_ratio, draw_episode, site_thetas
+from sim.model.params import Params
+from sim.model.policy import Policy
+from sim.model.streams import MAX_EPISODES, Purpose, by_month, uniforms, uniforms_for
+
+__all__ = ["SharedDraws", "EpisodeDraws", "ChunkDraws", "draw_chunk"]
+
+
+class SharedDraws:
+    """What every policy run on one chunk's cohort draws alike (common random numbers): the first
+    episode's natural history, and the uniforms of every stream the chunk's patients use (each
+    episode's natural history, test accuracy and treatment, each visit month's attendance and
+    false positive). Give one to `simulate_chunk` for every policy run on the same cohort,
+    parameters, seed and replicate (a comparison's unit does): each is then drawn once instead
+    of once per policy, and every output is the same as without it (a stream's uniforms are a
+    function of the patient, not of who else is drawn: `sim.model.streams`)."""
+
+    def __init__(self):
+        self.key: tuple | None = None     # (params, seed, replicate, first patient, patients)
+        self.first: tuple | None = None   # (uniforms by purpose, Episode) of episode 0
+        self.blocks: dict[tuple, np.ndarray] = {}   # (purpose, stream) -> the chunk's uniforms
+
+    def check(self, params: Params, seed: int, replicate: int, ids: np.ndarray) -> None:
+        contiguous = len(ids) > 0 and int(ids[-1]) - int(ids[0]) + 1 == len(ids)
+        key = (id(params), seed, replicate, int(ids[0]) if contiguous else None, len(ids))
+        if self.key is None:
+            self.key = key
+        elif self.key != key:
+            raise ValueError("SharedDraws: one per (parameter set, seed, replicate, chunk)")
+
+    def uniforms(self, purpose: Purpose, stream: tuple, ids: np.ndarray) -> np.ndarray:
+        """`uniforms_for(seed, replicate, purpose, ids, stream)`, cut from the chunk's block."""
+        _, seed, replicate, first, count = self.key
+        if first is None:      # patients that are not a contiguous range: drawn as they come
+            return uniforms_for(seed, replicate, purpose, ids, stream=stream)
+        block = self.blocks.get((purpose, stream))
+        if block is None:
+            block = uniforms(seed, replicate, purpose, first, count, stream=stream)
+            self.blocks[(purpose, stream)] = block
+        return block[np.asarray(ids, np.int64) - first]
+
+
+@dataclass(frozen=True)
+class EpisodeDraws:
+    """Episode k of some of a chunk's patients, pre-drawn: one row per patient, times in months
+    from the episode's origin (the hepatectomy, or the curative operation that ended episode
+    k - 1; inf: never). `found` and `visit` are the detection under the policy without a
+    capacity; with one, the SimPy scheduler finds the disease visit by visit from `disease`."""
+
+    patients: np.ndarray        # the chunk rows that have this draw, ascending
+    disease: Episode            # the natural history (`sim.model.natural_history`)
+    onset_sites: np.ndarray     # site bits involved at onset
+    found: np.ndarray           # detection time
+    found_sites: np.ndarray     # site bits involved at detection
+    visit: np.ndarray           # visit number of the detection (-1: at symptoms)
+    exponential: np.ndarray     # the episode's Exp(1) detection variate (TEST_ACCURACY)
+    treatment: np.ndarray       # (n, 4) TREATMENT uniforms: see the properties
+    attended: np.ndarray        # (n, visits) visits attended
+    workups: np.ndarray         # (n, visits) false positives (visits before onset only)
+
+    @property
+    def u_curative(self) -> np.ndarray:
+        return self.treatment[:, 0]
+
+    @property
+    def u_other(self) -> np.ndarray:
+        return self.treatment[:, 1]
+
+    @property
+    def u_operative_death(self) -> np.ndarray:
+        return self.treatment[:, 2]
+
+    @property
+    def u_operative_time(self) -> np.ndarray:
+        return self.treatment[:, 3]
+
+
+@dataclass
+class ChunkDraws:
+    """A chunk's patients as both schedulers start from them: their ends if nothing in the
+    disease comes first, their hepatic treatment, and their episodes drawn in bulk
+    (`episodes[k]`); `episode` draws one that was not."""
+
+    params: Params
+    policy: Policy
+    seed: int
+    replicate: int
+    shared: SharedDraws | None
+    ids: np.ndarray
+    thetas: np.ndarray               # (n, 4) first-episode site hazards
+    death_ratio: np.ndarray          # (n,) cancer death hazard ratio
+    censor_months: np.ndarray
+    censor_detail: np.ndarray        # `Detail` codes
+    background_months: np.ndarray    # death from other causes
+    periop_months: np.ndarray        # the hepatectomy's operative death (inf: none)
+    hepatic: np.ndarray              # `Detail` code of the hepatic treatment
+    entry_months: np.ndarray         # hepatectomy in the department's time (capacity only)
+    episodes: dict[int, EpisodeDraws] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def episode(self, rows: np.ndarray | None, k: int) -> EpisodeDraws:
+        """Episode k of the chunk rows `rows` (None: every patient)."""
+        ids = self.ids if rows is None else np.atleast_1d(self.ids[rows])
+        first = k == 0 and rows is None          # episode 0 of every patient: policy-free
+        shared, params, policy = self.shared, self.params, self.policy
+        if first and shared is not None and shared.first is not None:
+            draws, disease = shared.first
+        else:
+            draws = {purpose: self._uniforms(purpose, (k,), ids)
+                     for purpose in (Purpose.NATURAL_HISTORY, Purpose.TEST_ACCURACY,
+                                     Purpose.TREATMENT)}
+            multiplier = 1.0 if k == 0 else params.recurrence.rerecurrence_theta_multiplier
+            thetas = self.thetas if rows is None else self.thetas[rows]
+            ratio = self.death_ratio if rows is None else self.death_ratio[rows]
+            disease = draw_episode(draws[Purpose.NATURAL_HISTORY],
+                                   np.atleast_2d(thetas) * multiplier, np.atleast_1d(ratio),
+                                   params)
+            if first and shared is not None:
+                shared.first = (draws, disease)
+        u_attend, u_false = self._by_month(ids, k)
+        attended = attendance(u_attend, policy)
+        if (policy.specificity < 1).any():
+            workups = false_positives(u_false, attended, policy)
+            workups &= policy.visit_months[None, :] < disease.onset[:, None]
+        else:
+            workups = np.zeros_like(attended)
+        exponential = -np.log1p(-draws[Purpose.TEST_ACCURACY][:, 0])
+        found, visit = detect(disease, attended, exponential, policy, params)
+        bits = np.array(rules.SITE_BITS)
+        return EpisodeDraws(
+            patients=np.arange(self.n) if rows is None else np.atleast_1d(rows),
+            disease=disease,
+            onset_sites=((disease.involved <= disease.onset[:, None]) * bits).sum(axis=1),
+            found=found, found_sites=((disease.involved <= found[:, None]) * bits).sum(axis=1),
+            visit=visit, exponential=exponential, treatment=draws[Purpose.TREATMENT],
+            attended=attended, workups=workups)
+
+    def _uniforms(self, purpose: Purpose, stream: tuple, ids: np.ndarray) -> np.ndarray:
+        if self.shared is None:
+            return uniforms_for(self.seed, self.replicate, purpose, ids, stream=stream)
+        return self.shared.uniforms(purpose, stream, ids)
+
+    def _by_month(self, ids: np.ndarray, k: int):
+        """`by_month` of the policy's visit months (each month's block drawn once when shared)."""
+        months = self.policy.visit_month_index
+        if self.shared is None:
+            return by_month(self.seed, self.replicate, ids, k, months)
+        attend = np.empty((len(ids), len(months)))
+        false = np.empty_like(attend)
+        for j, month in enumerate(np.asarray(months).tolist()):
+            block = self.shared.uniforms(Purpose.VISIT, (k, month), ids)
+            attend[:, j], false[:, j] = block[:, 0], block[:, 1]
+        return attend, false
+
+
+def draw_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray],
+               censor_months: np.ndarray, censor_detail: np.ndarray, seed: int, replicate: int,
+               shared: SharedDraws | None = None) -> ChunkDraws:
+    """A chunk's draws: its covariates' hazards, its ends, and every episode that the rules
+    (`sim.model.rules`) say a patient will reach without a capacity, drawn in bulk."""
+    ids = cohort["patient_id"]
+    if shared is not None:
+        shared.check(params, seed, replicate, ids)
+    code = {name: Detail[str(name).upper()] for name in np.unique(censor_detail)}
+    chunk = ChunkDraws(
+        params, policy, seed, replicate, shared, ids,
+        thetas=site_thetas(cohort, params), death_ratio=cancer_death_hazard_ratio(cohort, params),
+        censor_months=censor_months,
+        censor_detail=np.array([code[name] for name in censor_detail.tolist()], np.int8),
+        background_months=cohort["background_death_months"],
+        periop_months=np.where(cohort["periop_death_draw"], cohort["periop_death_draw_months"],
+                               np.inf),
+        hepatic=np.array([Detail[name.upper()] for name in cohort["hepatic_treatment"].tolist()],
+                         np.int8),
+        entry_months=cohort["entry_months"] if policy.has_capacity else np.zeros(len(ids)))
+    treatment = params.treatment
+    stop, _ = rules.follow_up_stop(chunk.censor_months, chunk.background_months)
+    in_follow_up = ~rules.perioperative_death(chunk.periop_months, stop)
+    rows, origin = None, np.zeros(len(ids))
+    for k in range(MAX_EPISODES - 1):
+        episode = chunk.episode(rows, k)
+        chunk.episodes[k] = episode
+        index = episode.patients
+        detected = origin + episode.found
+        finish, _ = rules.episode_end(stop[index], origin + episode.disease.cancer_death)
+        operate = in_follow_up[index] & rules.curative_surgery(
+            detected, finish, origin + episode.disease.resectable_until, episode.found_sites,
+            episode.u_curative, k, treatment)
+        rows, origin = index[operate], rules.surgery_time(detected, treatment)[operate]
+        if not len(rows):
+            break
+    return chunk

@@ -1,0 +1,181 @@
+"""What the schedulers record, and the chunk's columns made from it.
+
+Both schedulers (`sim.engine.simpy_scheduler`, `sim.engine.direct`) record a chunk's run in one
+`EngineRecord`: the event rows between each hepatectomy and its end, the end of every patient
+(death or censoring), the first recurrence's symptom time, and the visits attended in each
+episode (`VisitSpans`). `chunk_result` turns a record into the columns the output layer reads
+(`ChunkResult`): events sorted by patient, time and the order in which a patient's ties happen,
+and visits, examinations, work-ups and surveillance cost per patient, tallied with matrix
+products (no per-visit work in the event loop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from sim.model.policy import Policy
+
+__all__ = ["Event", "Detail", "EVENTS", "DETAILS", "ROW", "VisitSpans", "EngineRecord",
+           "ChunkResult", "chunk_result"]
+
+
+class Event(IntEnum):
+    """Event codes of the engine; ties in time keep this order."""
+
+    HEPATECTOMY = 0
+    ONSET = 1
+    DETECTION = 2
+    PROGRESSION = 3
+    REOPERATION = 4
+    SYSTEMIC_THERAPY = 5
+    DEATH = 6
+    CENSORED = 7
+
+
+class Detail(IntEnum):
+    """Detail codes: the hepatic treatment, the kind of reoperation, the cause of death or
+    censoring, and the onset's 'latent' (not observed by anyone at the time)."""
+
+    NONE = 0
+    RESECTION = 1
+    RESECTION_RFA = 2
+    RFA = 3
+    CURATIVE = 4
+    OTHER = 5
+    PERIOPERATIVE = 6
+    OPERATIVE = 7
+    CANCER = 8
+    BACKGROUND = 9
+    STUDY_CLOSE = 10
+    HORIZON = 11
+    LOST_TO_FOLLOW_UP = 12
+    LATENT = 13
+
+
+EVENTS = tuple(event.name.lower() for event in Event)
+"""Event names of the tables, by code."""
+DETAILS = tuple("" if detail is Detail.NONE else detail.name.lower() for detail in Detail)
+"""Detail names of the tables, by code."""
+
+ROW = np.dtype([("row", np.int64), ("time_months", np.float64), ("event", np.int8),
+                ("sites_mask", np.int8), ("modality", np.int64), ("detail", np.int8)])
+"""One event: the patient's row in the chunk, time, event and detail codes, the sites (bits of
+`sim.model.rules.SITE_BITS`) and the visit number of a detection (-1: none)."""
+
+
+@dataclass(frozen=True)
+class VisitSpans:
+    """The visits counted in one episode draw: for patients `patients` (chunk rows), the first
+    `counted` visits of the schedule from the episode's origin `origins`, of which those
+    attended (`attended`, rows `rows` of the episode's matrix) are tallied, and those with a
+    false positive (`workups`) also worked up."""
+
+    attended: np.ndarray     # (episode patients, visits) attended
+    workups: np.ndarray      # (episode patients, visits) false positive
+    patients: np.ndarray
+    rows: np.ndarray
+    counted: np.ndarray
+    origins: np.ndarray
+
+
+@dataclass
+class EngineRecord:
+    """A scheduler's record of a chunk's run.
+
+    `rows`: event rows between the hepatectomies and the ends (`ROW`); `order`: each row's place
+    in its patient's order, which settles ties in time (None: the rows are in that order
+    already, as a SimPy run emits them); `end_*`: each patient's death or censoring;
+    `spans`: visits counted, per episode draw in the order the draws were first used."""
+
+    rows: np.ndarray
+    order: np.ndarray | None
+    end_time: np.ndarray
+    end_event: np.ndarray
+    end_detail: np.ndarray
+    first_symptom_months: np.ndarray
+    spans: list[VisitSpans]
+    department: dict | None = None
+
+
+@dataclass
+class ChunkResult:
+    """Columns out of the engine: per patient (`patients`), per event (`events`), and the
+    department's waits and utilisation when the policy has a capacity."""
+
+    patients: dict[str, np.ndarray]
+    events: dict[str, np.ndarray]
+    department: dict | None = None
+
+
+def chunk_result(record: EngineRecord, hepatic: np.ndarray, policy: Policy,
+                 discount_rate: float | None) -> ChunkResult:
+    """The chunk's columns from what its run recorded; `hepatic`: each patient's hepatic
+    treatment (a `Detail` code), the detail of its hepatectomy row."""
+    rows, tie = _all_rows(record, hepatic)
+    order = np.lexsort((tie, rows["time_months"], rows["row"]))
+    rows = rows[order]
+    events = {name: rows[name] for name in ROW.names}
+    patients = _visit_tally(record.spans, policy, len(hepatic), discount_rate)
+    patients["first_symptom_months"] = np.asarray(record.first_symptom_months, float)
+    return ChunkResult(patients, events, record.department)
+
+
+def _all_rows(record: EngineRecord, hepatic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every event row, and the order that settles a patient's ties in time: the hepatectomy
+    first, then the recorded rows in their order, then the death or censoring."""
+    n = len(hepatic)
+    first = np.zeros(n, dtype=ROW)
+    first["row"] = np.arange(n)
+    first["event"] = Event.HEPATECTOMY
+    first["modality"] = -1
+    first["detail"] = hepatic
+    last = np.zeros(n, dtype=ROW)
+    last["row"] = np.arange(n)
+    last["time_months"], last["event"], last["detail"] = (
+        record.end_time, record.end_event, record.end_detail)
+    last["modality"] = -1
+    rows = np.concatenate([first, record.rows, last])
+    if record.order is None:
+        return rows, np.arange(len(rows))
+    tie = np.concatenate([np.full(n, -1, np.int64), record.order,
+                          np.full(n, np.iinfo(np.int64).max, np.int64)])
+    return rows, tie
+
+
+def _visit_tally(spans: list[VisitSpans], policy: Policy, n: int,
+                 discount_rate: float | None = None) -> dict[str, np.ndarray]:
+    """Visits, imaging examinations, work-ups and surveillance cost per patient, from the visits
+    counted in each episode (vectorized per episode draw). With a `discount_rate` (a year,
+    continuous), also each patient's examinations by modality and work-ups weighted by
+    exp(-rate * years at the scheduled visit): `discounted_tests` (patients x modalities) and
+    `discounted_workups`, from which an economic evaluation prices them."""
+    scans, imaging, workups = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    exams = (policy.uses[policy.imaging].sum(axis=0) if len(policy.imaging)
+             else np.zeros(policy.n_visits))
+    cost = np.zeros(n)
+    discounted = np.zeros((n, len(policy.modality_names))) if discount_rate is not None else None
+    discounted_workups = np.zeros(n) if discount_rate is not None else None
+    for span in spans:
+        patient, row = span.patients, span.rows
+        before = np.arange(policy.n_visits)[None, :] < span.counted[:, None]
+        counted = span.attended[row] & before
+        np.add.at(scans, patient, counted.sum(axis=1))
+        np.add.at(imaging, patient, counted.astype(np.int64) @ exams.astype(np.int64))
+        false_positive = span.workups[row] & counted
+        false = false_positive.sum(axis=1)
+        np.add.at(workups, patient, false)
+        spent = counted.astype(float) @ (policy.uses.T.astype(float) @ policy.modality_cost)
+        np.add.at(cost, patient, spent + policy.workup_cost * false)
+        if discount_rate is not None:
+            months = span.origins[:, None] + policy.visit_months[None, :]
+            factor = np.exp(-discount_rate * months / 12.0)
+            np.add.at(discounted, patient, (counted * factor) @ policy.uses.T.astype(float))
+            np.add.at(discounted_workups, patient, (false_positive * factor).sum(axis=1))
+    tally = {"n_scans": scans, "n_imaging": imaging, "n_workups": workups,
+             "surveillance_cost": cost}
+    if discount_rate is not None:
+        tally |= {"discounted_tests": discounted, "discounted_workups": discounted_workups}
+    return tally
