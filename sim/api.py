@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from sim.model.policy import load_policy as _load_policy
 from sim.studies.comparison import (Comparison, draw_parameters, economic_draws, load_comparison,
                                    run_units)
 from sim.studies.power.curve import PowerCurve, power_curve
+from sim.studies.results import ComparisonResult, analyse
 from sim.studies.power.designs import Design, load_design
 from sim.studies.power.simulate import simulate_replicates
 
@@ -146,16 +147,12 @@ def write_cohort(out: str | Path, n: int, *, seed: int = DEFAULT_SEED, design: s
                       executor=executor, resume=resume, progress=progress)
 
 
-@dataclass(frozen=True)
-class ComparisonResult:
-    """A comparison of policies: one row per policy (`summary`: each metric's mean and 95%
-    interval over the parameter draws), one row per (policy, draw) (`per_draw`), the
-    departments' waits and utilisation (`capacity`), and where the files are (`out`)."""
-
-    summary: pd.DataFrame
-    per_draw: pd.DataFrame
-    capacity: pd.DataFrame
-    out: Path | None
+def _write_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Each file under a temporary name, then renamed: none is ever half-written."""
+    for name, data in files.items():
+        partial = folder / f".{name}.partial"
+        partial.write_bytes(data)
+        partial.replace(folder / name)
 
 
 def compare(comparison: str | Path | Comparison, *, out: str | Path | None = None,
@@ -165,12 +162,14 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
 
     `comparison` is a file (`scenarios/comparisons/*.toml`) or a `Comparison`; `economics`, an
     economics file, replaces the one the comparison names (a cost-effectiveness analysis is made
-    when there is one). With `out`, the
-    tables, report.html, figures, every patient table and manifest.json are written there (new
-    or empty; an interrupted run is finished with ``resume=True``); without, in a temporary
-    directory that is removed once the tables are read.
+    when there is one). Returns a `ComparisonResult`: every table of the comparison as a
+    pandas frame (the summaries, the per-draw outcomes, the departments' waits and, with an
+    economics file, the decision analysis: `result.icers`, `result.ceac`, `result.evppi`).
+    With `out`, the tables (the same frames as CSV), report.html, figures, every patient table
+    and manifest.json are written there (new or empty; an interrupted run is finished with
+    ``resume=True``); without, in a temporary directory that is removed at the end.
     """
-    from sim.reports.comparison import write_outputs  # noqa: PLC0415 - matplotlib on use only
+    from sim.reports.comparison import render  # noqa: PLC0415 - matplotlib on use only
 
     source = None if isinstance(comparison, Comparison) else Path(comparison)
     loaded = comparison if source is None else load_comparison(source, economics)
@@ -197,11 +196,11 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     except BaseException:
         release(staging)      # the units done stay, for --resume
         raise
-    c, u = loaded.cohort, loaded.uncertainty
-    meta = {"name": loaded.name, "description": loaded.description, "reference": loaded.reference,
-            "patients": c.patients, "primary": c.primary, "years": c.years, "draws": max(u.draws, 1)}
+    u = loaded.uncertainty
     prices = (economic_draws(loaded.economics, u.seed, u.draws) if loaded.economics else None)
-    write_outputs(staging, meta, loaded.policies, loaded.economics, prices, executor)
+    result = analyse(staging, loaded, prices, executor)
+    _write_files(staging, {**result.csv_files(),
+                          **render(result, loaded.policies, loaded.economics)})
     for folder in ("departments", "digests"):      # the run's working records
         shutil.rmtree(staging / folder, ignore_errors=True)
     params = load_params()
@@ -212,9 +211,7 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
                    economics_file=loaded.economics.path if loaded.economics else None,
                    params_file=str(default_params_path()))
     finish(staging, target)
-    result = ComparisonResult(pd.read_csv(target / "results.csv"),
-                              pd.read_csv(target / "results_by_draw.csv"),
-                              pd.read_csv(target / "capacity.csv"), None if scratch else target)
+    result = replace(result, out=None if scratch else target)
     if scratch is not None:
         shutil.rmtree(scratch)
     return result

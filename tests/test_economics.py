@@ -17,7 +17,8 @@ from conftest import ROOT
 from sim.cli import main
 from sim.model.economics import load_economics
 from sim.studies.comparison import load_comparison
-from sim.studies.economics import discounted_years, evpi, evppi, icers, patient_economics
+from sim.studies.decision import evpi, evppi, icers
+from sim.studies.economics import discounted_years, patient_economics
 
 US = ROOT / "scenarios" / "economics" / "us.toml"
 
@@ -136,12 +137,11 @@ def guidelines(tmp_path_factory):
                                 cohort=comparison.cohort.model_copy(update={"patients": 300}),
                                 uncertainty=comparison.uncertainty.model_copy(update={"draws": 6}))
     out = tmp_path_factory.mktemp("economics") / "out"
-    sim.compare(small, out=out)
-    return out
+    return out, sim.compare(small, out=out)
 
 
 def test_the_guidelines_comparison_writes_every_economic_output(guidelines):
-    out = guidelines
+    out, _ = guidelines
     for name in ("economics.csv", "icers.csv", "ceac.csv", "evppi.csv", "plane.png", "ceac.png",
                  "evpi.png"):
         assert (out / name).stat().st_size > 100, name
@@ -162,6 +162,43 @@ def test_the_guidelines_comparison_writes_every_economic_output(guidelines):
     patients = pd.read_parquet(out / "patients", columns=["cost_surveillance", "cost_treatment",
                                                           "life_years", "qalys"])
     assert (patients["life_years"] > 0).all() and (patients["qalys"] < patients["life_years"]).all()
+
+
+def test_compare_returns_every_table_in_memory_equal_to_the_files_it_writes(guidelines):
+    out, result = guidelines
+    assert result.out == out
+    names = {"results.csv", "results_by_draw.csv", "capacity.csv", "capacity_by_quarter.csv",
+             "economics.csv", "economics_by_draw.csv", "icers.csv", "ceac.csv", "evppi.csv"}
+    assert set(result.tables()) == names
+    for name, frame in result.tables().items():
+        assert frame.to_csv(index=False).encode() == (out / name).read_bytes(), name
+    for name, frame in (("icers.csv", result.icers), ("ceac.csv", result.ceac),
+                        ("evppi.csv", result.evppi), ("economics.csv", result.economics)):
+        pd.testing.assert_frame_equal(frame, pd.read_csv(out / name), check_dtype=False)
+
+
+def test_the_decision_tables_follow_from_the_per_draw_outcomes(guidelines):
+    # the per-draw sample is the probabilistic analysis: the ICERs along the frontier, the
+    # acceptability curve and the EVPI are recomputed from it by their definitions
+    _, result = guidelines
+    by_draw = result.decision.by_draw
+    means = by_draw.groupby("scenario_id")[["cost_total", "qalys"]].mean()
+    frontier = result.icers[result.icers["status"] == "ND"].reset_index(drop=True)
+    for previous, current in zip(frontier.itertuples(), frontier.iloc[1:].itertuples()):
+        step = means.loc[current.policy] - means.loc[previous.policy]
+        expected = step["cost_total"] / step["qalys"]
+        assert current.icer == pytest.approx(expected, rel=1e-9)
+    for wtp in (0.0, 50_000.0, 100_000.0):
+        net = (wtp * by_draw["qalys"] - by_draw["cost_total"]).to_numpy()
+        table = pd.DataFrame({"policy": by_draw["scenario_id"], "draw": by_draw["draw"],
+                              "net": net}).pivot(index="draw", columns="policy", values="net")
+        evpi_expected = table.max(axis=1).mean() - table.mean().max()
+        value = result.evppi
+        row = value[(value["group"] == "all parameters (EVPI)") & (value["wtp"] == wtp)]
+        assert row["per_patient"].iloc[0] == pytest.approx(evpi_expected, rel=1e-9, abs=1e-9)
+        shares = table.idxmax(axis=1).value_counts(normalize=True)
+        ceac = result.ceac[result.ceac["wtp"] == wtp].set_index("policy")["probability_best"]
+        assert ceac.to_dict() == pytest.approx({p: shares.get(p, 0.0) for p in ceac.index})
 
 
 @pytest.mark.parametrize("old, new, message", [

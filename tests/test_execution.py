@@ -125,9 +125,9 @@ def test_a_priced_comparison_is_the_same_on_one_worker_two_and_a_dask_cluster(tm
     # units of (draw, chunk) under every policy, and an analysis in batches of draws on the
     # workers (chunks of 200), or units of whole draws that digest themselves where they run
     # (400): neither the executor nor the number of workers changes a byte of the results
-    import sim.reports.comparison as report
+    import sim.studies.digest as digest
 
-    monkeypatch.setattr(report, "BATCH_ROWS", 700)      # several batches of draws
+    monkeypatch.setattr(digest, "BATCH_ROWS", 700)      # several batches of draws
     scenarios = Path(__file__).resolve().parents[1] / "scenarios"
     spec = tmp_path / "priced.toml"
     spec.write_text(

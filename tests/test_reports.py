@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.reports.comparison import METRICS, PAIRED, _schedule, _spread
+from sim.reports.comparison import _schedule, _spread
+from sim.studies.summaries import METRICS, PAIRED
 
 POLICIES = ("baseline", "cea-only", "symptoms-only", "intensive")
 

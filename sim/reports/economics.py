@@ -1,113 +1,27 @@
-"""The cost-effectiveness section of a comparison: tables, figures and the words around them.
+"""The cost-effectiveness section of a comparison's report: its tables in words and its figures.
 
-From the priced patients of every (policy, draw) (`sim.studies.economics`): per policy the mean
-discounted costs, life-years and QALYs with their 95% intervals over the draws, and each one's
-paired difference from the reference; the incremental analysis of the means (`icers.csv`); the
-net monetary benefit at the file's thresholds; the acceptability curves and frontier from 0 to
-200,000 per QALY (`ceac.csv`); the expected value of perfect information per patient and for the
-file's population over the same range, and of partial perfect information by group of parameters
-at the thresholds (`evppi.csv`); the cost-effectiveness plane, the curves and the EVPI (figures).
+The numbers are the decision analysis (`sim.studies.decision.DecisionTables`): per policy the
+mean discounted costs, life-years and QALYs with their 95% intervals over the draws, the paired
+differences from the reference and the net monetary benefit at the file's thresholds; the
+incremental analysis; the acceptability curves and frontier; the value of information. The
+figures: the cost-effectiveness plane, the acceptability curves and the EVPI.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from sim.model.economics import GROUPS
-from sim.reports.comparison import _interval
+from sim.reports.document import Block, Bullets, Figure, Heading, Paragraph, Table
 from sim.reports.figures import png_bytes
 from sim.reports.text import number
-from sim.studies.economics import acceptability, evpi, evppi, icers, population_factor
+from sim.studies.decision import DecisionTables
 
-__all__ = ["economic_outputs", "WTP", "PRICED_COLUMNS"]
-
-WTP = np.arange(0.0, 200_001.0, 2_000.0)
-"""Willingness to pay per QALY for the acceptability curves and the EVPI (the file's currency)."""
-PRICED_COLUMNS = ("cost_surveillance", "cost_treatment", "life_years", "qalys")
-"""The patients' priced columns whose means per (policy, draw) the evaluation starts from."""
+__all__ = ["blocks"]
 
 
-def _parameter_groups(draws: int, prices: list[dict]) -> dict[str, np.ndarray]:
-    """(draw x parameter) matrices of the groups whose values change between draws: natural
-    history and test accuracy (the posterior sample's columns), costs and utilities."""
-    import importlib.resources as resources  # noqa: PLC0415
+def _plane(by_draw, names, reference, economics):
+    per_draw = by_draw.set_index(["scenario_id", "draw"])
 
-    sample = pd.read_csv(str(resources.files("sim") / "data" / "posterior.csv")).head(draws)
-    columns = [c for c in sample.columns if "." in c]
-    accuracy = [c for c in columns if c.startswith("detection.")]
-    groups = {"natural history": sample[[c for c in columns if c not in accuracy]].to_numpy(),
-              "test accuracy": sample[accuracy].to_numpy()}
-    for group, prefixes in GROUPS.items():
-        names = [k for k in prices[0] if k.startswith(prefixes)]
-        groups[group] = np.array([[p[k] for k in names] for p in prices])
-    groups["all parameters"] = np.hstack(list(groups.values()))
-    return groups
-
-
-def economic_outputs(means: pd.DataFrame, order: list[str], reference: str, economics,
-                     prices: list[dict], draws: int) -> dict:
-    """Tables (`economics`, `icers`, `ceac`, `evppi`), figures and the section's Markdown and
-    HTML parts, from the means of `PRICED_COLUMNS` per (policy, draw) (`means`, indexed by
-    scenario_id and draw: `sim.reports.comparison.digest` reads them)."""
-    per_draw = means.copy()
-    per_draw["cost_total"] = per_draw["cost_surveillance"] + per_draw["cost_treatment"]
-    names = order
-    reference_values = per_draw.xs(reference, level="scenario_id")
-    rows = []
-    for name in names:
-        values = per_draw.xs(name, level="scenario_id")
-        row = {"policy": name, "draws": len(values)}
-        for column in [*PRICED_COLUMNS, "cost_total"]:
-            row[column], row[f"{column}_lower"], row[f"{column}_upper"] = _interval(
-                values[column].to_numpy())
-            difference = values[column].to_numpy() - reference_values.loc[values.index, column].to_numpy()
-            (row[f"{column}_difference"], row[f"{column}_difference_lower"],
-             row[f"{column}_difference_upper"]) = _interval(difference)
-        for threshold in economics.thresholds:
-            def nmb(frame):
-                return threshold * frame["qalys"].to_numpy() - frame["cost_total"].to_numpy()
-            key = f"net_benefit_at_{threshold:.0f}"
-            row[key], row[f"{key}_lower"], row[f"{key}_upper"] = _interval(nmb(values))
-            (row[f"{key}_difference"], row[f"{key}_difference_lower"],
-             row[f"{key}_difference_upper"]) = _interval(
-                nmb(values) - nmb(reference_values.loc[values.index]))
-        rows.append(row)
-    summary = pd.DataFrame(rows)
-    incremental = icers(names, summary["cost_total"], summary["qalys"])
-
-    cost = np.stack([per_draw.xs(n, level="scenario_id")["cost_total"].to_numpy() for n in names], axis=1)
-    qaly = np.stack([per_draw.xs(n, level="scenario_id")["qalys"].to_numpy() for n in names], axis=1)
-    grid = np.unique(np.concatenate([WTP, economics.thresholds]))
-    net = grid[:, None, None] * qaly[None] - cost[None]        # (wtp, draw, policy)
-    shares, best = acceptability(net)
-    ceac = pd.DataFrame([{"wtp": w, "policy": names[p], "probability_best": shares[i, p],
-                          "expected_net_benefit": net[i, :, p].mean(),
-                          "on_acceptability_frontier": bool(best[i] == p)}
-                         for i, w in enumerate(grid) for p in range(len(names))])
-    population = population_factor(economics)
-    perfect = evpi(net) if cost.shape[0] > 1 else np.full(len(grid), np.nan)
-    value_rows = [{"group": "all parameters (EVPI)", "wtp": w, "per_patient": v,
-                   "population": v * population} for w, v in zip(grid, perfect)]
-    if cost.shape[0] > 2:
-        groups = _parameter_groups(draws, prices)
-        at = np.isin(grid, economics.thresholds)
-        for group, matrix in groups.items():
-            partial = evppi(net[at], matrix)
-            value_rows += [{"group": group, "wtp": w, "per_patient": v, "population": v * population}
-                           for w, v in zip(grid[at], partial)]
-    value = pd.DataFrame(value_rows)
-    pictures = {"plane.png": ("Cost-effectiveness plane", png_bytes(
-                    _plane(per_draw, names, reference, economics))),
-                "ceac.png": ("Acceptability curves and frontier", png_bytes(
-                    _ceac(ceac, names, economics))),
-                "evpi.png": ("Expected value of perfect information", png_bytes(
-                    _evpi(value, economics, population)))}
-    return {"economics": summary, "icers": incremental, "ceac": ceac, "evppi": value,
-            "pictures": pictures, "population": population}
-
-
-def _plane(per_draw, names, reference, economics):
     def draw(plt):
         figure, axis = plt.subplots(figsize=(7.5, 5))
         ref = per_draw.xs(reference, level="scenario_id")
@@ -182,11 +96,11 @@ def _span(row, column: str, digits: int | None = None) -> str:
             f"{number(row[f'{column}_upper'], spec)})")
 
 
-def section(result: dict, economics, reference: str) -> tuple[list[str], list[tuple[list[str], list[list[str]]]], list[str]]:
-    """(paragraphs, tables as (header, rows), closing paragraphs) of the cost-effectiveness
-    section, in words, with the currency and price year on every cost."""
+def blocks(result: DecisionTables, economics, reference: str) -> list[Block]:
+    """The cost-effectiveness section, in words, with the currency and price year on every
+    cost, and its figures drawn."""
     unit = economics.cost_unit
-    summary, incremental, value = result["economics"], result["icers"], result["evppi"]
+    summary, incremental, value = result.economics, result.icers, result.evppi
     intro = [f"Economics file: {economics.name} ({economics.description}). Costs in {unit}, "
              f"discounted at {economics.discount_costs:.1%} a year and effects at "
              f"{economics.discount_effects:.1%}, both in continuous time from the hepatectomy; "
@@ -218,7 +132,7 @@ def section(result: dict, economics, reference: str) -> tuple[list[str], list[tu
         (["policy (by cost)", f"mean cost ({unit})", "mean QALYs", "status",
           f"ICER ({unit} per QALY)"], frontier)]
     closing = []
-    ceac = result["ceac"]
+    ceac = result.ceac
     for threshold in economics.thresholds:
         at = ceac[ceac["wtp"] == threshold]
         chosen = at[at["on_acceptability_frontier"]].iloc[0]
@@ -235,9 +149,18 @@ def section(result: dict, economics, reference: str) -> tuple[list[str], list[tu
                            + "; ".join(parts) + f". For the population "
                            f"({economics.incident_per_year:,.0f} patients a year for "
                            f"{economics.population_years:g} years, discounted: "
-                           f"{result['population']:,.0f} patients) perfect information on all "
+                           f"{result.population:,.0f} patients) perfect information on all "
                            f"parameters would be worth {_money(rows.iloc[0].population)}.")
     closing.append("Partial values come from a regression of each policy's net benefit on the "
                    "group's parameters over the draws (Strong, Oakley and Brennan 2014); with few "
                    "draws they are rough, and a group that does not vary between draws is worth 0.")
-    return intro, tables, closing
+    names = list(summary["policy"])
+    return [Heading("Cost-effectiveness"), *[Paragraph(text) for text in intro],
+            *[Table(tuple(header), tuple(tuple(row) for row in rows)) for header, rows in tables],
+            Bullets(tuple(closing)),
+            Figure("plane.png", "Cost-effectiveness plane",
+                   png_bytes(_plane(result.by_draw, names, reference, economics)), heading=3),
+            Figure("ceac.png", "Acceptability curves and frontier",
+                   png_bytes(_ceac(ceac, names, economics)), heading=3),
+            Figure("evpi.png", "Expected value of perfect information",
+                   png_bytes(_evpi(value, economics, result.population)), heading=3)]

@@ -5,7 +5,7 @@ uncertainty. Every policy runs on the same simulated patients (common random num
 disease is identical under every policy) for each parameter draw from the calibration's posterior
 sample (probabilistic sensitivity analysis). A work unit is one (draw, replicate, chunk) under every
 policy, on the executor layer: the policies share the unit's cohort and random draws, and each
-writes its partition; the analysis (`sim.reports.comparison.digest`) reads them back a few draws
+writes its partition; the analysis (`sim.studies.digest.digest`) reads them back a few draws
 at a time and summarises every (policy, draw) with `sim.analysis`.
 """
 
@@ -34,6 +34,8 @@ from sim.model.params import Params, load_params, with_values
 from sim.model.policy import Policy, load_policy
 from sim.engine.draws import SharedDraws
 from sim.execution.runner import CohortSpec, prepare_cohort, simulate_priced
+from sim.studies.decision import PRICED_COLUMNS
+from sim.studies.digest import store_digest
 
 __all__ = ["Comparison", "load_comparison", "draw_parameters", "economic_draws", "run_units",
            "ComparisonUnit"]
@@ -202,9 +204,6 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
             prepared, shared, events=unit.economics is not None)
         written.append(_write_policy(unit, k, policy, patients, events, department, discounted))
     if unit.whole_draw:   # the analysis's share of the work, done while the patients are here
-        from sim.reports.comparison import store_digest  # noqa: PLC0415
-        from sim.reports.economics import PRICED_COLUMNS  # noqa: PLC0415
-
         store_digest(Path(unit.staging), unit.draw, written,
                      PRICED_COLUMNS if unit.economics is not None else ())
     return unit.lives

@@ -1,5 +1,4 @@
-"""Cost-effectiveness of follow-up policies: each patient priced, then the incremental analysis,
-acceptability curves and the value of information over the parameter draws.
+"""Cost-effectiveness of follow-up policies, patient by patient: costs, life-years and QALYs.
 
 **Each patient** (`patient_economics`), from the event table, in continuous time (discounting
 ``exp(-r t)``, ``r`` a year, t in years from the hepatectomy):
@@ -16,16 +15,12 @@ acceptability curves and the value of information over the parameter draws.
   non-curative procedure; one-off QALY losses for an operation and a work-up;
 - surveillance: every examination at its scheduled visit by the file's test cost, every false
   positive's work-up; discounted at the visit (from the engine, `sim.engine.records.VisitSpans`;
-  under a capacity at the scheduled, not the delayed, time). A work-up's QALY loss is discounted with the
-  same factor, i.e. at the costs' rate (both packaged files use one rate for both).
+  under a capacity at the scheduled, not the delayed, time). A work-up's QALY loss is discounted
+  with the same factor, i.e. at the costs' rate (both packaged files use one rate for both).
 
 The hepatectomy itself is the same under every policy and is not priced.
 
-**Over the draws** (`summarise_economics`): the incremental analysis of the mean costs and QALYs
-as dampack's ``calculate_icers`` does it (`icers`); net monetary benefit; the acceptability
-curves and frontier (`acceptability`); the expected value of perfect information (`evpi`) and of
-partial perfect information by a regression metamodel (`evppi`: Strong, Oakley and Brennan, Med
-Decis Making 2014;34:311-326, with scikit-learn's additive splines and ridge regression).
+Over the draws, the decision analysis of the priced outcomes is `sim.studies.decision`.
 """
 
 from __future__ import annotations
@@ -33,8 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["discounted_years", "patient_economics", "icers", "acceptability", "evpi", "evppi",
-           "population_factor", "ECONOMIC_COLUMNS"]
+__all__ = ["discounted_years", "patient_economics", "ECONOMIC_COLUMNS"]
 
 ECONOMIC_COLUMNS = (
     ("cost_surveillance", "discounted cost of the surveillance examinations and work-ups"),
@@ -147,99 +141,3 @@ def patient_economics(patients: pd.DataFrame, events: pd.DataFrame, discounted_t
              - u["disutility.workup"] * discounted_workups)
     return pd.DataFrame({"cost_surveillance": cost_surveillance, "cost_treatment": cost_treatment,
                          "life_years": life_years, "qalys": qalys})
-
-
-def icers(names, cost, effect) -> pd.DataFrame:
-    """The incremental analysis as dampack's ``calculate_icers``: order by cost (then effect);
-    strongly dominated options (costlier and no more effective than another, "D") removed;
-    then, repeatedly, an option whose ICER exceeds the next one's is extendedly dominated
-    ("ED"); ICERs along the frontier ("ND"). Rows in order of cost."""
-    table = pd.DataFrame({"policy": list(names), "cost": np.asarray(cost, float),
-                          "effect": np.asarray(effect, float)})
-    table = table.sort_values(["cost", "effect"], ascending=[True, False], kind="stable")
-    table = table.reset_index(drop=True)
-    status = np.array(["ND"] * len(table), dtype=object)
-    best = -np.inf
-    for i, effect_i in enumerate(table["effect"]):   # cheapest first: dominated if not better
-        if effect_i <= best:
-            status[i] = "D"
-        best = max(best, effect_i)
-    while True:
-        frontier = np.flatnonzero(status == "ND")
-        c, e = table["cost"].to_numpy()[frontier], table["effect"].to_numpy()[frontier]
-        ratios = np.diff(c) / np.diff(e)
-        worse = np.flatnonzero(ratios[:-1] > ratios[1:])
-        if not len(worse):
-            break
-        status[frontier[worse[0] + 1]] = "ED"
-    table["status"] = status
-    table["incremental_cost"] = np.nan
-    table["incremental_effect"] = np.nan
-    table["icer"] = np.nan
-    frontier = np.flatnonzero(status == "ND")
-    for previous, current in zip(frontier[:-1], frontier[1:]):
-        dc = table.at[current, "cost"] - table.at[previous, "cost"]
-        de = table.at[current, "effect"] - table.at[previous, "effect"]
-        table.loc[current, ["incremental_cost", "incremental_effect", "icer"]] = [dc, de, dc / de]
-    return table
-
-
-def acceptability(net_benefit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the share of draws in which each policy has the highest net benefit, the policy with the
-    highest expected net benefit) at each willingness-to-pay; `net_benefit` is (wtp, draw,
-    policy)."""
-    best = net_benefit.argmax(axis=2)
-    shares = np.stack([(best == p).mean(axis=1) for p in range(net_benefit.shape[2])], axis=1)
-    return shares, net_benefit.mean(axis=1).argmax(axis=1)
-
-
-def evpi(net_benefit: np.ndarray) -> np.ndarray:
-    """Expected value of perfect information per patient, at each willingness-to-pay:
-    E[max over policies] - max over policies of E; `net_benefit` is (wtp, draw, policy). Taken
-    as the mean, over draws, of what the best policy of each draw gains over the policy best on
-    average: the same number, never negative, and exactly 0 when no draw disagrees."""
-    return _regret(net_benefit)
-
-
-def _regret(values: np.ndarray) -> np.ndarray:
-    """mean over draws of (max over policies - the policy with the highest mean), per wtp."""
-    chosen = values.mean(axis=1).argmax(axis=1)                   # (wtp,)
-    at_chosen = np.take_along_axis(values, chosen[:, None, None], axis=2)[..., 0]
-    return (values.max(axis=2) - at_chosen).mean(axis=1)
-
-
-def evppi(net_benefit: np.ndarray, parameters: np.ndarray) -> np.ndarray:
-    """Expected value of partial perfect information for a group of parameters (Strong, Oakley
-    and Brennan 2014): each policy's net benefit, relative to the first policy, is regressed on
-    the group's parameters over the draws (an additive cubic-spline model with ridge penalty
-    chosen by leave-one-out cross-validation, scikit-learn); the fitted values g stand for the
-    net benefit expected given the parameters, and EVPPI = E[max g] - max E[g]. `net_benefit`
-    is (wtp, draw, policy), `parameters` (draw, parameter)."""
-    from sklearn.linear_model import RidgeCV  # noqa: PLC0415 - only for the value of information
-    from sklearn.pipeline import make_pipeline  # noqa: PLC0415
-    from sklearn.preprocessing import SplineTransformer, StandardScaler  # noqa: PLC0415
-
-    parameters = np.asarray(parameters, float)
-    varied = parameters.std(axis=0) > 0
-    out = np.zeros(net_benefit.shape[0])
-    if not varied.any():
-        return out
-    x = parameters[:, varied]
-    draws = x.shape[0]
-    knots = max(2, min(5, draws // 10))
-    for w in range(net_benefit.shape[0]):
-        relative = net_benefit[w] - net_benefit[w][:, :1]
-        fitted = np.zeros_like(relative)
-        for p in range(1, relative.shape[1]):
-            model = make_pipeline(StandardScaler(), SplineTransformer(n_knots=knots, degree=3),
-                                  RidgeCV(alphas=np.logspace(-4, 4, 33)))
-            fitted[:, p] = model.fit(x, relative[:, p]).predict(x)
-        out[w] = _regret(fitted[None])[0]
-    return out
-
-
-def population_factor(economics) -> float:
-    """Patients a decision concerns, discounted: incident patients a year over the file's years,
-    each year's discounted at the cost rate (continuous, from the decision)."""
-    return economics.incident_per_year * float(
-        discounted_years(0.0, economics.population_years, economics.discount_costs))
