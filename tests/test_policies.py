@@ -213,9 +213,10 @@ def test_analysis_in_batches_of_draws_gives_what_one_read_gives(tmp_path):
     run_units(_small_priced(per_unit=150), tmp_path, LocalExecutor(1))
     whole = digest(tmp_path, PRICED_COLUMNS, rows=10**9)
     batched = digest(tmp_path, PRICED_COLUMNS, rows=1, executor=LocalExecutor(2))
-    assert len(whole["metrics"]) == 2 * 4
+    assert len(whole.metrics) == 2 * 4
     for name in ("metrics", "survival", "means"):
-        pd.testing.assert_frame_equal(whole[name], batched[name], check_exact=True)
+        pd.testing.assert_frame_equal(getattr(whole, name), getattr(batched, name),
+                                      check_exact=True)
 
 
 def test_draws_digested_where_they_were_simulated_give_what_reading_them_back_gives(tmp_path):
@@ -235,7 +236,9 @@ def test_draws_digested_where_they_were_simulated_give_what_reading_them_back_gi
     mixed = digest(tmp_path, PRICED_COLUMNS, rows=1, executor=LocalExecutor(2))
     shutil.rmtree(tmp_path / "digests")
     read_back = digest(tmp_path, PRICED_COLUMNS)
-    assert len(read_back["metrics"]) == 2 * 4
+    assert len(read_back.metrics) == 2 * 4
     for name in ("metrics", "survival", "means"):
-        pd.testing.assert_frame_equal(from_units[name], read_back[name], check_exact=True)
-        pd.testing.assert_frame_equal(mixed[name], read_back[name], check_exact=True)
+        pd.testing.assert_frame_equal(getattr(from_units, name), getattr(read_back, name),
+                                      check_exact=True)
+        pd.testing.assert_frame_equal(getattr(mixed, name), getattr(read_back, name),
+                                      check_exact=True)

@@ -13,6 +13,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +33,7 @@ from sim.output.tables import events_table, patients_table
 from sim.output.tally import merge, tally_of
 
 __all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_priced",
-           "prepare_cohort", "simulate_unit",
+           "prepare_cohort", "simulate_unit", "PreparedCohort", "PricedChunk",
            "versions", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 10_000
@@ -84,21 +85,39 @@ def simulate_department(spec: CohortSpec, params: Params, policy: Policy, first:
     return patients, events, department
 
 
+class PreparedCohort(NamedTuple):
+    """A chunk's patients before any policy (`prepare_cohort`)."""
+
+    cohort: dict                 # covariates and course, by name
+    censor_months: np.ndarray
+    censor_detail: np.ndarray    # why (`sim.engine.records.Detail` codes)
+    arrays: dict                 # the covariates as Arrow arrays, filled on first use
+
+
+class PricedChunk(NamedTuple):
+    """A chunk under one policy (`simulate_priced`)."""
+
+    patients: pa.Table
+    events: pa.Table | None      # None when not asked for
+    department: dict | None      # the department's waits (a policy with a capacity)
+    discounted: dict | None      # {"discounted_tests", "discounted_workups"} with a rate
+
+
 def prepare_cohort(spec: CohortSpec, params: Params, first: int, count: int,
-                   accrual_months: float) -> tuple[dict, np.ndarray, np.ndarray, dict]:
+                   accrual_months: float) -> PreparedCohort:
     """Patients `first .. first + count - 1` before any policy: their covariates and course
     (entering spread over `accrual_months`), the months and reasons of their censoring, and a
     place for their covariates as Arrow arrays (converted once for all policies)."""
     cohort = sample_cohort(params, spec.primary, spec.seed, spec.replicate, first, count)
     cohort["entry_months"] = cohort.pop("entry_fraction") * accrual_months
     months, why = censoring(spec.design, cohort, params, spec.years)
-    return cohort, months, why, {}
+    return PreparedCohort(cohort, months, why, {})
 
 
 def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int, count: int,
                     accrual_months: float, discount_rate: float | None,
-                    prepared: tuple | None = None, shared: SharedDraws | None = None,
-                    events: bool = True):
+                    prepared: PreparedCohort | None = None, shared: SharedDraws | None = None,
+                    events: bool = True) -> PricedChunk:
     """As `simulate_department`, plus (with a `discount_rate`) each patient's discounted
     examinations by modality and work-ups: {"discounted_tests", "discounted_workups"}.
     Several policies on the same patients: pass each the same `prepare_cohort` result and
@@ -110,9 +129,9 @@ def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int
                             discount_rate, shared=shared)
     priced = ({name: result.patients[name] for name in ("discounted_tests", "discounted_workups")}
               if discount_rate is not None else None)
-    return (patients_table(cohort, result, arrays),
-            events_table(cohort, result, policy) if events else None,
-            result.department, priced)
+    return PricedChunk(patients_table(cohort, result, arrays),
+                       events_table(cohort, result, policy) if events else None,
+                       result.department, priced)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from sim.analysis import kaplan_meier, rmst, survival_at
 
-__all__ = ["digest", "digest_tables", "store_digest", "draw_batches", "BATCH_ROWS",
+__all__ = ["Digest", "digest", "digest_tables", "store_digest", "draw_batches", "BATCH_ROWS",
            "SURVIVAL_GRID"]
 
 _COLUMNS = ["scenario_id", "draw", "os_months", "death", "recurrence", "recurrence_months",
@@ -102,25 +102,37 @@ def _by_policy_and_draw(table: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
     return table
 
 
-def digest_tables(tables: list[pa.Table], extra_columns: tuple[str, ...] = ()) -> tuple:
-    """(metrics, survival on `SURVIVAL_GRID`, means of `extra_columns` or None) of every (policy,
-    draw) of the patient `tables`, which hold every patient of each of their draws."""
+@dataclass(frozen=True)
+class Digest:
+    """Every (policy, draw) of a comparison, summarised: `metrics` (indexed by scenario_id and
+    draw; before the reference is taken into account), `survival` (overall survival on
+    `SURVIVAL_GRID`: scenario_id, draw, time, survival) and `means` of the extra columns asked
+    for (the priced ones, for the economic evaluation; None if none were)."""
+
+    metrics: pd.DataFrame
+    survival: pd.DataFrame
+    means: pd.DataFrame | None
+
+    def parts(self) -> dict[str, pd.DataFrame | None]:
+        return {"metrics": self.metrics, "survival": self.survival, "means": self.means}
+
+
+def digest_tables(tables: list[pa.Table], extra_columns: tuple[str, ...] = ()) -> Digest:
+    """The digest of every (policy, draw) of the patient `tables`, which hold every patient of
+    each of their draws."""
     columns = _COLUMNS + list(extra_columns)
     patients, codes, names = _patients([table.select(columns) for table in tables])
     km, table = _draw_metrics(patients, codes, names)
     means = (_by_policy_and_draw(patients.groupby([codes, patients["draw"].to_numpy()])[
         list(extra_columns)].mean(), names) if extra_columns else None)
-    return table, survival_at(km, SURVIVAL_GRID), means
+    return Digest(table, survival_at(km, SURVIVAL_GRID), means)
 
 
-def _digest_batch(batch: _Batch) -> tuple:
+def _digest_batch(batch: _Batch) -> tuple[int, Digest]:
     columns = _COLUMNS + list(batch.extra_columns)
-    return batch.index, *digest_tables(
+    return batch.index, digest_tables(
         [pq.read_table(path, columns=columns, read_dictionary=["scenario_id"])
          for path in batch.paths], batch.extra_columns)
-
-
-_DIGEST_PARTS = ("metrics", "survival", "means")
 
 
 def store_digest(staging: Path, draw: int, tables: list[pa.Table],
@@ -133,24 +145,25 @@ def store_digest(staging: Path, draw: int, tables: list[pa.Table],
     partial, done = folder / f".{draw}.partial", folder / str(draw)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
-    for name, frame in zip(_DIGEST_PARTS, digest_tables(tables, extra_columns)):
+    for name, frame in digest_tables(tables, extra_columns).parts().items():
         if frame is not None:
             pq.write_table(pa.Table.from_pandas(frame), partial / f"{name}.parquet")
     shutil.rmtree(done, ignore_errors=True)      # (a unit run again after an interruption)
     os.replace(partial, done)
 
 
-def _stored_digests(staging: Path) -> dict[int, tuple]:
+def _stored_digests(staging: Path) -> dict[int, Digest]:
     stored = {}
     for folder in sorted((staging / "digests").glob("[0-9]*")):
-        stored[int(folder.name)] = tuple(
+        stored[int(folder.name)] = Digest(*(
             pq.read_table(folder / f"{name}.parquet").to_pandas()
-            if (folder / f"{name}.parquet").exists() else None for name in _DIGEST_PARTS)
+            if (folder / f"{name}.parquet").exists() else None
+            for name in ("metrics", "survival", "means")))
     return stored
 
 
 def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None = None,
-           executor=None) -> dict[str, pd.DataFrame]:
+           executor=None) -> Digest:
     """One pass over the patients, batch by batch (on `executor`'s workers when given): each
     (policy, draw)'s metrics before the reference is taken into account (`metrics`), its
     survival on `SURVIVAL_GRID` (`survival`), and the means of `extra_columns` (`means`, for
@@ -162,7 +175,7 @@ def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None 
     results = {-1 - k: part for k, part in enumerate(stored.values())}
 
     def keep(result):
-        results[result[0]] = result[1:]
+        results[result[0]] = result[1]
 
     if executor is None or len(batches) < 2:
         for batch in batches:
@@ -170,10 +183,10 @@ def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None 
     else:
         executor.run(_digest_batch, batches, keep)
     parts = [results[k] for k in sorted(results)]
-    return {"metrics": pd.concat([p[0] for p in parts]).sort_index(),
-            "survival": pd.concat([p[1] for p in parts], ignore_index=True).sort_values(
-                ["scenario_id", "draw", "time"], kind="stable", ignore_index=True),
-            "means": pd.concat([p[2] for p in parts]).sort_index() if extra_columns else None}
+    return Digest(pd.concat([p.metrics for p in parts]).sort_index(),
+                  pd.concat([p.survival for p in parts], ignore_index=True).sort_values(
+                      ["scenario_id", "draw", "time"], kind="stable", ignore_index=True),
+                  pd.concat([p.means for p in parts]).sort_index() if extra_columns else None)
 
 
 def _draw_metrics(patients: pd.DataFrame, codes: np.ndarray,

@@ -98,13 +98,13 @@ def analyse(staging: Path, comparison: Comparison, prices: list[dict] | None = N
     draws = max(u.draws, 1)
     digested = digest(staging, PRICED_COLUMNS if economics is not None else (),
                       executor=executor)
-    summary, per_draw = summarise(digested["metrics"], comparison.reference, order)
+    summary, per_draw = summarise(digested.metrics, comparison.reference, order)
     overall, quarters = departments(staging)
     decision = None
     if economics is not None:
-        decision = decision_tables(digested["means"], order, comparison.reference, economics,
+        decision = decision_tables(digested.means, order, comparison.reference, economics,
                                    prices, draws if draws > 1 else 0)
     return ComparisonResult(comparison.name, comparison.description, comparison.reference,
                             tuple(order), c.patients, c.primary, c.years, draws, summary,
-                            per_draw.reset_index(), digested["survival"], overall, quarters,
+                            per_draw.reset_index(), digested.survival, overall, quarters,
                             decision)

@@ -34,6 +34,7 @@ from sim.studies.power.formulas import (
 )
 from sim.studies.power.looks import (LookPlan, TrialData, analyse_looks, analytic_sequential_power,
                                      look_columns)
+from sim.studies.power.designs import Design
 from sim.studies.power.simulate import Replicates, dropout_rate_per_month
 
 __all__ = ["PowerCurve", "power_curve", "wilson_interval", "crossing", "CURVE_COLUMNS"]
@@ -96,7 +97,7 @@ class PowerCurve:
     """Power per endpoint and sample size (``table``), the smallest sample size per endpoint
     (``smallest``), and the analytic power on a fine grid (``analytic``) for the figure."""
 
-    design: object
+    design: Design
     replicates: int
     seed: int
     table: pd.DataFrame

@@ -41,6 +41,7 @@ those without futility, so the type I error holds whether or not a trial stops f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -87,7 +88,7 @@ class TrialData:
     event: np.ndarray
     dropout: np.ndarray
     arm: np.ndarray
-    final: object            # callable n -> (replicates,) calendar months of the final analysis
+    final: Callable[[int], np.ndarray]   # n -> (replicates,) calendar months of the final analysis
 
 
 def futility_bounds(plan: LookPlan, drift: float) -> np.ndarray | None:
