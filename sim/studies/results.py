@@ -55,22 +55,17 @@ class ComparisonResult:
     decision: DecisionTables | None = None
     out: Path | None = None
 
-    @property
-    def economics(self) -> pd.DataFrame | None:
-        return None if self.decision is None else self.decision.economics
+    def _decision(self, name: str) -> pd.DataFrame | None:
+        return None if self.decision is None else getattr(self.decision, name)
 
-    @property
-    def icers(self) -> pd.DataFrame | None:
-        return None if self.decision is None else self.decision.icers
-
-    @property
-    def ceac(self) -> pd.DataFrame | None:
-        return None if self.decision is None else self.decision.ceac
-
-    @property
-    def evppi(self) -> pd.DataFrame | None:
-        """EVPI (group "all parameters (EVPI)") and EVPPI by group of parameters."""
-        return None if self.decision is None else self.decision.evppi
+    economics = property(lambda self: self._decision("economics"),
+                         doc="Per policy: costs, life-years, QALYs, net benefit (None: unpriced).")
+    icers = property(lambda self: self._decision("icers"),
+                     doc="The incremental analysis: dominance, extended dominance, ICERs.")
+    ceac = property(lambda self: self._decision("ceac"),
+                    doc="Acceptability curves and frontier by willingness to pay.")
+    evppi = property(lambda self: self._decision("evppi"),
+                     doc='EVPI (group "all parameters (EVPI)") and EVPPI by group of parameters.')
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The frames a run writes, by file name."""
