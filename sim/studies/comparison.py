@@ -173,6 +173,7 @@ class ComparisonUnit:
     economics: Economics | None = None
     prices: dict | None = None     # the draw's priced parameters (with `economics`)
     whole_draw: bool = False       # the unit is every patient of its draw: digest it here
+    reference: str | None = None   # the reference policy (for the digest's detection advance)
 
     def name(self, k: int) -> str:
         """The name of policy k's partition and record."""
@@ -205,7 +206,7 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
         written.append(_write_policy(unit, k, policy, patients, events, department, discounted))
     if unit.whole_draw:   # the analysis's share of the work, done while the patients are here
         store_digest(Path(unit.staging), unit.draw, written,
-                     PRICED_COLUMNS if unit.economics is not None else ())
+                     PRICED_COLUMNS if unit.economics is not None else (), unit.reference)
     return unit.lives
 
 
@@ -251,7 +252,7 @@ def run_units(comparison: Comparison, staging: Path, executor, terminal: bool | 
         ComparisonUnit(d, r, first, min(cohort.patients_per_department, cohort.patients - first),
                        uncertainty.seed, cohort.primary, cohort.years, 12.0 * cohort.accrual_years,
                        params, comparison.policies, str(staging), comparison.economics, prices[d],
-                       whole_draw=whole_draw)
+                       whole_draw=whole_draw, reference=comparison.reference)
         for d, params in enumerate(draws)
         for r in range(uncertainty.replicates)
         for first in range(0, cohort.patients, cohort.patients_per_department)

@@ -28,7 +28,7 @@ __all__ = ["Digest", "digest", "digest_tables", "store_digest", "draw_batches", 
 
 _COLUMNS = ["scenario_id", "draw", "os_months", "death", "recurrence", "recurrence_months",
             "first_symptom_months", "curative_reoperation_months", "n_scans", "n_imaging",
-            "n_workups", "surveillance_cost"]
+            "n_workups", "surveillance_cost", "patient_id", "replicate", "recurrence_onset_months"]
 
 
 BATCH_ROWS = 2_000_000
@@ -71,6 +71,7 @@ class _Batch:
     index: int
     paths: tuple[Path, ...]
     extra_columns: tuple[str, ...]
+    reference: str | None
 
 
 def _patients(tables: list[pa.Table]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -117,12 +118,15 @@ class Digest:
         return {"metrics": self.metrics, "survival": self.survival, "means": self.means}
 
 
-def digest_tables(tables: list[pa.Table], extra_columns: tuple[str, ...] = ()) -> Digest:
+def digest_tables(tables: list[pa.Table], extra_columns: tuple[str, ...] = (),
+                  reference: str | None = None) -> Digest:
     """The digest of every (policy, draw) of the patient `tables`, which hold every patient of
-    each of their draws."""
+    each of their draws under every policy; `reference`: the policy the detection advance is
+    taken against (None: no advance)."""
     columns = _COLUMNS + list(extra_columns)
     patients, codes, names = _patients([table.select(columns) for table in tables])
     km, table = _draw_metrics(patients, codes, names)
+    table = pd.concat([table, _detection(patients, codes, names, reference)], axis=1)
     means = (_by_policy_and_draw(patients.groupby([codes, patients["draw"].to_numpy()])[
         list(extra_columns)].mean(), names) if extra_columns else None)
     return Digest(table, survival_at(km, SURVIVAL_GRID), means)
@@ -132,11 +136,11 @@ def _digest_batch(batch: _Batch) -> tuple[int, Digest]:
     columns = _COLUMNS + list(batch.extra_columns)
     return batch.index, digest_tables(
         [pq.read_table(path, columns=columns, read_dictionary=["scenario_id"])
-         for path in batch.paths], batch.extra_columns)
+         for path in batch.paths], batch.extra_columns, batch.reference)
 
 
 def store_digest(staging: Path, draw: int, tables: list[pa.Table],
-                 extra_columns: tuple[str, ...] = ()) -> None:
+                 extra_columns: tuple[str, ...] = (), reference: str | None = None) -> None:
     """Digest a whole draw where it was simulated (its patients still in memory) and keep the
     result in `staging`/digests/<draw> (Parquet: data only), so that the analysis need not read
     the draw back."""
@@ -145,7 +149,7 @@ def store_digest(staging: Path, draw: int, tables: list[pa.Table],
     partial, done = folder / f".{draw}.partial", folder / str(draw)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
-    for name, frame in digest_tables(tables, extra_columns).parts().items():
+    for name, frame in digest_tables(tables, extra_columns, reference).parts().items():
         if frame is not None:
             pq.write_table(pa.Table.from_pandas(frame), partial / f"{name}.parquet")
     shutil.rmtree(done, ignore_errors=True)      # (a unit run again after an interruption)
@@ -163,14 +167,14 @@ def _stored_digests(staging: Path) -> dict[int, Digest]:
 
 
 def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None = None,
-           executor=None) -> Digest:
+           executor=None, reference: str | None = None) -> Digest:
     """One pass over the patients, batch by batch (on `executor`'s workers when given): each
     (policy, draw)'s metrics before the reference is taken into account (`metrics`), its
     survival on `SURVIVAL_GRID` (`survival`), and the means of `extra_columns` (`means`, for
     the economic evaluation). The draws digested where they were simulated (`store_digest`) are
     not read again. The result does not depend on `rows`, the executor or the stored digests."""
     stored = _stored_digests(staging)
-    batches = [_Batch(k, tuple(paths), tuple(extra_columns))
+    batches = [_Batch(k, tuple(paths), tuple(extra_columns), reference)
                for k, paths in enumerate(draw_batches(staging, rows, skip=set(stored)))]
     results = {-1 - k: part for k, part in enumerate(stored.values())}
 
@@ -221,3 +225,44 @@ def _draw_metrics(patients: pd.DataFrame, codes: np.ndarray,
     table = pd.concat([at, restricted, _by_policy_and_draw(counts, names)], axis=1)
     return km, table
 
+
+ADVANCE_COLUMNS = ("onset_to_detection_months", "onset_to_detection_median_months",
+                   "detection_advance_months", "detection_advance_median_months",
+                   "detection_advance_q25_months", "detection_advance_q75_months")
+
+
+def _detection(patients: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
+               reference: str | None) -> pd.DataFrame:
+    """Per (policy, draw): the months from the onset of the first recurrence to its detection
+    (mean and median, over the patients whose first recurrence is detected), and the detection
+    advance over the `reference` policy, paired by patient: among the patients whose first
+    recurrence is detected under both, the reference's detection time minus this policy's (mean,
+    median, quartiles). A patient is the same under every policy (common random numbers), so the
+    first recurrence is the same disease with the same onset in both."""
+    draw = patients["draw"].to_numpy()
+    recurred = patients["recurrence"].to_numpy()
+    detected = patients["recurrence_months"].to_numpy()
+    wait = pd.Series(detected - patients["recurrence_onset_months"].to_numpy())[recurred]
+    keys = [codes[recurred], draw[recurred]]
+    table = pd.DataFrame({"onset_to_detection_months": wait.groupby(keys).mean(),
+                          "onset_to_detection_median_months": wait.groupby(keys).median()})
+    for column in ADVANCE_COLUMNS[2:]:
+        table[column] = np.nan
+    position = {name: code for code, name in enumerate(names)}
+    if reference in position:
+        patient = pd.MultiIndex.from_arrays([draw, patients["replicate"].to_numpy(),
+                                             patients["patient_id"].to_numpy()])
+        is_reference = codes == position[reference]
+        theirs = pd.Series(np.where(recurred, detected, np.nan)[is_reference],
+                           index=patient[is_reference])
+        against = theirs.reindex(patient).to_numpy()
+        paired = recurred & np.isfinite(against)
+        advance = pd.Series(against[paired] - detected[paired])
+        by = advance.groupby([codes[paired], draw[paired]])
+        paired_table = pd.DataFrame({
+            "detection_advance_months": by.mean(),
+            "detection_advance_median_months": by.median(),
+            "detection_advance_q25_months": by.quantile(0.25),
+            "detection_advance_q75_months": by.quantile(0.75)})
+        table.update(paired_table)
+    return _by_policy_and_draw(table, names)

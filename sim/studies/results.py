@@ -92,7 +92,7 @@ def analyse(staging: Path, comparison: Comparison, prices: list[dict] | None = N
     economics, u, c = comparison.economics, comparison.uncertainty, comparison.cohort
     draws = max(u.draws, 1)
     digested = digest(staging, PRICED_COLUMNS if economics is not None else (),
-                      executor=executor)
+                      executor=executor, reference=comparison.reference)
     summary, per_draw = summarise(digested.metrics, comparison.reference, order)
     overall, quarters = departments(staging)
     decision = None

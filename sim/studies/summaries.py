@@ -39,6 +39,26 @@ METRICS = {  # name: (label, unit, definition, format)
     "median_lead_months": ("median lead time", "months",
                            "median, over detected recurrences, of the time from detection to when "
                            "symptoms would have appeared (0 when found by symptoms)", "{:.2f}"),
+    "onset_to_detection_months": (
+        "onset to detection of the first recurrence", "months",
+        "mean, over patients with a detected recurrence, of the time from the onset of the first "
+        "(its first lesion at 5 mm) to its detection", "{:.2f}"),
+    "onset_to_detection_median_months": (
+        "onset to detection, median", "months", "the median of the same times", "{:.2f}"),
+    "detection_advance_months": (
+        "detection advance over the reference", "months",
+        "paired by patient: among patients whose first recurrence is detected under both this "
+        "policy and the reference, the mean of the reference's detection time minus this "
+        "policy's (itself a difference from the reference)", "{:.2f}"),
+    "detection_advance_median_months": (
+        "detection advance, median", "months", "the median of the same paired advances",
+        "{:.2f}"),
+    "detection_advance_q25_months": (
+        "detection advance, 25th percentile", "months", "the lower quartile of the same",
+        "{:.2f}"),
+    "detection_advance_q75_months": (
+        "detection advance, 75th percentile", "months", "the upper quartile of the same",
+        "{:.2f}"),
     "visits_per_patient": ("surveillance visits", "per patient",
                            "scheduled surveillance visits attended", "{:.2f}"),
     "scans_per_patient": ("imaging examinations", "per patient",
@@ -57,7 +77,8 @@ METRICS = {  # name: (label, unit, definition, format)
         "reference's), draw by draw, over the draws where both differences are positive (the "
         "others are counted below the table)", "{:.0f}"),
 }
-PAIRED = [m for m in METRICS if m not in ("life_years_gained", "scans_per_additional_curative")]
+PAIRED = [m for m in METRICS if m not in ("life_years_gained", "scans_per_additional_curative")
+          and not m.startswith("detection_advance")]
 """The metrics whose difference from the reference is reported (paired by draw)."""
 
 
