@@ -12,7 +12,8 @@ import base64
 import html as _html
 from dataclasses import dataclass, field
 
-__all__ = ["Document", "Block", "Heading", "Paragraph", "Bullets", "Table", "Figure", "markdown", "html"]
+__all__ = ["Document", "Block", "Heading", "Paragraph", "Bullets", "Table", "Figure", "markdown",
+           "html"]
 
 
 @dataclass(frozen=True)

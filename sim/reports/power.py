@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.reports.document import (Bullets, Document, Figure, Heading, Paragraph, Table, html,
+                                  markdown)
 from sim.reports.text import number
 from sim.studies.power.curve import PowerCurve
 
-__all__ = ["write_report", "render_markdown", "describe_smallest"]
+__all__ = ["write_report", "render_markdown", "power_document", "describe_smallest"]
 
 _FILES = ("power.csv", "power.md", "power.png", "power.json", "report.html")
 
@@ -130,42 +132,54 @@ def _cell(value) -> str:
     return f"{value:,}" if isinstance(value, (int, np.integer)) else str(value)
 
 
-def _markdown_table(table: pd.DataFrame, shown: pd.DataFrame | None = None) -> str:
-    shown = display_table(table) if shown is None else shown
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "|" + "|".join("---:" if shown[c].dtype.kind in "iuf" else "---" for c in shown.columns) + "|"
-    lines = [header, rule]
-    for row in shown.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(value) for value in row) + " |")
-    return "\n".join(lines)
+def _table(shown: pd.DataFrame) -> Table:
+    """A table of the report: its cells as `_cell` writes them, numbers aligned right."""
+    return Table(tuple(str(c) for c in shown.columns),
+                 tuple(tuple(_cell(value) for value in row)
+                       for row in shown.itertuples(index=False)),
+                 numeric=tuple(shown[c].dtype.kind in "iuf" for c in shown.columns),
+                 first_bold=False)
+
+
+def power_document(curve: PowerCurve, command: str = "", png: bytes = b"",
+                   looks_png: bytes | None = None) -> Document:
+    """The report: the design, the smallest sample sizes, the figures and the tables, in words
+    (`png`, `looks_png`: the figures, drawn by `write_report`)."""
+    design = curve.design
+    effects = curve.smallest.drop_duplicates("effect")["effect"]
+    facts = [f"Design: {design.kind}, {hypothesis_line(design)}, target power "
+             f"{design.target_power:.0%}.",
+             f"{curve.replicates:,} replicate trials per sample size (seed {curve.seed}); power "
+             "with its Wilson 95% interval.",
+             *[f"Effect assumed by the formulas: {effect}." for effect in effects]]
+    if curve.parameter_hash:
+        facts.append(f"Model parameters: hash {curve.parameter_hash}.")
+    if command:
+        facts.append(f"Command: {command}")
+    blocks = [*([Paragraph(design.description)] if design.description else []),
+              Bullets(tuple(facts)),
+              Heading("Smallest sample size reaching the target"),
+              Bullets(tuple(describe_smallest(curve))),
+              Paragraph("The interval is where the Wilson upper and lower bounds of the simulated "
+                        "power cross the target (interpolated on the probit scale against the "
+                        "square root of n)."),
+              Heading("Power by sample size"),
+              Figure("power.png", "Power by sample size", png),
+              _table(display_table(curve.table))]
+    looks = looks_table(curve.table)
+    if looks is not None:
+        blocks += [Heading("Analyses: boundaries, stopping and timing"),
+                   Paragraph(_looks_text(design)),
+                   *([Figure("looks.png", "Boundaries, stopping and timing", looks_png)]
+                     if looks_png is not None else []),
+                   _table(looks.rename(columns=_LOOK_WORDS))]
+    return Document(f"Power: {design.name}", tuple(blocks))
 
 
 def render_markdown(curve: PowerCurve, command: str = "") -> str:
-    """The report as Markdown."""
-    design = curve.design
-    effects = curve.smallest.drop_duplicates("effect")["effect"]
-    lines = [f"# Power: {design.name}", ""]
-    if design.description:
-        lines += [design.description, ""]
-    lines += [f"- design: `{design.kind}`, {hypothesis_line(design)}, target power {design.target_power:.0%}",
-              f"- {curve.replicates:,} replicate trials per sample size (seed {curve.seed}); "
-              "power with its Wilson 95% interval",
-              *[f"- effect assumed by the formulas: {effect}" for effect in effects]]
-    if curve.parameter_hash:
-        lines.append(f"- model parameters: hash {curve.parameter_hash}")
-    if command:
-        lines.append(f"- command: `{command}`")
-    lines += ["", "## Smallest sample size", "", *[f"- {line}" for line in describe_smallest(curve)], "",
-              "The interval is where the Wilson upper and lower bounds of the simulated power cross the "
-              "target (interpolated on the probit scale against the square root of n).", "",
-              "## Power by sample size", "", _markdown_table(curve.table), ""]
-    looks = looks_table(curve.table)
-    if looks is not None:
-        lines += ["## Analyses: boundaries, stopping and timing", "", _looks_text(design), "",
-                  *(["![Boundaries, stopping and timing](looks.png)", ""]
-                    if len(design.fractions) > 1 else []),
-                  _markdown_table(None, looks.rename(columns=_LOOK_WORDS)), ""]
-    return "\n".join(lines)
+    """The report as Markdown (the figures linked by their file names)."""
+    looks = len(getattr(curve.design, "fractions", (1.0,))) > 1
+    return markdown(power_document(curve, command, b"", b"" if looks else None))
 
 
 def _looks_text(design) -> str:
@@ -281,70 +295,12 @@ def _draw(curve: PowerCurve):
     return draw
 
 
-def _html(curve: PowerCurve, png: bytes, command: str, looks_png: bytes | None = None) -> str:
-    """The report as a self-contained page: the design, the smallest sample sizes, the figure
-    and the table, in words."""
-    import base64  # noqa: PLC0415
-    import html  # noqa: PLC0415
-
-    escape = html.escape
-    design = curve.design
-    effects = curve.smallest.drop_duplicates("effect")["effect"]
-    facts = [f"Design: {design.kind}, {hypothesis_line(design)}, target power "
-             f"{design.target_power:.0%}.",
-             f"{curve.replicates:,} replicate trials per sample size (seed {curve.seed}); the "
-             "power's interval is Wilson's 95% interval.",
-             *[f"Effect assumed by the formulas: {effect}." for effect in effects]]
-    if command:
-        facts.append(f"Command: {command}")
-    style = ("body{font-family:sans-serif;max-width:80em;margin:auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;"
-             "padding:3px 7px;text-align:right} th{background:#f3f3f3} img{max-width:100%}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Power: {escape(design.name)}"
-            f"</title><style>{style}</style></head><body><h1>Power: {escape(design.name)}</h1>"
-            + (f"<p>{escape(design.description)}</p>" if design.description else "")
-            + "<ul>" + "".join(f"<li>{escape(fact)}</li>" for fact in facts) + "</ul>"
-            + "<h2>Smallest sample size reaching the target</h2><ul>"
-            + "".join(f"<li>{escape(line)}</li>" for line in describe_smallest(curve)) + "</ul>"
-            + "<p>The interval is where the Wilson upper and lower bounds of the simulated power "
-              "cross the target (interpolated on the probit scale against the square root of n)."
-              "</p><h2>Power by sample size</h2>"
-            + f'<img alt="Power by sample size" src="data:image/png;base64,'
-              f'{base64.b64encode(png).decode()}">'
-            + f"<h2>The numbers</h2>{_html_table(display_table(curve.table))}"
-            + _looks_html(curve.table, _looks_text(design), looks_png) + "</body></html>\n")
-
-
-def _html_table(shown: pd.DataFrame) -> str:
-    """A table of the report, its cells as `_cell` writes them."""
-    import html  # noqa: PLC0415
-
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
-                   for row in shown.itertuples(index=False))
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _looks_html(table: pd.DataFrame, text: str, png: bytes | None) -> str:
-    import base64  # noqa: PLC0415
-    import html  # noqa: PLC0415
-
-    looks = looks_table(table)
-    if looks is None:
-        return ""
-    picture = (f'<img alt="Boundaries, stopping and timing" src="data:image/png;base64,'
-               f'{base64.b64encode(png).decode()}">' if png is not None else "")
-    return (f"<h2>Analyses: boundaries, stopping and timing</h2><p>{html.escape(text)}</p>"
-            + picture + _html_table(looks.rename(columns=_LOOK_WORDS)))
-
-
 def write_report(curve: PowerCurve, out: str | Path, command: str = "") -> dict[str, Path]:
     """Write the five files into ``out`` (created if missing); returns their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in _FILES}
     _replace(paths["power.csv"], lambda p: curve.table.to_csv(p, index=False, float_format="%.6g"))
-    _replace(paths["power.md"], lambda p: p.write_text(render_markdown(curve, command)))
     from sim.reports.figures import png_bytes  # noqa: PLC0415 - matplotlib on use only
 
     png = png_bytes(_draw(curve))
@@ -354,7 +310,9 @@ def write_report(curve: PowerCurve, out: str | Path, command: str = "") -> dict[
         looks_png = png_bytes(_draw_looks(curve))
         paths["looks.png"] = out / "looks.png"
         _replace(paths["looks.png"], lambda p: p.write_bytes(looks_png))
-    _replace(paths["report.html"], lambda p: p.write_text(_html(curve, png, command, looks_png)))
+    document = power_document(curve, command, png, looks_png)
+    _replace(paths["power.md"], lambda p: p.write_text(markdown(document)))
+    _replace(paths["report.html"], lambda p: p.write_text(html(document)))
     summary = {"design": curve.design.model_dump(mode="json"), "design_file": curve.design.path,
                "replicates": curve.replicates, "seed": curve.seed, "command": command,
                "parameter_hash": curve.parameter_hash,
