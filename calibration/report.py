@@ -34,7 +34,7 @@ from sim.reports.text import number
 from sim.model.params import load_params
 from sim.model.policy import load_policy
 
-__all__ = ["write_report", "validation_table"]
+__all__ = ["write_report", "validation_table", "kept_aside_table"]
 
 _GRID = np.arange(0.0, 121.0, 3.0)
 
@@ -76,7 +76,11 @@ def validation_table(patients: pd.DataFrame, rectal_studies: int, colon_studies:
 TOPICS = ("Survival and follow-up", "Recurrence by site", "Repeat surgery",
           "Hazard ratios (univariate Cox, rectal primaries)", "The hepatectomy",
           "Withheld in the text: the model's predictions",
-          "External figures: published series outside the study")
+          "External figures: published series outside the study",
+          "Kept aside: published figures the model was never fitted to")
+
+KEPT_ASIDE_MONTHS = 36.0
+"""Recurrences found after this many months are 'late' in the kept-aside check of tempo."""
 
 
 def _topic(target) -> str:
@@ -114,6 +118,78 @@ def external_table(long: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.Data
                      "model_lo_95": math.nan, "model_hi_95": math.nan, "spread": t.standard_error,
                      "z": z, "verdict": "ok" if abs(z) <= 1.96 else "miss",
                      "quote": t.quote})
+    return pd.DataFrame(rows)
+
+
+def _aside(id_, label, source, reported, lo, hi, model, quote) -> dict:
+    return {"id": id_, "label": label, "topic": TOPICS[7], "section": source,
+            "use": "kept aside", "group": "kept aside", "estimator": "kept aside",
+            "reported": reported, "reported_lo": lo, "reported_hi": hi, "model": model,
+            "model_lo_95": math.nan, "model_hi_95": math.nan, "spread": math.nan, "z": math.nan,
+            "verdict": "beside the source (not fitted)", "quote": quote}
+
+
+def kept_aside_table(long: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Figures of the literature the model is checked against but never fitted to (their
+    sources in calibration/README.md): curative treatment of late against early recurrences
+    (the long cohort, baseline policy), and the detection advance of intensive follow-up in
+    the FACS arms (same patients in every arm, 5 years)."""
+    recurred = long["recurrence"].to_numpy(bool)
+    found = long["recurrence_months"].to_numpy(float)
+    cured = long["curative_reoperation_months"].notna().to_numpy()
+    late = recurred & (found > KEPT_ASIDE_MONTHS)
+    early = recurred & (found <= KEPT_ASIDE_MONTHS)
+    minimum, intensive = arms["facs-minimum"], arms["facs-cea-ct"]
+    both = (minimum["recurrence"].to_numpy(bool) & intensive["recurrence"].to_numpy(bool))
+    paired = (minimum["recurrence_months"].to_numpy(float)
+              - intensive["recurrence_months"].to_numpy(float))[both]
+    means = [arm.loc[arm["recurrence"], "recurrence_months"].mean()
+             for arm in (minimum, intensive)]
+    os_months = long["os_months"].to_numpy(float)
+    year = pd.to_datetime(long["hepatectomy_date"]).dt.year.to_numpy()
+    alive = ~long["periop_death"].to_numpy(bool)
+    later_era = (year >= 1992) & (year <= 2004) & alive
+    survivors = os_months >= 120
+    cancer_later = (long["death_cause"].to_numpy(object) == "cancer") & survivors
+    rows = [
+        _aside("os_120_1992_2004", "actual 10-year survival, hepatectomies 1992-2004",
+               "Creasy et al. 2018, MSKCC 1992-2004, 1,211 patients (PMID 29455841)",
+               295 / 1211, math.nan, math.nan, float(survivors[later_era].mean()),
+               "295 (24.4%) actual 10-year survivors"),
+        _aside("cured_through_recurrence", "10-year survivors who had a curative repeat "
+               "operation", "Creasy et al. 2018 (58 of 250 cured); Viganò et al., Ann Surg Oncol "
+               "2008 (5 of 17 disease-free 10-year survivors, Turin 1985-1996)", 58 / 250,
+               math.nan, math.nan, float(cured[survivors].mean()),
+               "23.2% of the cured reached it through a resected recurrence"),
+        _aside("cancer_death_after_10", "cancer deaths after 10 years among 10-year survivors",
+               "Tomlinson et al., J Clin Oncol 2007 (MSKCC 1985-1994)", 1 / 102, math.nan,
+               math.nan, float(cancer_later[survivors].mean()),
+               "one disease-specific death after 10 years among 102 survivors"),
+        _aside("curative_share_late", "curative-intent treatment of first recurrences found "
+               "after 3 years", "Galjart et al., Ann Surg Oncol 2016;23(12) (Erasmus MC "
+               "2000-2011)", 0.55, math.nan, math.nan, float(cured[late].mean()),
+               "patients disease-free at 3 years who recurred: more than half (55%) treated "
+               "with curative intent"),
+        _aside("curative_share_early", "curative-intent treatment of first recurrences found "
+               "within 3 years", "model only: no series of the era reports it this way",
+               math.nan, math.nan, math.nan, float(cured[early].mean()),
+               "the same share among recurrences found by 36 months (to set beside the late)"),
+        _aside("curative_share_all", "curative-intent treatment of first recurrences, any time",
+               "Butte et al., Ann Surg Oncol 2015;22(8):2761-71 (MSKCC)", 160 / 594, math.nan,
+               math.nan, float(cured[recurred].mean()),
+               "re-resection of all disease in 160 of 594 patients who recurred (27%)"),
+        _aside("advance_facs", "detection advance, FACS CEA+CT over minimum follow-up (months, "
+               "paired mean)", "Mokhles et al., Br J Surg 2016;103:1259-68, Table 5 (FACS: 24 "
+               "CEA+CT)", 24.0, math.nan, math.nan, float(paired.mean()),
+               "advanced the diagnosis of recurrence by a median of 10 (i.q.r. 5-24) months "
+               "over 16 randomized comparisons"),
+        _aside("advance_trials", "difference in mean time to detected recurrence, FACS CEA+CT "
+               "against minimum (months)", "Renehan et al., BMJ 2002;324:813 (5 trials, 1,342 "
+               "patients); Tjandra and Chan, Dis Colon Rectum 2007;50:1783 (8 trials): 5.91",
+               8.5, 7.6, 9.4, float(means[0] - means[1]),
+               "intensive follow-up detected recurrences earlier: difference in means 8.5 "
+               "months (7.6 to 9.4)"),
+    ]
     return pd.DataFrame(rows)
 
 
@@ -271,7 +347,7 @@ def _rows(table: pd.DataFrame, topic: str) -> list[list[str]]:
         model = _number(r.model)
         if _present(r.model_lo_95):
             model += f" ({_number(r.model_lo_95)} to {_number(r.model_hi_95)})"
-        where = "" if r.group == "external" else f"{r.group}; "
+        where = "" if r.group in ("external", "kept aside") else f"{r.group}; "
         rows.append([r.label, f"“{r.quote}” ({where}{r.section})", reported, model, _number(r.z),
                      f"{_USES.get(r.use, r.use)}; {_VERDICTS.get(r.verdict, r.verdict)}"])
     return rows
@@ -354,8 +430,8 @@ def write_report(out: Path, params_path=None, policy_path=None, seed: int = 4242
     external_design = ExternalDesign(external_patients, external_patients, seed + 1)
     long, arms = simulate_external(params, external_design)
     outside = external_table(long, arms)
-    table = pd.concat([validation_table(patients, rectal_studies, colon_studies), outside],
-                      ignore_index=True)
+    table = pd.concat([validation_table(patients, rectal_studies, colon_studies), outside,
+                       kept_aside_table(long, arms)], ignore_index=True)
     fit = table[(table["use"] == "fit") & (table["group"] != "external")]
     outside_fit = outside[outside["use"] == "fit"]
     meta = {"params": str(params_path or "sim/data/params.toml (installed default)"),

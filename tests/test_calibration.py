@@ -41,6 +41,13 @@ def test_report_is_written_from_the_installed_defaults(report):
     external = table[table.group == "external"]
     assert {"tomlinson_os_120_1985_1994", "facs_curative_ratio_ct"} <= set(external.index)
     assert external.model.notna().all() and external.verdict.isin(["ok", "miss"]).all()
+    aside = table[table.group == "kept aside"]
+    assert {"curative_share_late", "curative_share_early", "advance_facs", "advance_trials",
+            "os_120_1992_2004", "cancer_death_after_10"} <= set(aside.index)
+    assert aside.model.notna().all() and aside.z.isna().all()     # beside, never scored
+    shares = aside.drop(["advance_facs", "advance_trials"])
+    assert ((shares.model >= 0) & (shares.model <= 1)).all()
+    assert aside.loc["advance_facs", "model"] > 0       # intensive follow-up finds it earlier
 
 
 def test_the_validation_report_reads_in_words(report):
