@@ -211,8 +211,9 @@ def test_analysis_in_batches_of_draws_gives_what_one_read_gives(tmp_path):
     from sim.studies.decision import PRICED_COLUMNS
 
     run_units(_small_priced(per_unit=150), tmp_path, LocalExecutor(1))
-    whole = digest(tmp_path, PRICED_COLUMNS, rows=10**9)
-    batched = digest(tmp_path, PRICED_COLUMNS, rows=1, executor=LocalExecutor(2))
+    whole = digest(tmp_path, PRICED_COLUMNS, rows=10**9, reference="esmo")
+    batched = digest(tmp_path, PRICED_COLUMNS, rows=1, executor=LocalExecutor(2),
+                     reference="esmo")
     assert len(whole.metrics) == 2 * 4
     for name in ("metrics", "survival", "means"):
         pd.testing.assert_frame_equal(getattr(whole, name), getattr(batched, name),
@@ -230,12 +231,12 @@ def test_draws_digested_where_they_were_simulated_give_what_reading_them_back_gi
     run_units(_small_priced(per_unit=300), tmp_path, LocalExecutor(1))
     stored = sorted((tmp_path / "digests").iterdir())
     assert [p.name for p in stored] == ["0", "1", "2", "3"]
-    from_units = digest(tmp_path, PRICED_COLUMNS)
+    from_units = digest(tmp_path, PRICED_COLUMNS, reference="esmo")
     shutil.rmtree(stored[1])
     shutil.rmtree(stored[3])
-    mixed = digest(tmp_path, PRICED_COLUMNS, rows=1, executor=LocalExecutor(2))
+    mixed = digest(tmp_path, PRICED_COLUMNS, rows=1, executor=LocalExecutor(2), reference="esmo")
     shutil.rmtree(tmp_path / "digests")
-    read_back = digest(tmp_path, PRICED_COLUMNS)
+    read_back = digest(tmp_path, PRICED_COLUMNS, reference="esmo")
     assert len(read_back.metrics) == 2 * 4
     for name in ("metrics", "survival", "means"):
         pd.testing.assert_frame_equal(getattr(from_units, name), getattr(read_back, name),
