@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from sim._paths import scenario_file
 from sim.errors import InputError
 from sim.execution.executor import LocalExecutor
 from sim.execution.runner import CohortSpec, run_cohort, simulate_tables, versions
@@ -57,14 +58,7 @@ def load_policy(policy: str | Path | Policy = "baseline") -> Policy:
     (``"baseline"``, ``"symptoms-only"``, ``"trials/facs-ct"``; see `scenarios/`)."""
     if isinstance(policy, Policy):
         return policy
-    path = Path(policy)
-    if not path.is_file():
-        packaged = Path(str(resources.files("sim") / "scenarios" / f"{policy}.toml"))
-        if not packaged.is_file():
-            raise InputError(f"{policy}: no such file, and no packaged scenario of that name "
-                             "(the names are the files of scenarios/ without .toml)")
-        path = packaged
-    return _load_policy(path)
+    return _load_policy(scenario_file(policy, "policy file"))
 
 
 def _params(params: str | Path | Params | None) -> Params:
@@ -73,7 +67,7 @@ def _params(params: str | Path | Params | None) -> Params:
 
 def _check_chunk(chunk_size: int) -> None:
     if not 0 < chunk_size <= MAX_CHUNK:
-        raise InputError(f"--chunk-size: must be a positive number of patients, at most "
+        raise InputError(f"chunk_size: must be a positive number of patients, at most "
                          f"{MAX_CHUNK:,} (got {chunk_size})")
 
 
@@ -132,8 +126,8 @@ def write_cohort(out: str | Path, n: int, *, seed: int = DEFAULT_SEED, design: s
                  primary: str = "both", years: float = 10.0,
                  policy: str | Path | Policy = "baseline",
                  params: str | Path | Params | None = None, replicate: int = 0,
-                 chunk_size: int = 10_000, executor=None, resume: bool = False,
-                 progress: bool | None = None, command: str = "") -> dict:
+                 chunk_size: int = 10_000, workers: int | None = None, executor=None,
+                 resume: bool = False, progress: bool | None = None, command: str = "") -> dict:
     """Simulate `n` patients unit by unit into `out` (partitioned Parquet and manifest.json,
     all or nothing, resumable); returns the run's tally (counts for the one-screen summary)."""
     spec = CohortSpec(n, seed, design, primary, years, replicate).check()
@@ -143,8 +137,18 @@ def write_cohort(out: str | Path, n: int, *, seed: int = DEFAULT_SEED, design: s
               "policy_file": str(policy) if not isinstance(policy, Policy) else "(object)",
               "params_file": (str(params) if isinstance(params, (str, Path))
                               else "(object)" if params is not None else str(default_params_path()))}
+    executor = executor or LocalExecutor(_workers(workers))
     return run_cohort(spec, model, surveillance, Path(out), fields, chunk_size=chunk_size,
                       executor=executor, resume=resume, progress=progress)
+
+
+def _workers(workers: int | None) -> int:
+    """Local worker processes: 1 by default, else a positive integer (one line otherwise)."""
+    if workers is None:
+        return 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers: must be a positive integer (got {workers!r})")
+    return workers
 
 
 def _write_files(folder: Path, files: dict[str, bytes]) -> None:
@@ -156,8 +160,9 @@ def _write_files(folder: Path, files: dict[str, bytes]) -> None:
 
 
 def compare(comparison: str | Path | Comparison, *, out: str | Path | None = None,
-            executor=None, resume: bool = False, progress: bool | None = False,
-            command: str = "", economics: str | Path | None = None) -> ComparisonResult:
+            workers: int | None = None, executor=None, resume: bool = False,
+            progress: bool | None = False, keep_patients: bool = True, command: str = "",
+            economics: str | Path | None = None) -> ComparisonResult:
     """Run every policy of a comparison on the same patients over the parameter draws.
 
     `comparison` is a file (`scenarios/comparisons/*.toml`) or a `Comparison`; `economics`, an
@@ -168,6 +173,10 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     With `out`, the tables (the same frames as CSV), report.html, figures, every patient table
     and manifest.json are written there (new or empty; an interrupted run is finished with
     ``resume=True``); without, in a temporary directory that is removed at the end.
+    `workers`: local processes (default 1; or give an `executor`, e.g. Dask's); `progress`:
+    False (default) writes nothing to stderr, True or None a bar on a terminal and a few lines
+    otherwise; `keep_patients` False: the patient tables are removed once summarised (a
+    probabilistic analysis need not keep millions of rows).
     """
     from sim.reports.comparison import render  # noqa: PLC0415 - matplotlib on use only
 
@@ -190,9 +199,9 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
                 "economics": loaded.economics.digest() if loaded.economics else None,
                 "versions": versions()}
     staging = staging_for(target, identity, resume, ("patients", "departments"))
-    executor = executor or LocalExecutor(1)
+    executor = executor or LocalExecutor(_workers(workers))
     try:
-        run_units(loaded, staging, executor, terminal=progress)
+        run_units(loaded, staging, executor, progress=progress)
     except BaseException:
         release(staging)      # the units done stay, for --resume
         raise
@@ -201,7 +210,8 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     result = analyse(staging, loaded, prices, executor)
     _write_files(staging, {**result.csv_files(),
                           **render(result, loaded.policies, loaded.economics)})
-    for folder in ("departments", "digests"):      # the run's working records
+    working = ("departments", "digests") + (() if keep_patients else ("patients",))
+    for folder in working:      # the run's working records (and the patients, if not kept)
         shutil.rmtree(staging / folder, ignore_errors=True)
     params = load_params()
     write_manifest(staging, command=command, comparison_file=str(source) if source else "(object)",
@@ -218,26 +228,29 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
 
 
 def power(design: str | Path | Design, *, replicates: int | None = None, seed: int | None = None,
-          out: str | Path | None = None, executor=None, progress: bool | None = False,
-          command: str = "") -> PowerCurve:
+          out: str | Path | None = None, workers: int | None = None, executor=None,
+          progress: bool | None = False, command: str = "") -> PowerCurve:
     """The power curve of a design (`scenarios/power/*.toml`, or a loaded `Design`): power by
     simulation at every sample size of its grid, the formulas beside it; `curve.table` is the
     DataFrame. With `out` (new or empty), power.csv, power.md, power.png, power.json and
     manifest.json are written there, all at once: the run is assembled beside it and renamed."""
+    if not isinstance(design, (str, Path, *Design.__args__)):
+        raise TypeError(f"design: a design file, the name of a packaged design "
+                        f"(\"power/exponential\") or a loaded Design; got {type(design).__name__}")
     source = None if not isinstance(design, (str, Path)) else Path(design)
     loaded = load_design(source) if source is not None else design
     replicates = loaded.replicates if replicates is None else replicates
     seed = loaded.seed if seed is None else seed
     if not 0 < replicates <= MAX_POWER_REPLICATES:
-        raise InputError(f"--reps: must be a positive number of replicate trials, at most "
+        raise InputError(f"replicates: must be a positive number of replicate trials, at most "
                          f"{MAX_POWER_REPLICATES:,} (got {replicates})")
     lives = replicates * sum(loaded.sample_sizes)
     if lives > MAX_POWER_PATIENT_LIVES:
-        raise InputError(f"--reps: {replicates:,} replicates of sample sizes summing to "
+        raise InputError(f"replicates: {replicates:,} replicates of sample sizes summing to "
                          f"{sum(loaded.sample_sizes):,} make {lives:,} simulated patients, more "
                          f"than {MAX_POWER_PATIENT_LIVES:,}; use fewer replicates or sizes")
     if seed < 0:
-        raise InputError(f"--seed: must be a non-negative integer (got {seed})")
+        raise InputError(f"seed: must be a non-negative integer (got {seed})")
     staging = None
     if out is not None:   # staged beside `out` (its presence keeps a second run out) and renamed
         out = check_out(out)
@@ -245,7 +258,8 @@ def power(design: str | Path | Design, *, replicates: int | None = None, seed: i
                                     "versions": versions()}, False, ())
     try:
         curve = power_curve(simulate_replicates(loaded, replicates, seed,
-                                                executor or LocalExecutor(1), progress=progress))
+                                                executor or LocalExecutor(_workers(workers)),
+                                                progress=progress))
         if staging is not None:
             from sim.reports.power import write_report  # noqa: PLC0415 - matplotlib on use only
 

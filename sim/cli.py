@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--economics", type=Path, default=None, help="an economics file "
                      "(scenarios/economics/): a cost-effectiveness analysis with it, in place of "
                      "the file the comparison names (default: the comparison's, if any)")
+    run.add_argument("--no-patients", action="store_true", help="remove the patient tables once "
+                     "summarised (a probabilistic analysis need not keep millions of rows)")
     add_execution_options(run)
     summarize = commands.add_parser("summarize", help="survival table and figure of a cohort")
     summarize.add_argument("directory", type=Path, help="a cohort written by `crlm-sim cohort`")
@@ -135,7 +137,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     executor = executor_from(args)
     try:
         compare(args.file, out=out, executor=executor, resume=args.resume, progress=None,
-                command=shlex.join(["crlm-sim", *argv]), economics=args.economics)
+                keep_patients=not args.no_patients, command=shlex.join(["crlm-sim", *argv]),
+                economics=args.economics)
     finally:
         executor.close()
     print(_plain(_without((out / "results.md").read_text(), ("Policies", "Figures", "Glossary"))))
@@ -237,7 +240,7 @@ def _command(argv: list[str]) -> int:
             return _run(args, argv)
         return args.handler(args, argv)
     except InputError as error:
-        print(f"crlm-sim: error: {_one_line(str(error))}", file=sys.stderr)
+        print(f"crlm-sim: error: {_one_line(_as_flag(str(error)))}", file=sys.stderr)
         return 2
     except (OSError, UnicodeError) as error:   # the disk, not the code: one line all the same
         where = getattr(error, "filename", None)
@@ -249,6 +252,18 @@ def _command(argv: list[str]) -> int:
         print("crlm-sim: interrupted; nothing was written to --out (where a command has --resume, "
               "the same command with --resume finishes the run)", file=sys.stderr)
         return 143 if isinstance(stop, _Terminated) else 130
+
+
+_FLAGS = {"n": "--n", "seed": "--seed", "replicate": "--replicate", "design": "--design",
+          "primary": "--primary", "years": "--years", "chunk_size": "--chunk-size",
+          "replicates": "--replicates"}
+"""The API's argument names in its errors, and the command line's flags for them."""
+
+
+def _as_flag(message: str) -> str:
+    """An error that names an argument of the API (`n: ...`) names the flag instead."""
+    name, colon, rest = message.partition(":")
+    return f"{_FLAGS[name]}:{rest}" if colon and name in _FLAGS else message
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`crlm-sim power FILE --out DIR [--reps R] [--seed S] [--workers W]`: the power curve of a design.
+"""`crlm-sim power FILE --out DIR [--replicates R] [--seed S] [--workers W]`: the power curve of a design.
 
 `register_power(commands)` adds the subcommand to the subparsers of `crlm-sim`; its handler takes the
 parsed arguments and returns the exit status. Heavy imports wait until the command runs.
@@ -29,8 +29,9 @@ def register_power(commands) -> argparse.ArgumentParser:
                                 "size of its grid; write power.csv, power.md, power.png and power.json.")
     power.add_argument("file", type=Path, metavar="FILE", help="design file (scenarios/power/*.toml)")
     power.add_argument("--out", type=Path, required=True, help="new or empty output directory")
-    power.add_argument("--reps", type=_int, default=None, help="replicate trials per sample size "
-                       "(default: the design's replicates)")
+    power.add_argument("--replicates", "--reps", dest="reps", type=_int, default=None,
+                       help="replicate trials per sample size (default: the design's replicates; "
+                       "--reps is the same)")
     power.add_argument("--seed", type=_int, default=None, help="root seed (default: the design's seed)")
     add_execution_options(power, resume=False)
     power.set_defaults(handler=run_power)

@@ -31,7 +31,7 @@ MAX_TRIAL_PATIENTS = 1_000_000
 """The largest sample size of a power design (`sample_sizes`)."""
 
 MAX_POWER_REPLICATES = 1_000_000
-"""Replicate trials per sample size (`replicates`, `--reps`)."""
+"""Replicate trials per sample size (`replicates`, `--replicates`)."""
 
 MAX_POWER_PATIENT_LIVES = 10_000_000_000
 """Replicates x the sum of the sample sizes of one power run."""

@@ -121,8 +121,8 @@ COMMANDS = ("cohort", "run", "power", "validate", "calibrate")
 @pytest.mark.parametrize("argv, message", [
     (["cohort", "--n", "1000000000000"], r"--n: must be a positive number of patients, at most 100,000,000"),
     (["cohort", "--n", "100", "--chunk-size", "1000000000"], r"--chunk-size: .* at most 1,000,000"),
-    (["power", EXPONENTIAL, "--reps", "1000000000000"], r"--reps: .* at most 1,000,000 "),
-    (["power", EXPONENTIAL, "--reps", "1e12"], r"--reps: .*must be an integer"),
+    (["power", EXPONENTIAL, "--reps", "1000000000000"], r"--replicates: .* at most 1,000,000 "),
+    (["power", EXPONENTIAL, "--reps", "1e12"], r"--replicates(/--reps)?: .*must be an integer"),
 ])
 def test_item_3_sizes_on_the_command_line(capsys, tmp_path, argv, message):
     out = tmp_path / "out"
@@ -140,7 +140,7 @@ def test_item_3_sizes_on_the_command_line(capsys, tmp_path, argv, message):
     ("design", "allocation = [1, 1]", "allocation = [1000000000, 1]",
      r"allocation.0: Input should be less than or equal to 100"),
     ("design", "sample_sizes = [150, 200, 250, 300, 350, 400, 450, 500]\nreplicates = 4000",
-     "sample_sizes = [200000, 1000000]\nreplicates = 100000", r"--reps: .* more than 10,000,000,000"),
+     "sample_sizes = [200000, 1000000]\nreplicates = 100000", r"--replicates: .* more than 10,000,000,000"),
 ])
 def test_item_3_sizes_in_files(capsys, tmp_path, kind, old, new, message):
     out = tmp_path / "out"

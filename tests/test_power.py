@@ -324,7 +324,7 @@ def test_command_writes_csv_markdown_and_figure(tmp_path, capsys):
 
 
 def test_command_rejects_bad_options(tmp_path):
-    with pytest.raises(InputError, match=r"^--reps: must be a positive number of replicate trials, at most 1,000,000 \(got 0\)"):
+    with pytest.raises(InputError, match=r"^replicates: must be a positive number of replicate trials, at most 1,000,000 \(got 0\)"):
         _command(str(EXPONENTIAL), "--out", str(tmp_path / "a"), "--reps", "0")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")

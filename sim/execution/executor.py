@@ -197,18 +197,24 @@ def executor_from(args: argparse.Namespace):
 
 
 class Progress:
-    """Progress of a run of units: a bar on a terminal (units, patients per second, time left),
-    plain log lines otherwise. `update(count)` after each unit of `count` patients (or of what
-    `nouns`, singular and plural, name: a comparison counts patient-lives)."""
+    """Progress of a run of units. `show`: False, nothing at all; True or None, a bar on a
+    terminal (units, patients per second, time left) and otherwise plain lines on stderr, at
+    most one per tenth of the units and per `LINE_SECONDS` (whichever is rarer) and one at the
+    end. `update(count)` after each unit of `count` patients (or of what `nouns`, singular and
+    plural, name: a comparison counts patient-lives)."""
 
-    def __init__(self, total_patients: int, total_units: int, terminal: bool | None = None,
+    LINE_SECONDS = 30.0
+
+    def __init__(self, total_patients: int, total_units: int, show: bool | None = None,
                  done_patients: int = 0, done_units: int = 0,
                  nouns: tuple[str, str] = ("patient", "patients")):
         self.total, self.units, self.nouns = total_patients, total_units, nouns
         self.done, self.units_done, self.fresh = done_patients, done_units, 0
         self.started = time.perf_counter()
+        self.quiet = show is False
         self.bar = None
-        if sys.stderr.isatty() if terminal is None else terminal:
+        self.last_line, self.last_units = self.started, done_units
+        if not self.quiet and sys.stderr.isatty():
             from tqdm import tqdm  # noqa: PLC0415 - only on a terminal
             self.bar = tqdm(total=total_patients, initial=done_patients, unit=nouns[0],
                             unit_scale=True, leave=False)
@@ -217,14 +223,22 @@ class Progress:
         self.done += count
         self.fresh += count
         self.units_done += 1
+        if self.quiet:
+            return
         if self.bar is not None:
             self.bar.update(count)
             self.bar.set_postfix(units=f"{self.units_done}/{self.units}")
-        elif self.units > 1:
-            rate = self.fresh / max(time.perf_counter() - self.started, 1e-9)
+            return
+        now = time.perf_counter()
+        last = self.units_done >= self.units
+        due = (self.units_done - self.last_units >= max(1, self.units / 10)
+               and now - self.last_line >= self.LINE_SECONDS)
+        if self.units > 1 and (due or last):
+            self.last_line, self.last_units = now, self.units_done
+            rate = self.fresh / max(now - self.started, 1e-9)
             left = (self.total - self.done) / rate if rate else float("nan")
             plural = self.nouns[1]
-            print(f"crlm-sim: unit {self.units_done}/{self.units}, {self.done} {plural}, "
+            print(f"crlm-sim: unit {self.units_done}/{self.units}, {self.done:,} {plural}, "
                   f"{rate:,.0f} {plural}/s, {left:,.0f} s left", file=sys.stderr, flush=True)
 
     def close(self) -> None:

@@ -52,19 +52,19 @@ class CohortSpec:
 
     def check(self) -> "CohortSpec":
         if not isinstance(self.n, int) or not 0 < self.n <= MAX_PATIENTS:
-            raise InputError(f"--n: must be a positive number of patients, at most "
+            raise InputError(f"n: must be a positive number of patients, at most "
                              f"{MAX_PATIENTS:,} (got {self.n})")
         if self.seed < 0:
-            raise InputError(f"--seed: must be a non-negative integer (got {self.seed})")
+            raise InputError(f"seed: must be a non-negative integer (got {self.seed})")
         if self.replicate < 0:
-            raise InputError(f"--replicate: must be a non-negative integer (got {self.replicate})")
+            raise InputError(f"replicate: must be a non-negative integer (got {self.replicate})")
         if self.design not in DESIGNS:
-            raise InputError(f"--design: must be one of {', '.join(DESIGNS)} (got {self.design!r})")
+            raise InputError(f"design: must be one of {', '.join(DESIGNS)} (got {self.design!r})")
         if self.primary not in PRIMARY_CHOICES:
-            raise InputError(f"--primary: must be one of {', '.join(PRIMARY_CHOICES)} "
+            raise InputError(f"primary: must be one of {', '.join(PRIMARY_CHOICES)} "
                              f"(got {self.primary!r})")
         if not 0 < self.years <= 100:   # also refuses inf and nan
-            raise InputError(f"--years: must be a positive number of years, at most 100 "
+            raise InputError(f"years: must be a positive number of years, at most 100 "
                              f"(got {self.years})")
         return self
 

@@ -23,6 +23,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from sim._paths import scenario_file
 from sim._toml import validate_file
 
 __all__ = ["Economics", "load_economics", "EVENT_COSTS", "MONTHLY_COSTS", "UTILITIES",
@@ -174,7 +175,7 @@ class Economics:
 
 def load_economics(path: str | Path) -> Economics:
     """Read and check an economics file; an error is one line naming the field."""
-    path = Path(path)
+    path = scenario_file(path, "economics file")
     spec = validate_file(path, _EconomicsFile)
     means, sds, sources = {}, {}, {}
     for prefix, table in (("cost", spec.event_cost), ("monthly", spec.monthly_cost),

@@ -251,12 +251,15 @@ def comparison_document(result: ComparisonResult, policies, economics=None) -> D
     names = list(summary["policy"])
     others = [name for name in names if name != reference]
     cost_unit = _cost_unit(policies)
-    levels = [[label, unit, *(_cell(row, metric) for _, row in summary.iterrows())]
-              for metric, (label, unit, _, _) in METRICS.items()]
+    # with an economics file the surveillance cost is the cost-effectiveness section's (in its
+    # currency and price year, discounted): the policies' own cost figures are left out
+    shown = [m for m in METRICS if not (result.decision is not None and m == "cost_per_patient")]
+    levels = [[METRICS[m][0], METRICS[m][1], *(_cell(row, m) for _, row in summary.iterrows())]
+              for m in shown]
     differences = [[METRICS[m][0], METRICS[m][1], *(_cell(row, m, "_difference")
                                                     for _, row in summary.iterrows()
                                                     if row["policy"] != reference)]
-                   for m in PAIRED]
+                   for m in PAIRED if m in shown]
     blocks = [Paragraph(f"Comparison {result.name}."), Bullets(tuple(_notes(result, cost_unit))),
               Heading("Policies"), Table(tuple(_POLICY_HEADER), _rows(_policy_rows(policies))),
               Heading("Results by policy"), Table(("metric", "unit", *names), _rows(levels)),

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim._toml import validate_file
-from sim._paths import named_file
+from sim._paths import named_file, scenario_file
 from sim.errors import InputError
 from sim.limits import MAX_CHUNK, MAX_COMPARISON_PATIENTS, MAX_PATIENT_LIVES
 from sim.execution.executor import Progress
@@ -94,7 +94,7 @@ class Comparison:
 def load_comparison(path: str | Path, economics: str | Path | None = None) -> Comparison:
     """Read and check a comparison file and the policy and economics files it names (`economics`,
     a file, replaces the one it names); an error is one line."""
-    path = Path(path)
+    path = scenario_file(path, "comparison file")
     spec = validate_file(path, _ComparisonFile)
     policies = tuple(load_policy(named_file(path, "policies", name, "policy file"))
                      for name in spec.policies)
@@ -113,7 +113,7 @@ def load_comparison(path: str | Path, economics: str | Path | None = None) -> Co
                          f"{MAX_PATIENT_LIVES:,}")
     priced = None
     if economics is not None:
-        priced = load_economics(economics)
+        priced = load_economics(scenario_file(economics, "economics file"))
     elif spec.economics is not None:
         priced = load_economics(named_file(path, "economics", spec.economics, "economics file"))
     if priced is not None:
@@ -237,9 +237,11 @@ def _write_policy(unit: ComparisonUnit, k: int, policy: Policy, patients: pa.Tab
     return patients
 
 
-def run_units(comparison: Comparison, staging: Path, executor, terminal: bool | None = False) -> None:
-    """Every (draw, replicate, chunk) unit not yet done in `staging`, with progress shown
-    as `sim.execution.executor.Progress` does (`terminal` None: a bar when stderr is a terminal)."""
+def run_units(comparison: Comparison, staging: Path, executor,
+              progress: bool | None = False) -> None:
+    """Every (draw, replicate, chunk) unit not yet done in `staging`, with progress shown as
+    `sim.execution.executor.Progress` does (False: none; None or True: a bar on a terminal,
+    a few lines otherwise)."""
     for folder in ("patients", "departments"):
         (staging / folder).mkdir(parents=True, exist_ok=True)  # (tests call it on a bare folder)
     done = {p.stem for p in (staging / "departments").glob("*.json")}
@@ -258,7 +260,7 @@ def run_units(comparison: Comparison, staging: Path, executor, terminal: bool | 
         for first in range(0, cohort.patients, cohort.patients_per_department)
     ]
     todo = [u for u in units if not done.issuperset(u.names)]
-    bar = Progress(sum(u.lives for u in units), len(units), terminal,
+    bar = Progress(sum(u.lives for u in units), len(units), progress,
                    done_patients=sum(u.lives for u in units if done.issuperset(u.names)),
                    done_units=len(units) - len(todo), nouns=("patient-life", "patient-lives"))
     try:

@@ -60,7 +60,7 @@ def parameter_groups(draws: int, prices: list[dict]) -> dict[str, np.ndarray]:
     for group, prefixes in GROUPS.items():
         names = [k for k in prices[0] if k.startswith(prefixes)]
         groups[group] = np.array([[p[k] for k in names] for p in prices])
-    groups["all parameters"] = np.hstack(list(groups.values()))
+    # (all of them together is the EVPI itself, computed exactly: not a group of its own)
     return groups
 
 

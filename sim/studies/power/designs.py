@@ -39,7 +39,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sim._toml import read_toml, validate_file
-from sim._paths import named_file
+from sim._paths import named_file, scenario_file
 from sim.errors import InputError
 from sim.limits import MAX_ALLOCATION, MAX_POWER_REPLICATES, MAX_TRIAL_PATIENTS
 from sim.output.schema import PATIENT_COLUMNS
@@ -282,7 +282,7 @@ def _check_cohort(design: CohortDesign, path: Path) -> None:
 
 def load_design(path: str | Path) -> Design:
     """Read and check a design file; an error is one line naming the field."""
-    path = Path(path)
+    path = scenario_file(path, "design file")
     tree = read_toml(path)
     kind = tree.get("kind")
     if not isinstance(kind, str) or kind not in _MODELS:
