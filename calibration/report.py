@@ -121,7 +121,7 @@ def external_table(long: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def _aside(id_, label, source, reported, lo, hi, model, quote) -> dict:
+def _aside(id_, label, source, reported, model, quote, lo=math.nan, hi=math.nan) -> dict:
     return {"id": id_, "label": label, "topic": TOPICS[7], "section": source,
             "use": "kept aside", "group": "kept aside", "estimator": "kept aside",
             "reported": reported, "reported_lo": lo, "reported_hi": hi, "model": model,
@@ -154,41 +154,41 @@ def kept_aside_table(long: pd.DataFrame, arms: dict[str, pd.DataFrame]) -> pd.Da
     rows = [
         _aside("os_120_1992_2004", "actual 10-year survival, hepatectomies 1992-2004",
                "Creasy et al. 2018, MSKCC 1992-2004, 1,211 patients (PMID 29455841)",
-               295 / 1211, math.nan, math.nan, float(survivors[later_era].mean()),
+               295 / 1211, float(survivors[later_era].mean()),
                "295 (24.4%) actual 10-year survivors"),
         _aside("cured_through_recurrence", "10-year survivors who had a curative repeat "
                "operation", "Creasy et al. 2018 (58 of 250 cured); Viganò et al., Ann Surg Oncol "
                "2008 (5 of 17 disease-free 10-year survivors, Turin 1985-1996)", 58 / 250,
-               math.nan, math.nan, float(cured[survivors].mean()),
+               float(cured[survivors].mean()),
                "23.2% of the cured reached it through a resected recurrence"),
         _aside("cancer_death_after_10", "cancer deaths after 10 years among 10-year survivors",
-               "Tomlinson et al., J Clin Oncol 2007 (MSKCC 1985-1994)", 1 / 102, math.nan,
-               math.nan, float(cancer_later[survivors].mean()),
+               "Tomlinson et al., J Clin Oncol 2007 (MSKCC 1985-1994)", 1 / 102,
+               float(cancer_later[survivors].mean()),
                "one disease-specific death after 10 years among 102 survivors"),
         _aside("curative_share_late", "curative-intent treatment of first recurrences found "
                "after 3 years", "Galjart et al., Ann Surg Oncol 2016;23(12) (Erasmus MC "
-               "2000-2011)", 0.55, math.nan, math.nan, float(cured[late].mean()),
+               "2000-2011)", 0.55, float(cured[late].mean()),
                "patients disease-free at 3 years who recurred: more than half (55%) treated "
                "with curative intent"),
         _aside("curative_share_early", "curative-intent treatment of first recurrences found "
                "within 3 years", "model only: no series of the era reports it this way",
-               math.nan, math.nan, math.nan, float(cured[early].mean()),
+               math.nan, float(cured[early].mean()),
                "the same share among recurrences found by 36 months (to set beside the late)"),
         _aside("curative_share_all", "curative-intent treatment of first recurrences, any time",
-               "Butte et al., Ann Surg Oncol 2015;22(8):2761-71 (MSKCC)", 160 / 594, math.nan,
-               math.nan, float(cured[recurred].mean()),
+               "Butte et al., Ann Surg Oncol 2015;22(8):2761-71 (MSKCC)", 160 / 594,
+               float(cured[recurred].mean()),
                "re-resection of all disease in 160 of 594 patients who recurred (27%)"),
         _aside("advance_facs", "detection advance, FACS CEA+CT over minimum follow-up (months, "
                "paired mean)", "Mokhles et al., Br J Surg 2016;103:1259-68, Table 5 (FACS: 24 "
-               "CEA+CT)", 24.0, math.nan, math.nan, float(paired.mean()),
+               "CEA+CT)", 24.0, float(paired.mean()),
                "advanced the diagnosis of recurrence by a median of 10 (i.q.r. 5-24) months "
                "over 16 randomized comparisons"),
         _aside("advance_trials", "difference in mean time to detected recurrence, FACS CEA+CT "
                "against minimum (months)", "Renehan et al., BMJ 2002;324:813 (5 trials, 1,342 "
                "patients); Tjandra and Chan, Dis Colon Rectum 2007;50:1783 (8 trials): 5.91",
-               8.5, 7.6, 9.4, float(means[0] - means[1]),
+               8.5, float(means[0] - means[1]),
                "intensive follow-up detected recurrences earlier: difference in means 8.5 "
-               "months (7.6 to 9.4)"),
+               "months (7.6 to 9.4)", lo=7.6, hi=9.4),
     ]
     return pd.DataFrame(rows)
 

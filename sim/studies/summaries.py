@@ -185,17 +185,19 @@ def levels_and_differences(per_draw: pd.DataFrame, reference: str, order: list[s
         series = {**{c: (values[c].to_numpy(float), against[c].to_numpy(float))
                      for c in dict.fromkeys([*levels, *paired])},
                   **{k: (f(values), f(against)) for k, f in derived.items()}}
-        steps = [(column, kind) for column in series for kind in ("level", "difference")]
-        if not interleaved:
-            steps.sort(key=lambda step: step[1] == "difference")   # (stable: levels first)
+        level, difference = {}, {}
+        for column, (mine, theirs) in series.items():
+            if column in levels or column in derived:
+                level[column] = dict(zip((column, f"{column}_lower", f"{column}_upper"),
+                                         interval(mine)))
+            if column in paired or column in derived:
+                suffixes = ("_difference", "_difference_lower", "_difference_upper")
+                difference[column] = dict(zip((column + end for end in suffixes),
+                                              interval(mine - theirs)))
         row = {"policy": name, "draws": len(values)}
-        for column, kind in steps:
-            mine, theirs = series[column]
-            if kind == "level" and (column in levels or column in derived):
-                row[column], row[f"{column}_lower"], row[f"{column}_upper"] = interval(mine)
-            elif kind == "difference" and (column in paired or column in derived):
-                (row[f"{column}_difference"], row[f"{column}_difference_lower"],
-                 row[f"{column}_difference_upper"]) = interval(mine - theirs)
+        for part in ([level.get(c, {}) | difference.get(c, {}) for c in series] if interleaved
+                     else [*level.values(), *difference.values()]):
+            row |= part
         rows.append(row)
     return rows
 
