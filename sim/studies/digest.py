@@ -246,8 +246,6 @@ def _detection(patients: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
     keys = [codes[recurred], draw[recurred]]
     table = pd.DataFrame({"onset_to_detection_months": wait.groupby(keys).mean(),
                           "onset_to_detection_median_months": wait.groupby(keys).median()})
-    for column in ADVANCE_COLUMNS[2:]:
-        table[column] = np.nan
     position = {name: code for code, name in enumerate(names)}
     if reference in position:
         patient = pd.MultiIndex.from_arrays([draw, patients["replicate"].to_numpy(),
@@ -259,10 +257,9 @@ def _detection(patients: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
         paired = recurred & np.isfinite(against)
         advance = pd.Series(against[paired] - detected[paired])
         by = advance.groupby([codes[paired], draw[paired]])
-        paired_table = pd.DataFrame({
+        table = table.join(pd.DataFrame({
             "detection_advance_months": by.mean(),
             "detection_advance_median_months": by.median(),
             "detection_advance_q25_months": by.quantile(0.25),
-            "detection_advance_q75_months": by.quantile(0.75)})
-        table.update(paired_table)
-    return _by_policy_and_draw(table, names)
+            "detection_advance_q75_months": by.quantile(0.75)}))
+    return _by_policy_and_draw(table.reindex(columns=list(ADVANCE_COLUMNS)), names)
