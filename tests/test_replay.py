@@ -77,11 +77,19 @@ def _episode_by_hand(u, theta, params):
     """Onset, site involvement times, doubling time and symptom time of the first episode,
     scalar maths."""
     r, g = params.recurrence, params.growth
-    latent = [min(_promotion_time(u[s], theta[s], r.onset_weibull_shape, r.onset_weibull_scale_months),
-                  _promotion_time(u[16 + s], theta[s] * r.late_share, r.late_weibull_shape,
-                                  r.late_weibull_scale_months))
-              for s in range(4)]
+    z = NormalDist().inv_cdf(u[15])                      # the episode's tempo
+    stretch = math.exp(g.onset_doubling_exponent * g.doubling_time_sigma_log * z)
+    early = [_promotion_time(u[s], theta[s], r.onset_weibull_shape, r.onset_weibull_scale_months)
+             * stretch for s in range(4)]
+    late = [_promotion_time(u[16 + s], theta[s] * r.late_share, r.late_weibull_shape,
+                            r.late_weibull_scale_months) for s in range(4)]
+    latent = [min(e, l) for e, l in zip(early, late)]
     onset = min(latent)
+    opener = latent.index(onset)
+    if math.isfinite(onset) and late[opener] < early[opener]:
+        z += r.late_tempo_shift                          # dormant disease wakes slow
+    doubling = g.doubling_time_median_months * math.exp(g.doubling_time_sigma_log * z)
+    per_doubling = doubling / g.doubling_time_median_months
     co = (r.co_involvement_pelvis, r.co_involvement_liver, r.co_involvement_lung,
           r.co_involvement_other)
     involved = []
@@ -91,9 +99,8 @@ def _episode_by_hand(u, theta, params):
         elif latent[s] == onset or u[4 + s] < co[s]:
             involved.append(onset)
         else:
-            involved.append(min(latent[s], onset - math.log(1 - u[8 + s]) / r.spread_rate_per_month))
-    doubling = g.doubling_time_median_months * math.exp(
-        g.doubling_time_sigma_log * NormalDist().inv_cdf(u[15]))
+            involved.append(min(latent[s], onset - math.log(1 - u[8 + s]) * per_doubling
+                                / r.spread_rate_per_month))
     level = g.symptom_log2_burden_mean + g.symptom_log2_burden_sd * NormalDist().inv_cdf(u[12])
     symptom = (_time_to_burden_by_hand(level, involved, doubling, params) if math.isfinite(onset)
                else math.inf)

@@ -105,19 +105,22 @@ def test_follow_up_and_episode_ends_break_ties_as_documented():
 
 
 def test_curative_surgery_needs_every_condition(params):
-    treatment = with_values(params, {"treatment.curative_prob_if_resectable": 0.5}).treatment
+    treatment = with_values(params, {"treatment.curative_prob_if_resectable": 0.5,
+                                     "treatment.curative_log_odds_per_tempo_sd": 1.0}).treatment
     delay = treatment.surgery_delay_months
+    # the chance at tempo z is 1 / (1 + exp(-z)) here: 0.5 at z = 0, 0.269 at z = -1
     case = pd.DataFrame({
-        "detected": [10.0, 10.0, 10.0, 10.0, 10.0],
-        "finish": [50.0, 10.0 + delay / 2, 50.0, 50.0, 50.0],
-        "until": [20.0, 20.0, 9.0, 20.0, 20.0],
-        "mask": [2, 2, 2, 8, 2],
-        "u": [0.1, 0.1, 0.1, 0.1, 0.9],
+        "detected": [10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0],
+        "finish": [50.0, 10.0 + delay / 2, 50.0, 50.0, 50.0, 50.0, 50.0],
+        "until": [20.0, 20.0, 9.0, 20.0, 20.0, 20.0, 20.0],
+        "mask": [2, 2, 2, 8, 2, 2, 2],
+        "u": [0.1, 0.1, 0.1, 0.1, 0.9, 0.3, 0.3],
+        "tempo": [0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0],
     })
     got = rules.curative_surgery(case.detected.to_numpy(), case.finish.to_numpy(),
                                  case.until.to_numpy(), case["mask"].to_numpy(),
-                                 case.u.to_numpy(), 0, treatment)
-    assert got.tolist() == [True, False, False, False, False]
+                                 case.u.to_numpy(), case.tempo.to_numpy(), 0, treatment)
+    assert got.tolist() == [True, False, False, False, False, False, True]
     from sim.model.streams import MAX_EPISODES
-    last = rules.curative_surgery(10.0, 50.0, 20.0, 2, 0.1, MAX_EPISODES - 1, treatment)
+    last = rules.curative_surgery(10.0, 50.0, 20.0, 2, 0.1, 0.0, MAX_EPISODES - 1, treatment)
     assert not last   # the streams provide for no episode after the last

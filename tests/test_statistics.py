@@ -52,18 +52,22 @@ def test_cohort_reproduces_the_study_shares(params):
 
 
 def test_onset_follows_the_promotion_time_cure_model(params):
-    """P(onset <= t) = 1 - exp(-Theta [F(t) + q G(t)]), F and G the early and late Weibull
-    distribution functions, q the late share."""
-    r = params.recurrence
+    """P(onset <= t) = E_z 1 - exp(-Theta [F(t / s(z)) + q G(t)]), F and G the early and late
+    Weibull distribution functions, q the late share, s(z) = exp(gamma sigma z) the stretch of
+    the early clock by the episode's tempo z ~ N(0, 1) (Gauss-Hermite over z)."""
+    r, g = params.recurrence, params.growth
     n = 200_000
     rng = np.random.default_rng(8)
     thetas = np.tile([0.1, 0.4, 0.2, 0.1], (n, 1))
     episode = draw_episode(rng.random((n, 24)), thetas, np.ones(n), params)
     total = thetas[0].sum()
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    weights = weights / weights.sum()
+    stretch = np.exp(g.onset_doubling_exponent * g.doubling_time_sigma_log * nodes)
     for t in (6.0, 12.0, 24.0, 60.0, 120.0, 1e6):
-        early = 1 - math.exp(-(t / r.onset_weibull_scale_months) ** r.onset_weibull_shape)
+        early = 1 - np.exp(-(t / stretch / r.onset_weibull_scale_months) ** r.onset_weibull_shape)
         late = 1 - math.exp(-(t / r.late_weibull_scale_months) ** r.late_weibull_shape)
-        expected = 1 - math.exp(-total * (early + r.late_share * late))
+        expected = float(weights @ (1 - np.exp(-total * (early + r.late_share * late))))
         assert _share_ok(episode.onset <= t, expected), t
     # the site that opens the episode is s with probability proportional to theta_s
     opened = episode.involved[np.isfinite(episode.onset)] == episode.onset[np.isfinite(episode.onset), None]
@@ -83,7 +87,7 @@ def test_detection_is_geometric_over_visits(params):
     involved = np.full((n, 4), np.inf)
     involved[:, 1] = 0.5
     still = Episode(np.full(n, 0.5), involved, np.full(n, 1e3), np.full(n, 1e3), np.full(n, np.inf),
-                    np.full(n, 1e12), np.ones(n, bool))
+                    np.full(n, 1e12), np.ones(n, bool), np.zeros(n))
     time, visit = detect(still, np.ones((n, len(visits)), bool), rng.exponential(size=n), policy,
                          params)
     d0, k = params.growth.onset_diameter_mm, params.detection.size_exponent

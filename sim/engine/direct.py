@@ -130,7 +130,8 @@ class _State:
 
         surgery = rules.surgery_time(detected, treatment)
         curative = rules.curative_surgery(detected, finish, o + a.disease.resectable_until[at],
-                                          mask, a.u_curative[at], k, treatment)
+                                          mask, a.u_curative[at], a.disease.tempo[at], k,
+                                          treatment)
         self.record(i[curative], surgery[curative], Event.REOPERATION, mask[curative], -1,
                     Detail.CURATIVE, k, _STEP_TREATMENT)
         death = rules.operative_death_time(surgery, a.u_operative_time[at])

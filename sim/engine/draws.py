@@ -213,7 +213,7 @@ def draw_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray],
         finish, _ = rules.episode_end(stop[index], origin + episode.disease.cancer_death)
         operate = in_follow_up[index] & rules.curative_surgery(
             detected, finish, origin + episode.disease.resectable_until, episode.found_sites,
-            episode.u_curative, k, treatment)
+            episode.u_curative, episode.disease.tempo, k, treatment)
         rows, origin = index[operate], rules.surgery_time(detected, treatment)[operate]
         if not len(rows):
             break

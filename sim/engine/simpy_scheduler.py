@@ -63,6 +63,7 @@ class _Lists:
     u_other: list
     u_operative_death: list
     u_operative_time: list
+    tempo: list
 
     @classmethod
     def of(cls, draws: EpisodeDraws, whole_chunk: bool) -> _Lists:
@@ -74,7 +75,8 @@ class _Lists:
                    draws.visit.tolist(), d.symptom.tolist(), d.cancer_death.tolist(),
                    d.resectable_until.tolist(), draws.exponential.tolist(),
                    draws.u_curative.tolist(), draws.u_other.tolist(),
-                   draws.u_operative_death.tolist(), draws.u_operative_time.tolist())
+                   draws.u_operative_death.tolist(), draws.u_operative_time.tolist(),
+                   d.tempo.tolist())
 
 
 def run_simpy(chunk: ChunkDraws) -> EngineRecord:
@@ -246,7 +248,8 @@ class _Run:
             surgery = rules.surgery_time(detected, treatment)
             resectable_until = origin + episode.resectable_until[row]
             if rules.curative_surgery(detected, finish, resectable_until, mask,
-                                      episode.u_curative[row], k, treatment):
+                                      episode.u_curative[row], episode.tempo[row], k,
+                                      treatment):
                 if self.department is not None:
                     # a patient held up in the scan queue past detection is operated on no earlier
                     surgery = max(surgery, env.now - entry)

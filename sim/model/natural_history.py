@@ -9,9 +9,20 @@ share ``exp(-theta_s HR_s(x) (1 + q))`` never recurs at s. The onset is the time
 reaches a detectable size; other sites are involved at onset with a probability each, or join
 later (their own clock, or spread at a constant rate).
 
-Growth. Every involved site grows from the onset diameter with the episode's volume doubling time
-(lognormal between episodes; Finlay et al., Br J Surg 1988), so the episode's burden, the summed
-volume of its sites in units of one 10-mm lesion, is ``B(t) = B0 * sum_s 2 ** ((t - t_s) / Td)``
+Tempo. One trait per episode, its tempo ``z`` (standard normal), makes disease slow, late and
+limited together: the volume doubling time is ``Td = median * exp(sigma * z)`` (lognormal between
+episodes; Finlay et al., Br J Surg 1988); the early clock's onset times are stretched by
+``exp(gamma * sigma * z)`` (residual disease needs a number of doublings to reach the onset
+diameter, so slow disease surfaces late: doubling times grow with the relapse-free interval, Surg
+Today 2020, doi:10.1007/s00595-020-02135-y, and short ones go with early, multiple recurrences,
+Tanaka et al., World J Surg 2004;28:263); disease that wakes on the dormant clock wakes slow (its
+tempo is ``z + shift``); sites join an active episode at a rate per doubling, not per month; the
+time from symptoms to a cancer death scales with ``(Td / median) ** delta``; and the chance that
+resectable disease is limited enough to be operated with curative intent rises with the tempo
+(`sim.model.rules.curative_chance`).
+
+Growth. Every involved site grows from the onset diameter with the episode's volume doubling time,
+so the episode's burden, the summed volume of its sites in units of one 10-mm lesion, is ``B(t) = B0 * sum_s 2 ** ((t - t_s) / Td)``
 over the sites involved by t. The burden decides the rest:
 - symptoms appear when log2 B reaches the episode's symptom level (normal between episodes);
 - the disease is resectable while log2 B stays below the episode's resectability level (and while
@@ -67,6 +78,7 @@ class Episode:
     cancer_death: np.ndarray   # (n,) death from this episode if it is never cured
     doubling_months: np.ndarray  # (n,) volume doubling time of the episode's lesions
     producer: np.ndarray       # (n,) bool: the recurrence raises CEA
+    tempo: np.ndarray          # (n,) standard normal trait: slow, late and limited when high
 
 
 def _product(cohort: dict[str, np.ndarray], ratios: dict[str, float]) -> np.ndarray:
@@ -155,14 +167,20 @@ def draw_episode(u: np.ndarray, thetas: np.ndarray, death_ratio: np.ndarray,
                  params: Params) -> Episode:
     """Episode from its 24 uniforms per patient (`u`, shape (n, 24)) and the site hazards."""
     r, g, d = params.recurrence, params.growth, params.cancer_death
+    tempo = ndtri(u[:, _Column.DOUBLING])
+    stretch = np.exp(g.onset_doubling_exponent * g.doubling_time_sigma_log * tempo)
     early = _promotion_time(u[:, _Column.LATENT], thetas, r.onset_weibull_shape,
-                            r.onset_weibull_scale_months)
+                            r.onset_weibull_scale_months) * stretch[:, None]
     late = _promotion_time(u[:, _Column.LATE], thetas * r.late_share, r.late_weibull_shape,
                            r.late_weibull_scale_months)
     latent = np.minimum(early, late)
     onset = latent.min(axis=1)
     index = latent.argmin(axis=1)
     rows = np.arange(len(onset))
+    dormant = np.isfinite(onset) & (late[rows, index] < early[rows, index])
+    tempo = tempo + np.where(dormant, r.late_tempo_shift, 0.0)      # dormancy wakes slow
+    relative_doubling = np.exp(g.doubling_time_sigma_log * tempo)   # Td / median Td
+    doubling = g.doubling_time_median_months * relative_doubling
 
     eligible = thetas > 0
     co_share = np.array([r.co_involvement_pelvis, r.co_involvement_liver,
@@ -170,13 +188,12 @@ def draw_episode(u: np.ndarray, thetas: np.ndarray, death_ratio: np.ndarray,
     at_onset = eligible & (u[:, _Column.CO_INVOLVED] < co_share)
     at_onset[rows, index] = True
     with np.errstate(divide="ignore"):
-        spread = onset[:, None] - np.log1p(-u[:, _Column.SPREAD]) / r.spread_rate_per_month
+        spread = onset[:, None] - (np.log1p(-u[:, _Column.SPREAD]) * relative_doubling[:, None]
+                                   / r.spread_rate_per_month)
     later = np.where(eligible, np.minimum(latent, spread), np.inf)
     involved = np.where(at_onset, onset[:, None], later)
     involved[~np.isfinite(onset)] = np.inf
 
-    doubling = g.doubling_time_median_months * np.exp(
-        g.doubling_time_sigma_log * ndtri(u[:, _Column.DOUBLING]))
     symptom_level = g.symptom_log2_burden_mean + g.symptom_log2_burden_sd * ndtri(
         u[:, _Column.SYMPTOM])
     resectable_level = g.resectable_log2_burden_mean + g.resectable_log2_burden_sd * ndtri(
@@ -185,9 +202,9 @@ def draw_episode(u: np.ndarray, thetas: np.ndarray, death_ratio: np.ndarray,
     resectable_until = time_to_burden(resectable_level, involved, doubling, params)
 
     # Cancer death, from the symptoms: H(v) = ratio * [H0(min(v, v2)) + m * (H0(v) - H0(v2))+]
-    # with H0(v) = (v / (scale * Td / median Td)) ** shape and v2 the time from the symptoms to
+    # with H0(v) = (v / (scale * (Td / median Td) ** exponent)) ** shape and v2 the time from the symptoms to
     # the involvement of a second site (0 if two are involved already).
-    scale = d.weibull_scale_months * doubling / g.doubling_time_median_months
+    scale = d.weibull_scale_months * relative_doubling ** d.doubling_exponent
     need = -np.log1p(-u[:, _Column.CANCER_DEATH]) / death_ratio
     with np.errstate(invalid="ignore"):
         v2 = np.maximum(np.sort(involved, axis=1)[:, 1] - symptom, 0.0)
@@ -197,4 +214,5 @@ def draw_episode(u: np.ndarray, thetas: np.ndarray, death_ratio: np.ndarray,
         cancer_death = symptom + scale * h_total ** (1.0 / d.weibull_shape)
     cancer_death = np.where(np.isfinite(symptom), cancer_death, np.inf)
     producer = u[:, _Column.PRODUCER] < params.detection.marker_producing_share
-    return Episode(onset, involved, symptom, resectable_until, cancer_death, doubling, producer)
+    return Episode(onset, involved, symptom, resectable_until, cancer_death, doubling, producer,
+                   tempo)

@@ -156,6 +156,7 @@ class Recurrence:
     late_share: NonNegative
     late_weibull_shape: Positive
     late_weibull_scale_months: Positive
+    late_tempo_shift: Finite
     spread_rate_per_month: NonNegative
     rerecurrence_theta_multiplier: NonNegative
     hazard_ratio_all_sites: HazardRatiosAllSites
@@ -172,6 +173,7 @@ class Growth:
     onset_diameter_mm: Positive
     doubling_time_median_months: Positive
     doubling_time_sigma_log: NonNegative
+    onset_doubling_exponent: NonNegative
     symptom_log2_burden_mean: Finite
     symptom_log2_burden_sd: NonNegative
     resectable_log2_burden_mean: Finite
@@ -190,6 +192,7 @@ class Treatment:
     __pydantic_config__ = _STRICT
     curative_max_sites: Annotated[int, Field(ge=1, le=4)]
     curative_prob_if_resectable: Probability
+    curative_log_odds_per_tempo_sd: Finite
     other_procedure_prob: Probability
     surgery_delay_months: NonNegative
     repeat_operative_death_prob: Probability
@@ -210,6 +213,7 @@ class CancerDeath:
     __pydantic_config__ = _STRICT
     weibull_shape: Positive
     weibull_scale_months: Positive
+    doubling_exponent: NonNegative
     hazard_ratio: CancerDeathHazardRatios
 
 

@@ -21,7 +21,7 @@ from sim.model.streams import MAX_EPISODES
 
 __all__ = ["SITE_BITS", "RESECTABLE_SITES", "OPERATIVE_WINDOW_MONTHS", "follow_up_stop",
            "perioperative_death", "episode_end", "onset_recorded", "detected_in_time",
-           "surgery_time", "sites_operable", "operable", "curative_surgery", "operative_death",
+           "surgery_time", "sites_operable", "operable", "curative_chance", "curative_surgery", "operative_death",
            "operative_death_time", "other_procedure", "restaging_time"]
 
 SITE_BITS = (1, 2, 4, 8)
@@ -82,16 +82,30 @@ def operable(decided_months, surgery_months, finish, resectable_until_months):
     return (surgery_months < finish) & (decided_months <= resectable_until_months)
 
 
+def curative_chance(tempo, treatment: Treatment):
+    """The chance that disease resectable by burden and sites is limited enough (few lesions, a
+    fit patient) to be operated with curative intent: log-odds
+    ``logit(treatment.curative_prob_if_resectable)`` for disease of median tempo, rising by
+    ``treatment.curative_log_odds_per_tempo_sd`` per standard deviation of the episode's tempo
+    (`sim.model.natural_history`: slow, late disease is more often limited)."""
+    p, slope = treatment.curative_prob_if_resectable, treatment.curative_log_odds_per_tempo_sd
+    if slope == 0.0:
+        return np.full(np.shape(tempo), p)
+    with np.errstate(divide="ignore"):
+        log_odds = np.log(p) - np.log1p(-p) + slope * np.asarray(tempo)
+    return 1.0 / (1.0 + np.exp(-log_odds))
+
+
 def curative_surgery(detected_months, finish, resectable_until_months, sites_mask,
-                     u_curative, episode: int, treatment: Treatment):
+                     u_curative, tempo, episode: int, treatment: Treatment):
     """Whether a detected recurrence (episode number `episode`) is operated with curative intent:
     operable at the time of detection (`operable`), on sites surgery can clear
-    (`sites_operable`), chosen with `treatment.curative_prob_if_resectable` (the TREATMENT
+    (`sites_operable`), chosen with `curative_chance` of the episode's `tempo` (the TREATMENT
     stream's first uniform), and not the last episode the streams provide for."""
     surgery = surgery_time(detected_months, treatment)
     return (operable(detected_months, surgery, finish, resectable_until_months)
             & (episode + 1 < MAX_EPISODES) & sites_operable(sites_mask, treatment)
-            & (u_curative < treatment.curative_prob_if_resectable))
+            & (u_curative < curative_chance(tempo, treatment)))
 
 
 def operative_death(u_operative_death, treatment: Treatment):
