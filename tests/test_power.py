@@ -317,7 +317,7 @@ def test_command_writes_csv_markdown_and_figure(tmp_path, capsys):
     markdown = (out / "power.md").read_text()
     assert "| endpoint | test | patients |" in markdown and "Smallest sample size" in markdown
     assert "power (Schoenfeld)" not in markdown      # the formula's column already, not twice
-    assert "pelvis (logrank): 80% power " in capsys.readouterr().out
+    assert "pelvis (logrank, one analysis): 80% power " in capsys.readouterr().out
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and "Smallest sample size reaching the target" in page
     assert "-0.000" not in page and "-0.000" not in markdown
