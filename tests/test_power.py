@@ -350,3 +350,12 @@ def test_a_null_design_rejects_at_alpha_and_reports_without_error(tmp_path):
     assert ((table.power_lower <= 0.05) & (0.05 <= table.power_upper)).all(), table
     lines = describe_smallest(curve)
     assert lines and all("formula: not reached" in line for line in lines)
+
+
+def test_power_help_names_every_output_and_resume(capsys):
+    with pytest.raises(SystemExit):
+        _command("--help")
+    text = " ".join(capsys.readouterr().out.split())
+    for name in ("report.html", "power.csv", "power.md", "power.png", "looks.png", "power.json",
+                 "manifest.json", "--resume"):
+        assert name in text, name
