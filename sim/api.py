@@ -39,7 +39,7 @@ from sim.studies.comparison import (Comparison, draw_parameters, economic_draws,
 from sim.studies.power.curve import PowerCurve, power_curve
 from sim.studies.results import ComparisonResult, analyse
 from sim.studies.power.designs import Design, load_design
-from sim.studies.power.simulate import simulate_replicates
+from sim.studies.power.simulate import inputs_identity, simulate_replicates
 
 __all__ = ["simulate_cohort", "write_cohort", "compare", "power", "load_params", "load_policy",
            "load_comparison", "load_design", "with_values", "CohortResult", "ComparisonResult",
@@ -229,11 +229,14 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
 
 def power(design: str | Path | Design, *, replicates: int | None = None, seed: int | None = None,
           out: str | Path | None = None, workers: int | None = None, executor=None,
-          progress: bool | None = False, command: str = "") -> PowerCurve:
+          resume: bool = False, progress: bool | None = False, command: str = "") -> PowerCurve:
     """The power curve of a design (`scenarios/power/*.toml`, or a loaded `Design`): power by
     simulation at every sample size of its grid, the formulas beside it; `curve.table` is the
-    DataFrame. With `out` (new or empty), power.csv, power.md, power.png, power.json and
-    manifest.json are written there, all at once: the run is assembled beside it and renamed."""
+    DataFrame. With `out` (new or empty), power.csv, power.md, power.png, report.html,
+    power.json and manifest.json (and looks.png for interim analyses) are written there, all at
+    once: the run is assembled beside it, its replicates kept as they are simulated, and renamed;
+    an interrupted run is finished with ``resume=True``, which simulates only the replicates not
+    kept and gives the same files."""
     if not isinstance(design, (str, Path, *Design.__args__)):
         raise TypeError(f"design: a design file, the name of a packaged design "
                         f"(\"power/exponential\") or a loaded Design; got {type(design).__name__}")
@@ -254,23 +257,31 @@ def power(design: str | Path | Design, *, replicates: int | None = None, seed: i
     staging = None
     if out is not None:   # staged beside `out` (its presence keeps a second run out) and renamed
         out = check_out(out)
-        staging = staging_for(out, {"design": repr(loaded), "replicates": replicates, "seed": seed,
-                                    "versions": versions()}, False, ())
+        # the run's identity is its content: the design, the parameters and policies it names
+        identity = {"design": repr(loaded), "replicates": replicates, "seed": seed,
+                    **inputs_identity(loaded), "versions": versions()}
+        staging = staging_for(out, identity, resume, ("replicates",))
     try:
         curve = power_curve(simulate_replicates(loaded, replicates, seed,
                                                 executor or LocalExecutor(_workers(workers)),
-                                                progress=progress))
+                                                progress=progress,
+                                                saved=staging / "replicates" if staging else None))
         if staging is not None:
             from sim.reports.power import write_report  # noqa: PLC0415 - matplotlib on use only
 
+            shutil.rmtree(staging / "replicates")   # the run's working records
             write_report(curve, staging, command)
             write_manifest(staging, command=command,
                            design_file=str(source) if source else "(object)",
                            replicates=replicates, seed=seed, parameter_hash=load_params().digest(),
                            params_file=str(default_params_path()))
             finish(staging, out)
+    except InputError:
+        if staging is not None:
+            discard(staging)    # bad input: nothing is left behind
+        raise
     except BaseException:
         if staging is not None:
-            discard(staging)    # a power run is not resumable: nothing is left behind
+            release(staging)    # the replicates kept stay, for resume=True
         raise
     return curve

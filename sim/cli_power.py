@@ -1,4 +1,5 @@
-"""`crlm-sim power FILE --out DIR [--replicates R] [--seed S] [--workers W]`: the power curve of a design.
+"""`crlm-sim power FILE --out DIR [--replicates R] [--seed S] [--workers W] [--resume]`: the power
+curve of a design.
 
 `register_power(commands)` adds the subcommand to the subparsers of `crlm-sim`; its handler takes the
 parsed arguments and returns the exit status. Heavy imports wait until the command runs.
@@ -26,14 +27,16 @@ def register_power(commands) -> argparse.ArgumentParser:
     """Add `power` to the subparsers `commands`; returns its parser."""
     power = commands.add_parser("power", help="power curve and sample size of a trial or cohort design",
                                 description="Simulate replicate trials of a design (TOML) at every sample "
-                                "size of its grid; write power.csv, power.md, power.png and power.json.")
+                                "size of its grid; write report.html (the whole report, one "
+                                "self-contained page), power.csv, power.md, power.png (looks.png "
+                                "for interim analyses), power.json and manifest.json.")
     power.add_argument("file", type=Path, metavar="FILE", help="design file (scenarios/power/*.toml)")
     power.add_argument("--out", type=Path, required=True, help="new or empty output directory")
     power.add_argument("--replicates", "--reps", dest="reps", type=_int, default=None,
                        help="replicate trials per sample size (default: the design's replicates; "
                        "--reps is the same)")
     power.add_argument("--seed", type=_int, default=None, help="root seed (default: the design's seed)")
-    add_execution_options(power, resume=False)
+    add_execution_options(power)
     power.set_defaults(handler=run_power)
     return power
 
@@ -46,11 +49,14 @@ def run_power(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     executor = executor_from(args)
     try:
         curve = power(args.file, replicates=args.reps, seed=args.seed, out=args.out,
-                      executor=executor, progress=None, command=shlex.join(["crlm-sim", *(argv or ["power", str(args.file)])]))
+                      executor=executor, resume=args.resume, progress=None,
+                      command=shlex.join(["crlm-sim", *(argv or ["power", str(args.file)])]))
     finally:
         executor.close()
     for line in describe_smallest(curve):
         print(line)
-    for name in ("power.csv", "power.md", "power.png", "power.json", "manifest.json"):
-        print(f"{name}: {Path(args.out) / name}")
+    for name in ("report.html", "power.csv", "power.md", "power.png", "looks.png", "power.json",
+                 "manifest.json"):
+        if (Path(args.out) / name).exists():
+            print(f"{name}: {Path(args.out) / name}")
     return 0

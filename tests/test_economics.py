@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -221,3 +222,24 @@ def test_a_bad_economics_file_is_one_line(capsys, tmp_path, old, new, message):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_report_priced_by_the_nice_file_names_its_currency_and_no_other(tmp_path):
+    """The comparison's policies give their costs in USD; priced by the NICE file, every cost
+    the report names is in the file's currency and price year, and USD appears nowhere."""
+    nice = load_economics(ROOT / "scenarios" / "economics" / "uk-nice.toml")
+    comparison = load_comparison(ROOT / "scenarios" / "comparisons" / "esmo-intensive-economics.toml",
+                                 ROOT / "scenarios" / "economics" / "uk-nice.toml")
+    assert {policy.currency for policy in sim.load_comparison(
+        "comparisons/esmo-intensive-economics").policies} == {"USD"}
+    small = dataclasses.replace(comparison,
+                                cohort=comparison.cohort.model_copy(update={"patients": 200}),
+                                uncertainty=comparison.uncertainty.model_copy(update={"draws": 3}))
+    sim.compare(small, out=tmp_path / "out", keep_patients=False)
+    text = (tmp_path / "out" / "results.md").read_text()
+    unit = f"{nice.currency}, {nice.price_year} prices"
+    assert unit == "GBP, 2024 prices"
+    assert f"Costs are in {unit}, as the economics file uk-nice prices them" in text
+    assert "USD" not in text and "policies' currency" not in text
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "USD" not in re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)

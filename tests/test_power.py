@@ -317,7 +317,7 @@ def test_command_writes_csv_markdown_and_figure(tmp_path, capsys):
     markdown = (out / "power.md").read_text()
     assert "| endpoint | test | patients |" in markdown and "Smallest sample size" in markdown
     assert "power (Schoenfeld)" not in markdown      # the formula's column already, not twice
-    assert "pelvis (logrank): 80% power " in capsys.readouterr().out
+    assert "pelvis (logrank, one analysis): 80% power " in capsys.readouterr().out
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and "Smallest sample size reaching the target" in page
     assert "-0.000" not in page and "-0.000" not in markdown
@@ -350,3 +350,12 @@ def test_a_null_design_rejects_at_alpha_and_reports_without_error(tmp_path):
     assert ((table.power_lower <= 0.05) & (0.05 <= table.power_upper)).all(), table
     lines = describe_smallest(curve)
     assert lines and all("formula: not reached" in line for line in lines)
+
+
+def test_power_help_names_every_output_and_resume(capsys):
+    with pytest.raises(SystemExit):
+        _command("--help")
+    text = " ".join(capsys.readouterr().out.split())
+    for name in ("report.html", "power.csv", "power.md", "power.png", "looks.png", "power.json",
+                 "manifest.json", "--resume"):
+        assert name in text, name

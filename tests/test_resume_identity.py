@@ -86,9 +86,8 @@ def test_power_output_is_staged_and_a_second_run_is_kept_out(tmp_path):
     out = tmp_path / "power"
     with pytest.raises(KeyboardInterrupt):
         sim.power(design, replicates=20, out=out, executor=_Failing())
-    assert list(tmp_path.iterdir()) == []            # nothing half-written
-    staging = tmp_path / ".power.partial"            # a run under way: its lock is held
-    staging.mkdir()
+    staging = tmp_path / ".power.partial"            # nothing half-written in --out: the
+    assert [p.name for p in tmp_path.iterdir()] == [staging.name]   # run waits for --resume
     (staging / "lock").write_text('{"pid": 4242, "started": "2026-01-01 00:00:00"}')
     with open(staging / "lock") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
@@ -102,6 +101,42 @@ def test_power_output_is_staged_and_a_second_run_is_kept_out(tmp_path):
     assert {p.name for p in out.iterdir()} == {"power.csv", "power.md", "power.png", "power.json",
                                                "report.html", "manifest.json"}
     assert [p.name for p in tmp_path.iterdir()] == ["power"]
+
+
+def test_an_interrupted_power_run_resumes_to_the_same_bytes(tmp_path):
+    """A power run interrupted after one unit of replicates, then resumed, simulates only the
+    units it had not kept and writes the files of an uninterrupted run, byte for byte; resumed
+    with another seed, or without resume, it is refused."""
+    from conftest import ROOT
+
+    design = ROOT / "scenarios" / "power" / "noninferiority.toml"   # interim looks: looks.png
+    options = dict(replicates=6, seed=5)
+    whole = tmp_path / "whole"
+    sim.power(design, out=whole, **options)
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        sim.power(design, out=out, executor=_StopAfterOneUnit(), **options)
+    kept = sorted(p.name for p in (tmp_path / ".resumed.partial" / "replicates").iterdir())
+    assert len(kept) == 1 and not out.exists()
+    with pytest.raises(InputError, match=r"^--out: a run of .* was interrupted in .*add --resume"):
+        sim.power(design, out=out, **options)
+    with pytest.raises(InputError, match=r"^--resume: the run in .* was started with other options"):
+        sim.power(design, out=out, resume=True, replicates=6, seed=6)
+    calls = []
+
+    class Counting:
+        def run(self, fn, units, on_result):
+            for unit in units:
+                calls.append(unit.first)
+                on_result(fn(unit))
+
+    sim.power(design, out=out, executor=Counting(), resume=True, **options)
+    assert len(calls) >= 1 and 0 not in calls          # the kept unit is read, not simulated
+    names = {p.name for p in whole.iterdir()}
+    assert names == {p.name for p in out.iterdir()} and "looks.png" in names
+    for name in sorted(names):
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_validate_refuses_a_non_empty_out(tmp_path, capsys):

@@ -2,8 +2,11 @@
 
 - ``paper``: the study's design. Hepatectomies spread over April 1984 - December 2005 (the cohort
   sampler draws the dates), everyone censored at one closing date (parameter
-  ``study.close_date``, set so that the median of ``os_months`` is the study's 30.7 months) or
-  when lost to follow-up.
+  ``study.close_date``) or when lost to follow-up (``study.loss_to_follow_up_rate_per_month``,
+  fitted, with the other targets, to bring the median of ``os_months`` of the rectal patients,
+  dead or alive, to the study's reported median follow-up of 30.7 months: the calibration's
+  reading of a figure whose estimator the study does not state). The median follow-up the
+  project prints is the reverse Kaplan–Meier median (``sim.output.tally``).
 - ``horizon``: everyone followed ``years`` from the hepatectomy, censored only by the horizon.
 """
 

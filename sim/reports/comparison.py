@@ -89,10 +89,12 @@ def _spread(positions: np.ndarray, gap: float) -> np.ndarray:
     return out
 
 
-def _frontier_picture(summary: pd.DataFrame, cost_unit: str):
+def _frontier_picture(summary: pd.DataFrame, cost_per_patient: np.ndarray, cost_label: str):
+    """Outcomes against `cost_per_patient` (one per row of `summary`), whose axis reads
+    `cost_label`."""
     def draw(plt):
         figure, axes = plt.subplots(1, 2, figsize=(12, 4.6))
-        x = summary["cost_per_patient"].to_numpy()
+        x = cost_per_patient
         for axis, metric, scale, label in (
                 (axes[0], "curative_share", 1.0, "Share with a curative re-resection"),
                 (axes[1], "rmst_120_months", 1 / 12, "Life-years per patient within 10 years")):
@@ -107,7 +109,7 @@ def _frontier_picture(summary: pd.DataFrame, cost_unit: str):
                 axis.errorbar(x[i], y[i], yerr=[[max(y[i] - lower[i], 0)], [max(upper[i] - y[i], 0)]],
                               fmt="o", color=f"C{i}", mfc="white" if dominated[i] else f"C{i}",
                               capsize=3)
-            axis.set(xlabel=f"Surveillance cost per patient ({cost_unit})", ylabel=label)
+            axis.set(xlabel=cost_label, ylabel=label)
             axis.grid(alpha=0.3)
             axis.margins(x=0.08, y=0.12)
             figure.canvas.draw()   # the limits are final: place the labels in axes fraction
@@ -211,7 +213,7 @@ def _exclusions(summary: pd.DataFrame, reference: str) -> list[str]:
 
 
 
-def _notes(result: ComparisonResult, cost_unit: str) -> list[str]:
+def _notes(result: ComparisonResult, costs: str) -> list[str]:
     draws, patients = result.draws, result.patients
     uncertainty = (f"Each value is the mean over {draws} parameter sets drawn from the "
                    "calibration's posterior sample; the interval in parentheses is the 2.5th to the "
@@ -225,12 +227,21 @@ def _notes(result: ComparisonResult, cost_unit: str) -> list[str]:
             "draw (common random numbers): a patient's disease is the same under every policy, so "
             "differences are taken draw by draw (paired) and their intervals are narrower than "
             "the levels' would suggest.",
-            f"Costs are in {cost_unit} (as the policy files give them)."]
+            costs]
 
 
 def _cost_unit(policies) -> str:
     units = {policy.cost_unit for policy in policies if policy.schedule}
     return " / ".join(sorted(units)) or "no costs given"
+
+
+def _costs_note(policies, economics) -> str:
+    """Where the report's costs come from: the economics file when it prices the comparison (its
+    currency and price year), otherwise the policy files."""
+    if economics is not None:
+        return (f"Costs are in {economics.cost_unit}, as the economics file {economics.name} "
+                "prices them (discounted; the section Cost-effectiveness).")
+    return f"Costs are in {_cost_unit(policies)} (as the policy files give them)."
 
 
 def _capacity_rows(overall: pd.DataFrame) -> list[list[str]]:
@@ -250,17 +261,25 @@ def comparison_document(result: ComparisonResult, policies, economics=None) -> D
     summary, reference = result.summary, result.reference
     names = list(summary["policy"])
     others = [name for name in names if name != reference]
-    cost_unit = _cost_unit(policies)
     # with an economics file the surveillance cost is the cost-effectiveness section's (in its
     # currency and price year, discounted): the policies' own cost figures are left out
-    shown = [m for m in METRICS if not (result.decision is not None and m == "cost_per_patient")]
+    priced = result.decision is not None
+    shown = [m for m in METRICS if not (priced and m == "cost_per_patient")]
+    if priced:
+        by_policy = result.decision.economics.set_index("policy")
+        cost = by_policy.loc[names, "cost_surveillance"].to_numpy()
+        cost_label = f"Surveillance cost per patient\n({economics.cost_unit}, discounted)"
+    else:
+        cost = summary["cost_per_patient"].to_numpy()
+        cost_label = f"Surveillance cost per patient ({_cost_unit(policies)})"
     levels = [[METRICS[m][0], METRICS[m][1], *(_cell(row, m) for _, row in summary.iterrows())]
               for m in shown]
     differences = [[METRICS[m][0], METRICS[m][1], *(_cell(row, m, "_difference")
                                                     for _, row in summary.iterrows()
                                                     if row["policy"] != reference)]
                    for m in PAIRED if m in shown]
-    blocks = [Paragraph(f"Comparison {result.name}."), Bullets(tuple(_notes(result, cost_unit))),
+    blocks = [Paragraph(f"Comparison {result.name}."),
+              Bullets(tuple(_notes(result, _costs_note(policies, economics)))),
               Heading("Policies"), Table(tuple(_POLICY_HEADER), _rows(_policy_rows(policies))),
               Heading("Results by policy"), Table(("metric", "unit", *names), _rows(levels)),
               Heading(f"Difference from {reference} (paired by draw)"),
@@ -285,11 +304,10 @@ def comparison_document(result: ComparisonResult, policies, economics=None) -> D
                       png_bytes(_survival_picture(result.survival, list(result.policies),
                                                   reference)), heading=3),
                Figure("frontier.png", "Cost of surveillance against outcomes",
-                      png_bytes(_frontier_picture(summary, cost_unit)), heading=3),
+                      png_bytes(_frontier_picture(summary, cost, cost_label)), heading=3),
                Heading("Glossary"),
                Table(("metric", "unit", "definition"),
-                     _rows([label, unit, definition]
-                           for label, unit, definition, _ in METRICS.values()))]
+                     _rows(METRICS[m][:3] for m in shown))]
     return Document(result.description or result.name, tuple(blocks))
 
 

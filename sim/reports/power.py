@@ -41,6 +41,59 @@ def _bound(value: float, where: str, first: int, last: int) -> str:
     return f"{value:,.0f}"
 
 
+LOOKED_TESTS = ("cox_wald", "cox_noninferiority", "cox_equivalence")
+"""The tests analysed at the design's looks (`sim.studies.power.looks`); the others once."""
+
+
+def analyses_of(design, test: str) -> int:
+    """How many analyses `test` has under `design`: the design's looks for a hazard ratio
+    analysed at them, else one (the final analysis)."""
+    return len(getattr(design, "fractions", (1.0,))) if test in LOOKED_TESTS else 1
+
+
+def _analyses_words(count: int) -> str:
+    return "one analysis" if count == 1 else f"{count} analyses"
+
+
+def formula_name(test: str, analyses: int = 1, short: bool = False) -> str:
+    """The formula behind a test's analytic power (`short`: for a legend)."""
+    if test in ("logrank", "cox"):
+        return "Schoenfeld"
+    if test in LOOKED_TESTS:
+        margin = "" if test == "cox_wald" else " with the margin"
+        return (f"Schoenfeld{margin}" if analyses == 1 or short
+                else f"Schoenfeld{margin}, crossing the {analyses} analyses' boundaries")
+    if short:
+        return "normal approximation"
+    if test.startswith("rmst_difference"):
+        return "normal approximation of the difference in restricted mean survival"
+    return "normal approximation of the difference of two proportions"
+
+
+def which_power(curve: PowerCurve) -> list[str]:
+    """One line per (endpoint, test): which design each power column of the table belongs to."""
+    design = curve.design
+    lines = []
+    for endpoint, test in curve.table[["endpoint", "test"]].drop_duplicates().itertuples(index=False):
+        count = analyses_of(design, test)
+        formula = formula_name(test, count)
+        source = formula if formula.startswith("Schoenfeld") else f"the {formula}"
+        if count > 1:
+            lines.append(f"{endpoint} ({test}): the design as planned, with {count} analyses (the "
+                         "last is the final one). Power (simulated) is the share of trials that "
+                         "stop for success at any analysis; power (formula) is the same design's, "
+                         f"from {source} (recursive integration); power, one analysis "
+                         "(Schoenfeld) is that of the same trial analysed once, at the final "
+                         "analysis, without interim looks or futility stops.")
+        else:
+            freedman = ("; power (Freedman) from Freedman's formula"
+                        if test in ("logrank", "cox") else "")
+            lines.append(f"{endpoint} ({test}): analysed once, at the final analysis. Power "
+                         "(simulated) is the share of trials that reject; power (formula) comes "
+                         f"from {source}{freedman}.")
+    return lines
+
+
 def describe_smallest(curve: PowerCurve) -> list[str]:
     """One line per endpoint: the smallest n reaching the target, its interval, the formula's n."""
     first, last = curve.design.sample_sizes[0], curve.design.sample_sizes[-1]
@@ -59,7 +112,9 @@ def describe_smallest(curve: PowerCurve) -> list[str]:
             found = f"reached already at n = {first:,}, the smallest size simulated ({interval})"
         else:
             found = f"at n = {row.n:,.0f} ({interval})"
-        lines.append(f"{row.endpoint} ({row.test}): {row.target_power:.0%} power {found}; formula: {analytic}{events}")
+        analyses = _analyses_words(analyses_of(curve.design, row.test))
+        lines.append(f"{row.endpoint} ({row.test}, {analyses}): {row.target_power:.0%} power "
+                     f"{found}; formula: {analytic}{events}")
     return lines
 
 
@@ -69,10 +124,50 @@ _WORDS = {"endpoint": "endpoint", "test": "test", "n": "patients", "replicates":
           "schoenfeld_power": "power (Schoenfeld)", "freedman_power": "power (Freedman)",
           "failed": "failed fits", "expected_events": "expected events",
           "expected_months": "expected duration (months)"}
-_LOOK_WORDS = {"n": "patients", "look": "look", "fraction": "information fraction", "boundary_z": "boundary (z)",
-               "stop": "stops here (simulated)", "futility_z": "futility boundary (-z)",
-               "futility_stop": "stops for futility", "events": "mean events", "months": "month (mean)",
-               "months_lower": "month 2.5%", "months_upper": "month 97.5%"}
+_LOOK_WORDS = {"n": "patients", "look": "look", "fraction": "information fraction",
+               "stop": "stops here for success (simulated)",
+               "futility_stop": "stops here for futility (simulated)", "events": "mean events",
+               "months": "month (mean)", "months_lower": "month 2.5%",
+               "months_upper": "month 97.5%"}
+_SUCCESS_WORDS = {"superiority": "efficacy boundary: success if |z| ≥",
+                  "non_inferiority": "efficacy boundary: success if z ≤",
+                  "equivalence": "efficacy boundary: success if both |z| ≥"}
+_FUTILITY_WORDS = "futility boundary: stop if z ≥"
+
+
+def boundaries_on_z(design, efficacy, futility):
+    """The boundaries as values of the statistic z = (log HR - log margin) / se
+    (`sim.studies.power.looks`), from the tables' scale (on which a non-inferiority trial
+    succeeds when -z >= efficacy and stops for futility when -z <= futility): for
+    non-inferiority both change sign; superiority and equivalence keep their magnitudes, since
+    their rules are on |z|."""
+    if getattr(design, "hypothesis", "superiority") == "non_inferiority":
+        return -np.asarray(efficacy, float), (None if futility is None
+                                              else -np.asarray(futility, float))
+    return np.asarray(efficacy, float), futility
+
+
+def _statistic_words(design) -> str:
+    """The statistic and the stopping rules, in words, with the sign convention of the tables."""
+    hypothesis = getattr(design, "hypothesis", "superiority")
+    if hypothesis == "non_inferiority":
+        rule = ("z = (log HR - log margin) / se, HR the hazard ratio of the experimental arm "
+                "against the control and se its standard error: negative when the experimental "
+                "arm does better than the margin. A trial stops for success at the first analysis "
+                "where z is at or below the efficacy boundary")
+        if getattr(design, "futility", None):
+            rule += (", and for futility (non-binding) at an interim analysis where z is at or "
+                     "above the futility boundary")
+    elif hypothesis == "equivalence":
+        rule = ("two statistics, z = (log HR - log margin) / se and (log HR + log margin) / se, "
+                "HR the hazard ratio of the experimental arm against the control and se its "
+                "standard error. A trial stops for success at the first analysis where the first "
+                "is at or below minus the boundary and the second at or above it")
+    else:
+        rule = ("z = log HR / se, HR the hazard ratio of the experimental arm against the control "
+                "and se its standard error. A trial stops for success at the first analysis where "
+                "|z| is at or above the boundary")
+    return "Boundaries are values of the Cox Wald statistic " + rule + "."
 
 
 def looks_table(table: pd.DataFrame) -> pd.DataFrame | None:
@@ -114,14 +209,20 @@ def hypothesis_line(design) -> str:
     return text
 
 
-def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The power table as a reader sees it: columns in words, and Schoenfeld's column only where
-    it is not the formula's column already (it is for log-rank and Cox)."""
+def display_table(table: pd.DataFrame, design=None) -> pd.DataFrame:
+    """The power table as a reader sees it: columns in words, Schoenfeld's column only where it
+    is not the formula's column already (it is for log-rank and Cox), named the one-analysis
+    design's when `design` has interim analyses, and no column without a value."""
     shown = table[[c for c in table.columns if not c.startswith("look")]].copy()
     same = np.isclose(shown["schoenfeld_power"], shown["analytic_power"], equal_nan=True)
     if same.all():
         shown = shown.drop(columns="schoenfeld_power")
-    return shown.rename(columns=_WORDS)
+    shown = shown.drop(columns=[c for c in ("schoenfeld_power", "freedman_power")
+                                if c in shown and shown[c].isna().all()])
+    words = dict(_WORDS)
+    if design is not None and any(analyses_of(design, test) > 1 for test in shown["test"]):
+        words["schoenfeld_power"] = "power, one analysis (Schoenfeld)"
+    return shown.rename(columns=words)
 
 
 def _cell(value) -> str:
@@ -165,14 +266,24 @@ def power_document(curve: PowerCurve, command: str = "", png: bytes = b"",
                         "square root of n)."),
               Heading("Power by sample size"),
               Figure("power.png", "Power by sample size", png),
-              _table(display_table(curve.table))]
+              Paragraph("Which power is which:"),
+              Bullets(tuple(which_power(curve))),
+              _table(display_table(curve.table, design))]
     looks = looks_table(curve.table)
     if looks is not None:
+        efficacy, futility = boundaries_on_z(
+            design, looks["boundary_z"], looks["futility_z"] if "futility_z" in looks else None)
+        looks["boundary_z"] = efficacy
+        words = {**_LOOK_WORDS, "boundary_z": _SUCCESS_WORDS[getattr(design, "hypothesis",
+                                                                      "superiority")]}
+        if futility is not None:
+            looks["futility_z"], words["futility_z"] = futility, _FUTILITY_WORDS
         blocks += [Heading("Analyses: boundaries, stopping and timing"),
                    Paragraph(_looks_text(design)),
+                   Paragraph(_statistic_words(design)),
                    *([Figure("looks.png", "Boundaries, stopping and timing", looks_png)]
                      if looks_png is not None else []),
-                   _table(looks.rename(columns=_LOOK_WORDS))]
+                   _table(looks.rename(columns=words))]
     return Document(f"Power: {design.name}", tuple(blocks))
 
 
@@ -205,13 +316,22 @@ def _draw_looks(curve: PowerCurve):
             nearest = part.iloc[int(np.argmin(np.abs(part["power"] - curve.design.target_power)))]
             fractions = [nearest[f"look{k}_fraction"] for k in range(1, looks + 1)]
             bounds, stops, months = row_axes
-            bounds.plot(fractions, [nearest[f"look{k}_boundary_z"] for k in range(1, looks + 1)],
-                        "o-", color="C3", label="efficacy boundary")
-            if "look1_futility_z" in part.columns:
-                bounds.plot(fractions, [nearest[f"look{k}_futility_z"] for k in range(1, looks + 1)],
-                            "s--", color="C0", label=f"futility boundary (n = {int(nearest['n']):,})")
-            bounds.set(xlim=(0, 1.05), xlabel="Information fraction", ylabel="Boundary (z)",
-                       title=f"{endpoint}: boundaries")
+            futile = "look1_futility_z" in part.columns
+            efficacy, futility = boundaries_on_z(
+                curve.design, [nearest[f"look{k}_boundary_z"] for k in range(1, looks + 1)],
+                [nearest[f"look{k}_futility_z"] for k in range(1, looks + 1)] if futile else None)
+            hypothesis = getattr(curve.design, "hypothesis", "superiority")
+            bounds.plot(fractions, efficacy, "o-", color="C3",
+                        label=_SUCCESS_WORDS[hypothesis].replace("efficacy boundary: ", "efficacy: ")
+                        + " it")
+            if futility is not None:
+                bounds.plot(fractions, futility, "s--", color="C0",
+                            label=f"futility: stop if z ≥ it (n = {int(nearest['n']):,})")
+            bounds.axhline(0.0, color="black", linewidth=0.6)
+            statistic = ("z = log HR / se" if hypothesis == "superiority"
+                         else "z = (log HR - log margin) / se")
+            bounds.set(xlim=(0, 1.05), xlabel="Information fraction",
+                       ylabel=f"Boundary on {statistic}", title=f"{endpoint}: boundaries")
             cumulative = np.zeros(len(part))
             for k in range(1, looks + 1):
                 cumulative = cumulative + part[f"look{k}_stop"].to_numpy()
@@ -240,12 +360,16 @@ STUDY_N = {"rectum": 141, "colon": 441, "both": 582}
 """The study's patients by primary site, marked on a cohort design's curve."""
 
 
-def _x_limit(part: pd.DataFrame, fine: pd.DataFrame) -> float:
-    """The axis ends a little past where the power stops changing (the first simulated size at
-    which the simulated power and the formula both reach 0.99), or at the largest size."""
+def _x_limit(part: pd.DataFrame) -> tuple[float, float]:
+    """(the largest simulated size drawn, the axis's right end): the sizes drawn end a little
+    past where the power stops changing (the first simulated size at which the simulated power
+    and the formula both reach 0.99, plus 15%), or at the largest size; the axis goes on by 4%
+    so that the last point and its interval are drawn whole."""
     done = part[(part["power"] >= 0.99) & ~(part["analytic_power"] < 0.99)]["n"].to_numpy()
-    largest = float(part["n"].max())
-    return min(largest, float(done[0]) * 1.15) if len(done) else largest
+    sizes = part["n"].to_numpy(float)
+    reach = min(sizes[-1], float(done[0]) * 1.15) if len(done) else sizes[-1]
+    shown = float(sizes[sizes <= reach][-1])
+    return shown, shown * 1.04
 
 
 def _draw(curve: PowerCurve):
@@ -261,14 +385,21 @@ def _draw(curve: PowerCurve):
             part = curve.table[(curve.table["endpoint"] == endpoint) & (curve.table["test"] == test)]
             fine = curve.analytic[(curve.analytic["endpoint"] == endpoint)
                                   & (curve.analytic["test"] == test)]
-            right = _x_limit(part, fine)
+            shown, right = _x_limit(part)
+            beyond = part[part["n"] > shown]
+            part, fine = part[part["n"] <= shown], fine[fine["n"] <= right]
+            analyses = analyses_of(design, test)
             error = np.vstack([part["power"] - part["power_lower"], part["power_upper"] - part["power"]])
             error = np.clip(error, 0.0, None)   # Wilson's bound at power 0 or 1 is it, to rounding
             axis.errorbar(part["n"], part["power"], yerr=error, fmt="o", capsize=3, color="C0",
-                          label=f"simulated ({curve.replicates:,} trials, Wilson 95%)")
+                          label=f"simulated, {_analyses_words(analyses)} ({curve.replicates:,} "
+                                "trials, Wilson 95%)")
             if fine["analytic_power"].notna().any():
-                formula = "Schoenfeld" if test in ("logrank", "cox") else "normal approximation"
-                axis.plot(fine["n"], fine["analytic_power"], color="C1", label=f"formula ({formula})")
+                axis.plot(fine["n"], fine["analytic_power"], color="C1",
+                          label=f"formula, {_analyses_words(analyses)} ({formula_name(test, short=True)})")
+            if analyses > 1 and fine["schoenfeld_power"].notna().any():
+                axis.plot(fine["n"], fine["schoenfeld_power"], color="C1", linestyle="--",
+                          linewidth=1, label="formula, one analysis (Schoenfeld)")
             axis.axhline(design.target_power, color="grey", linestyle=":", linewidth=1)
             smallest = curve.smallest[(curve.smallest["endpoint"] == endpoint)
                                       & (curve.smallest["test"] == test)]
@@ -283,10 +414,13 @@ def _draw(curve: PowerCurve):
             if study_n is not None and study_n <= right:
                 axis.axvline(study_n, color="black", linestyle="--", linewidth=1,
                              label=f"the study's n = {study_n}")
+            title = f"{endpoint} ({test}, {_analyses_words(analyses)})"
+            if len(beyond):
+                title += f"\n(n ≥ {int(beyond['n'].min()):,}: levelled off, in the table)"
             axis.set(xlim=(0, right), ylim=(0, 1.02), xlabel="Patients (n)", ylabel="Power",
-                     title=f"{endpoint} ({test})")
+                     title=title)
             axis.grid(alpha=0.3)
-            axis.legend(loc="lower right", fontsize="small")
+            axis.legend(loc="best", fontsize="small")
         for axis in axes.ravel()[len(keys):]:
             axis.set_visible(False)
         figure.suptitle(design.name)

@@ -473,7 +473,8 @@ def power_curve(replicates: Replicates) -> PowerCurve:
                          "analytic_events": analytic_events, "effect": test.effect})
         curve = test.analytic(dense)
         fine.append(pd.DataFrame({"endpoint": test.endpoint, "test": test.test, "n": dense,
-                                  "analytic_power": curve["analytic_power"]}))
+                                  "analytic_power": curve["analytic_power"],
+                                  "schoenfeld_power": curve["schoenfeld_power"]}))
     columns = list(CURVE_COLUMNS)
     if getattr(design, "sequential", False):
         columns += ["expected_events", "expected_months",

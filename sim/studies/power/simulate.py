@@ -11,12 +11,19 @@ Randomness: the engine's draws are keyed by (seed, replicate, patient_id, purpos
 the draws added here (allocation, entry, dropout, exponential survival) come from generators keyed
 by ``SeedSequence(seed, spawn_key=(replicate, POWER_STREAM, draw))``, patient ``i`` taking the
 ``i``-th value. Nothing depends on the number of workers or on the batching of replicates.
+
+Resuming: given a folder (`saved`), each unit's arrays are kept there as it arrives
+(``<first replicate>.npz``, written under a temporary name and renamed, read back without
+pickle); a run interrupted and started again on the same folder simulates only the units that are
+not there, and ends with the same arrays.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import IntEnum
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +31,8 @@ from sim.model.params import Params, load_params
 from sim.model.policy import Policy, load_policy
 from sim.studies.power.designs import CohortDesign, Design, ExponentialDesign, TrialDesign, resolve
 
-__all__ = ["Replicates", "simulate_replicates", "simulate_unit", "POWER_STREAM", "dropout_rate_per_month"]
+__all__ = ["Replicates", "simulate_replicates", "simulate_unit", "POWER_STREAM",
+           "dropout_rate_per_month", "inputs_identity"]
 
 POWER_STREAM = 0x706F776572  # "power": keeps these keys apart from the engine's (replicate, purpose)
 _VALUES_PER_UNIT = {"exponential": 400_000, "trial": 8_000, "cohort": 10_000}
@@ -179,11 +187,38 @@ def _inputs(design: Design) -> tuple[Params | None, tuple[Policy, ...]]:
     return params, tuple(load_policy(resolve(path, name, getattr(design, name))) for name in names)
 
 
+def inputs_identity(design: Design) -> dict:
+    """What decides a design's replicates besides the design itself: the digests of the model's
+    parameters and of the policies it names (none for the exponential design)."""
+    params, policies = _inputs(design)
+    return {"parameter_hash": params.digest() if params is not None else None,
+            "policies": [policy.digest() for policy in policies]}
+
+
+def _saved_path(saved: Path, first: int) -> Path:
+    return saved / f"{first:09d}.npz"
+
+
+def _save(saved: Path, first: int, arrays: dict[str, np.ndarray]) -> None:
+    """A unit's arrays kept under a temporary name, then renamed: never half-written."""
+    final = _saved_path(saved, first)
+    partial = final.with_name(f".{final.name}.partial")
+    with open(partial, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(partial, final)
+
+
+def _load(saved: Path, first: int) -> dict[str, np.ndarray]:
+    with np.load(_saved_path(saved, first), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
 def simulate_replicates(design: Design, replicates: int, seed: int, executor=None,
-                        progress: bool | None = False) -> Replicates:
+                        progress: bool | None = False, saved: Path | None = None) -> Replicates:
     """Simulate ``replicates`` trials of the largest sample size of the design on ``executor``
     (default: this process). Progress as `sim.execution.executor.Progress` shows it (None: a bar
-    on a terminal, log lines otherwise)."""
+    on a terminal, log lines otherwise). `saved`: a folder where each unit is kept as it
+    arrives, and from which the units already there are read instead of simulated (resuming)."""
     from sim.execution.executor import LocalExecutor, Progress  # noqa: PLC0415
 
     max_n = design.sample_sizes[-1]
@@ -191,19 +226,31 @@ def simulate_replicates(design: Design, replicates: int, seed: int, executor=Non
     batch = max(1, min(replicates, _VALUES_PER_UNIT[design.kind] // max_n))
     units = [_Unit(design, seed, first, min(batch, replicates - first), max_n, params, policies)
              for first in range(0, replicates, batch)]
+    kept = {u.first for u in units if saved is not None and _saved_path(saved, u.first).exists()}
+    done = [u for u in units if u.first in kept]
+    todo = [u for u in units if u.first not in kept]
     columns: dict[str, np.ndarray] = {}
-    bar = Progress(replicates * max_n, len(units), progress)
+    bar = Progress(replicates * max_n, len(units), progress,
+                   done_patients=sum(u.count for u in done) * max_n, done_units=len(done))
 
-    def keep(result: tuple[int, dict[str, np.ndarray]]) -> None:
-        first, arrays = result
+    def place(first: int, arrays: dict[str, np.ndarray]) -> None:
         for name, values in arrays.items():
             if name not in columns:
                 columns[name] = np.empty((replicates, max_n), dtype=values.dtype)
             columns[name][first:first + values.shape[0]] = values
+
+    def keep(result: tuple[int, dict[str, np.ndarray]]) -> None:
+        first, arrays = result
+        if saved is not None:
+            _save(saved, first, arrays)
+        place(first, arrays)
         bar.update(next(iter(arrays.values())).shape[0] * max_n)
 
+    for unit in done:
+        place(unit.first, _load(saved, unit.first))
     try:
-        (executor or LocalExecutor(1)).run(simulate_unit, units, keep)
+        if todo:
+            (executor or LocalExecutor(1)).run(simulate_unit, todo, keep)
     finally:
         bar.close()
     return Replicates(design, seed, columns, params.digest() if params is not None else None)
