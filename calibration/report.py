@@ -323,7 +323,46 @@ _FIGURE_TITLES = {"survival_rectum.png": "Rectal primaries: overall and disease-
                   "sites_rectum.png": "Rectal primaries: recurrence by site",
                   "hazard_ratios.png": "Rectal primaries: hazard ratios, study and model",
                   "survival_colon.png": "Colon primaries: overall and disease-free survival",
-                  "long_term.png": "Twenty years: the model beside the published long-term series"}
+                  "long_term.png": "Twenty years: the model beside the published long-term series",
+                  "posterior_coverage.png": "The posterior's coverage: simulation-based calibration "
+                                            "over synthetic studies"}
+
+COVERAGE = Path(__file__).with_name("coverage.csv")
+RANKS = Path(__file__).with_name("ranks.csv")
+
+
+def _coverage_figure(coverage: pd.DataFrame, ranks: pd.DataFrame):
+    """Left: the empirical coverage of each quantity's 50/80/95% intervals against the nominal,
+    with two binomial standard errors. Right: for every parameter the ECDF of its true value's
+    normalised rank among the posterior draws minus the uniform's, with the 95% band of a
+    Kolmogorov-Smirnov test (Talts et al. 2018; Säilynoja, Bürkner and Vehtari 2022)."""
+    draws = int(ranks["draws"].iloc[0])
+    values = ranks.drop(columns="draws").to_numpy(float) / draws
+    studies = len(values)
+    grid = np.linspace(0, 1, 201)
+
+    def draw(plt):
+        figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+        shift = {q: k * 0.008 for k, q in enumerate(coverage["quantity"].unique())}
+        for quantity, rows in coverage.groupby("quantity", sort=False):
+            rate = rows["covered"] / rows["studies"]
+            se = np.sqrt(rows["nominal"] * (1 - rows["nominal"]) / rows["studies"])
+            left.errorbar(rows["nominal"] + shift[quantity], rate, yerr=2 * se, fmt="o",
+                          capsize=3, label=quantity)
+        left.plot([0.4, 1], [0.4, 1], color="grey", lw=1)
+        left.set(xlabel="nominal coverage", ylabel=f"empirical coverage ({studies} studies)",
+                 xlim=(0.4, 1.0), ylim=(0.3, 1.02), title="Intervals of the quantities")
+        left.legend(fontsize=7, loc="upper left")
+        for column in values.T:
+            right.plot(grid, (column[:, None] <= grid).mean(axis=0) - grid, lw=0.7, alpha=0.6)
+        band = 1.358 / np.sqrt(studies)
+        right.fill_between(grid, -band, band, color="grey", alpha=0.2, label="95% band (KS)")
+        right.set(xlabel="normalised rank of the true value", ylabel="ECDF − uniform",
+                  title=f"Ranks of the {values.shape[1]} parameters")
+        right.legend(fontsize=7)
+        figure.tight_layout()
+        return figure
+    return draw
 
 
 def _present(x) -> bool:
@@ -452,6 +491,9 @@ def write_report(out: Path, params_path=None, policy_path=None, seed: int = 4242
                                                            "Colon primaries: survival after hepatectomy")),
         "long_term.png": png_bytes(_long_term_figure(long, table)),
     }
+    if COVERAGE.exists() and RANKS.exists():
+        pictures["posterior_coverage.png"] = png_bytes(_coverage_figure(pd.read_csv(COVERAGE),
+                                                                        pd.read_csv(RANKS)))
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, png in pictures.items():
