@@ -106,3 +106,24 @@ def test_death_after_symptoms_scales_with_the_doubling_time_to_the_power_delta(p
         expected = (d.weibull_scale_months * relative ** delta
                     * (-np.log1p(-u[ok, 14]) / 2.0) ** (1 / d.weibull_shape))
         np.testing.assert_allclose(e.cancer_death[ok] - e.symptom[ok], expected, rtol=1e-9)
+
+
+def test_a_re_recurrence_keeps_the_patients_tempo(params, policy):
+    """Episode 1 (after a curative operation) has the tempo of the patient's first draw, z or
+    z + shift when the dormant clock opens it, never a draw of its own."""
+    from sim.engine.draws import draw_chunk
+    from sim.execution.runner import CohortSpec, prepare_cohort
+    from sim.model.streams import Purpose, uniforms_for
+
+    spec = CohortSpec(3000, 11, "horizon", "both", 10.0)
+    cohort, months, why, _ = prepare_cohort(spec, params, 0, 3000, 0.0)
+    chunk = draw_chunk(params, policy, cohort, months, why, 11, 0)
+    second = chunk.episodes[1]
+    assert len(second.patients) > 100
+    ids = chunk.ids[second.patients]
+    z = ndtri(uniforms_for(11, 0, Purpose.NATURAL_HISTORY, ids, stream=(0,))[:, _DOUBLING])
+    own = ndtri(uniforms_for(11, 0, Purpose.NATURAL_HISTORY, ids, stream=(1,))[:, _DOUBLING])
+    shift = params.recurrence.late_tempo_shift
+    tempo = second.disease.tempo
+    assert np.all(np.isclose(tempo, z) | np.isclose(tempo, z + shift))
+    assert not np.any(np.isclose(tempo, own))

@@ -23,7 +23,8 @@ import numpy as np
 from sim.engine.records import Detail
 from sim.model import rules
 from sim.model.detection import attendance, detect, false_positives
-from sim.model.natural_history import Episode, cancer_death_hazard_ratio, draw_episode, site_thetas
+from sim.model.natural_history import (Episode, cancer_death_hazard_ratio, draw_episode, site_thetas,
+                                      tempo_uniform)
 from sim.model.params import Params
 from sim.model.policy import Policy
 from sim.model.streams import MAX_EPISODES, Purpose, by_month, uniforms, uniforms_for
@@ -140,9 +141,11 @@ class ChunkDraws:
             multiplier = 1.0 if k == 0 else params.recurrence.rerecurrence_theta_multiplier
             thetas = self.thetas if rows is None else self.thetas[rows]
             ratio = self.death_ratio if rows is None else self.death_ratio[rows]
+            first_tempo = None if k == 0 else tempo_uniform(
+                self._uniforms(Purpose.NATURAL_HISTORY, (0,), ids))
             disease = draw_episode(draws[Purpose.NATURAL_HISTORY],
                                    np.atleast_2d(thetas) * multiplier, np.atleast_1d(ratio),
-                                   params)
+                                   params, first_tempo)
             if first and shared is not None:
                 shared.first = (draws, disease)
         u_attend, u_false = self._by_month(ids, k)

@@ -19,7 +19,8 @@ Tanaka et al., World J Surg 2004;28:263); disease that wakes on the dormant cloc
 tempo is ``z + shift``); sites join an active episode at a rate per doubling, not per month; the
 time from symptoms to a cancer death scales with ``(Td / median) ** delta``; and the chance that
 resectable disease is limited enough to be operated with curative intent rises with the tempo
-(`sim.model.rules.curative_chance`).
+(`sim.model.rules.curative_chance`). The tempo is the patient's: a re-recurrence after a curative
+operation keeps the first episode's (plus the shift if it wakes on the dormant clock).
 
 Growth. Every involved site grows from the onset diameter with the episode's volume doubling time,
 so the episode's burden, the summed volume of its sites in units of one 10-mm lesion, is ``B(t) = B0 * sum_s 2 ** ((t - t_s) / Td)``
@@ -48,7 +49,8 @@ from scipy.special import ndtri
 
 from sim.model.params import Params
 
-__all__ = ["Episode", "site_thetas", "cancer_death_hazard_ratio", "draw_episode", "SITES",
+__all__ = ["Episode", "site_thetas", "cancer_death_hazard_ratio", "draw_episode", "tempo_uniform",
+           "SITES",
            "onset_log2_burden", "log2_burden", "time_to_burden", "REFERENCE_DIAMETER_MM"]
 
 SITES = ("pelvis", "liver", "lung", "other")
@@ -129,6 +131,11 @@ def _promotion_time(u: np.ndarray, thetas: np.ndarray, shape: float, scale: floa
     return np.where(np.isnan(latent), np.inf, latent)
 
 
+def tempo_uniform(u: np.ndarray) -> np.ndarray:
+    """The uniform that sets an episode's tempo, from its 24 uniforms (n, 24)."""
+    return u[:, _Column.DOUBLING]
+
+
 def onset_log2_burden(params: Params) -> float:
     """log2 of one site's burden at its involvement (a lesion of the onset diameter)."""
     return 3.0 * np.log2(params.growth.onset_diameter_mm / REFERENCE_DIAMETER_MM)
@@ -164,10 +171,14 @@ def time_to_burden(level: np.ndarray, involved: np.ndarray, doubling: np.ndarray
 
 
 def draw_episode(u: np.ndarray, thetas: np.ndarray, death_ratio: np.ndarray,
-                 params: Params) -> Episode:
-    """Episode from its 24 uniforms per patient (`u`, shape (n, 24)) and the site hazards."""
+                 params: Params, tempo_u: np.ndarray | None = None) -> Episode:
+    """Episode from its 24 uniforms per patient (`u`, shape (n, 24)) and the site hazards.
+    `tempo_u`: the uniform of the patient's tempo when it is not this episode's own: a
+    re-recurrence keeps the tempo of the patient's first episode (the biology of the disease it
+    follows; `tempo_uniform` gives it), else a curative operation on slow disease would trade it
+    for a new draw."""
     r, g, d = params.recurrence, params.growth, params.cancer_death
-    tempo = ndtri(u[:, _Column.DOUBLING])
+    tempo = ndtri(u[:, _Column.DOUBLING] if tempo_u is None else tempo_u)
     stretch = np.exp(g.onset_doubling_exponent * g.doubling_time_sigma_log * tempo)
     early = _promotion_time(u[:, _Column.LATENT], thetas, r.onset_weibull_shape,
                             r.onset_weibull_scale_months) * stretch[:, None]
