@@ -35,7 +35,8 @@ def register_posterior(commands) -> None:
     parser.add_argument("--chains", type=int, default=4, help="independence Metropolis chains")
     parser.add_argument("--steps", type=int, default=2500, help="steps of each chain")
     parser.add_argument("--posterior-size", type=int, default=1000,
-                        help="draws of the installed sample (every k-th step of the chains)")
+                        help="draws of the installed sample (distinct states of the chains, "
+                             "evenly spaced)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the design, chains and studies")
     parser.add_argument("--out", type=Path, default=Path("calibration/runs/posterior"),
                         help="directory of the run's state and results")
@@ -135,19 +136,20 @@ def _posterior(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
 
 def _thinned(chains, size: int, seed: int):
-    """`size` draws from the chains (after each chain's first state), evenly spaced in each
-    chain, in a seeded random order; columns loss-free: every calibrated parameter."""
+    """`size` distinct draws from the chains: in each chain, its distinct states after the first
+    (the steps where a proposal was accepted) taken evenly spaced, then a seeded random order;
+    each keeps its `chain` and `step`."""
     import numpy as np  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
 
     from calibration.space import SPACE  # noqa: PLC0415
 
-    body = chains[chains["step"] > 0]
-    per_chain = -(-size // body["chain"].nunique())
+    moved = chains[(chains["step"] > 0) & chains["accepted"]]
+    per_chain = -(-size // moved["chain"].nunique())
     picked = []
-    for _, group in body.groupby("chain"):
-        index = np.linspace(0, len(group) - 1, per_chain).round().astype(int)
+    for _, group in moved.groupby("chain"):
+        index = np.unique(np.linspace(0, len(group) - 1, per_chain).round().astype(int))
         picked.append(group.iloc[index])
-    sample = (__import__("pandas").concat(picked).iloc[:size]
-              [["chain", "step", *[d.path for d in SPACE]]])
+    sample = pd.concat(picked).iloc[:size][["chain", "step", *[d.path for d in SPACE]]]
     order = np.random.default_rng([seed, 3]).permutation(len(sample))
     return sample.iloc[order].reset_index(drop=True)
