@@ -30,10 +30,11 @@ def report(tmp_path_factory):
 def test_report_is_written_from_the_installed_defaults(report):
     out, paths, table = report
     for name in ("report.html", "report.md", "survival_rectum.png", "sites_rectum.png",
-                 "hazard_ratios.png", "survival_colon.png", "long_term.png"):
+                 "hazard_ratios.png", "survival_colon.png", "long_term.png",
+                 "posterior_coverage.png"):
         assert (out / name).stat().st_size > 1000, name
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 5 and "src=\"http" not in page
+    assert page.count("data:image/png;base64,") == 6 and "src=\"http" not in page
     assert "External figures" in page
     assert "installed default" in (out / "report.md").read_text()
     assert {"os_36", "dfs_60", "hr_os_n2", "colon_os_60", "median_os"} <= set(table.index)
