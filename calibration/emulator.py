@@ -107,17 +107,22 @@ def _life_years_gained(params: Params, seed: int) -> float:
 
 
 @dataclass(frozen=True)
-class _DesignPoint:
+class _Point:
+    """One simulation at a point of the unbounded space: a unit of work for the executor."""
+
     index: int
     x: np.ndarray
     objective: Objective
     start: Params
     seed: int
 
+    def params(self) -> Params:
+        values = from_unbounded(self.x, clip=False)
+        return with_values(self.start, {d.path: v for d, v in zip(SPACE, values)})
 
-def _simulate_point(point: _DesignPoint) -> tuple[int, np.ndarray]:
-    values = from_unbounded(point.x, clip=False)
-    params = with_values(point.start, {d.path: v for d, v in zip(SPACE, values)})
+
+def _simulate_point(point: _Point) -> tuple[int, np.ndarray]:
+    params = point.params()
     model = point.objective.table(params)["model"].to_numpy(float)
     return point.index, np.append(model, _life_years_gained(params, point.seed))
 
@@ -136,7 +141,7 @@ def simulate_design(objective: Objective, start: Params, prior: Prior, n: int, s
         chunk = range(first, min(n, first + batch))
         results: dict[int, np.ndarray] = {}
         executor.run(_simulate_point,
-                     [_DesignPoint(k, points[k], objective, start, seed) for k in chunk],
+                     [_Point(k, points[k], objective, start, seed) for k in chunk],
                      lambda r: results.__setitem__(r[0], r[1]))
         rows = [[k, *points[k], *results[k]] for k in chunk]
         frame = pd.DataFrame(rows, columns=columns)
@@ -346,19 +351,8 @@ def _synthetic_study(objective: Objective, params: Params, seed: int) -> np.ndar
     return values
 
 
-@dataclass(frozen=True)
-class _Study:
-    index: int
-    x: np.ndarray
-    objective: Objective
-    start: Params
-    seed: int
-
-
-def _simulate_study_point(point: _Study) -> tuple[int, np.ndarray]:
-    values = from_unbounded(point.x, clip=False)
-    params = with_values(point.start, {d.path: v for d, v in zip(SPACE, values)})
-    return point.index, _synthetic_study(point.objective, params, point.seed)
+def _simulate_study_point(point: _Point) -> tuple[int, np.ndarray]:
+    return point.index, _synthetic_study(point.objective, point.params(), point.seed)
 
 
 def simulate_studies(objective: Objective, start: Params, truths: np.ndarray, seed: int,
@@ -373,7 +367,7 @@ def simulate_studies(objective: Objective, start: Params, truths: np.ndarray, se
         batch = missing[first:first + 50]
         results: dict[int, np.ndarray] = {}
         executor.run(_simulate_study_point,
-                     [_Study(k, truths[k], objective, start, 1_000_000 + seed * 1000 + k)
+                     [_Point(k, truths[k], objective, start, 1_000_000 + seed * 1000 + k)
                       for k in batch], lambda r: results.__setitem__(r[0], r[1]))
         frame = pd.DataFrame([[k, *results[k]] for k in batch], columns=["study", *ids])
         frame.to_csv(path, mode="a", header=not path.exists(), index=False)

@@ -25,7 +25,7 @@ PRIOR = Path(__file__).with_name("prior.csv")
 def register_posterior(commands) -> None:
     parser = commands.add_parser("posterior", help="the posterior sample by synthetic likelihood "
                                  "on an emulator, with its chains and its coverage")
-    parser.add_argument("--design", type=int, default=1500,
+    parser.add_argument("--design", type=int, default=1600,
                         help="prior draws simulated to train the emulator")
     parser.add_argument("--studies", type=int, default=250,
                         help="synthetic studies of the coverage check (simulation-based calibration)")

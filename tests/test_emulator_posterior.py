@@ -75,3 +75,28 @@ def test_emulator_recovers_a_quadratic_surface_and_its_noise():
     # the cross-validated residuals carry the noise's sd (0.1) within its sampling error
     assert abs(emulator.residuals[:, 0].std() - 0.1) < 0.1 * 4 / np.sqrt(2 * 600) + 0.01
     assert emulator.r2.min() > 0.95
+
+
+def test_posterior_command_writes_its_state_and_refuses_bad_input(tmp_path, capsys):
+    """`crlm-sim posterior` end to end at a toy size: every stage's file, a sample of distinct
+    draws with their chain and step; a bad count is one line naming the flag, exit status 2."""
+    import json
+
+    from sim.cli import main
+
+    out = tmp_path / "run"
+    assert main(["posterior", "--design", "40", "--noise-studies", "20", "--studies", "2",
+                 "--chains", "2", "--steps", "200", "--posterior-size", "50", "--workers", "1",
+                 "--out", str(out)]) == 0
+    for name in ("design.csv", "noise.csv", "chains.parquet", "studies.csv", "ranks.csv",
+                 "coverage.csv", "diagnostics.csv", "posterior.csv", "summary.json"):
+        assert (out / name).exists(), name
+    sample = pd.read_csv(out / "posterior.csv")
+    assert len(sample) == 50 and {"chain", "step"} <= set(sample.columns)
+    assert len(sample.drop(columns=["chain", "step"]).drop_duplicates()) == 50
+    assert json.loads((out / "summary.json").read_text())["studies"] == 2
+    capsys.readouterr()
+    assert main(["posterior", "--design", "0", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--design" in err[0]
+    assert not (tmp_path / "bad").exists()
