@@ -24,13 +24,13 @@ Med Decis Making 2021; the CRC-AIM calibration of Vahdat et al. 2023):
    sampling noise, their correlations (1-, 3- and 5-year survival of the same patients count
    once) and the emulator's error. A figure given only as a bound adds a one-sided normal term
    when the model is on the wrong side. No truncation at |z| <= 1.96.
-4. **Sampler.** `sample_posterior`: the mode (BFGS on the emulator) and the curvature there (central
-   differences), then
-   independence Metropolis-Hastings (Tierney, Ann Stat 1994) with a multivariate t proposal (30
-   degrees of freedom) shaped by three rounds of importance sampling: on a near-normal posterior
-   it accepts about half the proposals and its draws are nearly independent. Every step of every chain is kept (`chain`,
-   `step`), so that ArviZ's rank-normalised split R-hat and bulk and tail ESS (Vehtari et al.,
-   Bayesian Analysis 2021) can be recomputed from what is installed.
+4. **Sampler.** `sample_posterior`: the mode (BFGS on the emulator) and the curvature there
+   (central differences), then independence Metropolis-Hastings (Tierney, Ann Stat 1994) with a
+   multivariate t proposal (30 degrees of freedom) shaped by three rounds of importance sampling:
+   on a near-normal posterior it accepts about half the proposals and its draws are nearly
+   independent. Every step of every chain is kept (`chain`, `step`), so that ArviZ's
+   rank-normalised split R-hat and bulk and tail ESS (Vehtari et al., Bayesian Analysis 2021) can
+   be recomputed from what is installed.
 5. **Coverage.** `coverage_study`: synthetic studies with known parameters drawn from the prior,
    each simulated at the paper's size (141 rectal and 441 colon patients, external figures with
    their published standard errors), each run through steps 3-4 with the same emulator; the rank of
@@ -77,10 +77,6 @@ class Prior:
 
     def log_density(self, x: np.ndarray) -> np.ndarray:
         return stats.norm.logpdf(np.atleast_2d(x), self.mean, self.sd).sum(axis=1)
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"parameter": [d.path for d in SPACE], "scale": [d.scale for d in SPACE],
-                             "mean": self.mean, "sd": self.sd})
 
     @classmethod
     def read(cls, path: Path) -> Prior:
@@ -130,7 +126,8 @@ def _simulate_point(point: _Point) -> tuple[int, np.ndarray]:
 def simulate_design(objective: Objective, start: Params, prior: Prior, n: int, seed: int,
                     executor, out: Path, batch: int = 100, progress=None) -> pd.DataFrame:
     """The design: `n` prior draws (on the unbounded scale) and what the model gives at each (every
-    fitted figure, and the life-years gained), appended to ``out/design.csv`` a batch at a time (a rerun resumes)."""
+    fitted figure, and the life-years gained), appended to ``out/design.csv`` a batch at a time
+    (a rerun resumes)."""
     ids, _ = likelihood_scale(objective)
     columns = ["point", *[d.path for d in SPACE], *ids, "lyg_intensive_over_esmo"]
     path = out / "design.csv"

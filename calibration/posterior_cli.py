@@ -28,7 +28,8 @@ def register_posterior(commands) -> None:
     parser.add_argument("--design", type=int, default=1600,
                         help="prior draws simulated to train the emulator")
     parser.add_argument("--studies", type=int, default=250,
-                        help="synthetic studies of the coverage check (simulation-based calibration)")
+                        help="synthetic studies of the coverage check (simulation-based "
+                             "calibration)")
     parser.add_argument("--noise-studies", type=int, default=400,
                         help="synthetic studies of the paper's size whose residuals from the "
                              "emulator give the likelihood's covariance")
@@ -37,7 +38,8 @@ def register_posterior(commands) -> None:
     parser.add_argument("--posterior-size", type=int, default=1000,
                         help="draws of the installed sample (distinct states of the chains, "
                              "evenly spaced)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the design, chains and studies")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of the design, chains and studies")
     parser.add_argument("--out", type=Path, default=Path("calibration/runs/posterior"),
                         help="directory of the run's state and results")
     parser.add_argument("--install", action="store_true",

@@ -32,7 +32,8 @@ def test_the_sample_is_drawn_from_the_chains():
     joined = sample.merge(chains, on=["chain", "step"], suffixes=("", "_chain"))
     assert len(joined) == len(sample)
     for name in PARAMETERS:
-        assert (joined[name] - joined[f"{name}_chain"]).abs().max() < 1e-9 * joined[name].abs().max()
+        scale = joined[name].abs().max()
+        assert (joined[name] - joined[f"{name}_chain"]).abs().max() < 1e-9 * scale
 
 
 def test_coverage_is_within_two_binomial_standard_errors():

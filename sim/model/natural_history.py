@@ -9,21 +9,23 @@ share ``exp(-theta_s HR_s(x) (1 + q))`` never recurs at s. The onset is the time
 reaches a detectable size; other sites are involved at onset with a probability each, or join
 later (their own clock, or spread at a constant rate).
 
-Tempo. One trait per episode, its tempo ``z`` (standard normal), makes disease slow, late and
+Tempo. One trait per patient, its tempo ``z`` (standard normal), makes disease slow, late and
 limited together: the volume doubling time is ``Td = median * exp(sigma * z)`` (lognormal between
 episodes; Finlay et al., Br J Surg 1988); the early clock's onset times are stretched by
 ``exp(gamma * sigma * z)`` (residual disease needs a number of doublings to reach the onset
 diameter, so slow disease surfaces late: doubling times grow with the relapse-free interval, Surg
 Today 2020, doi:10.1007/s00595-020-02135-y, and short ones go with early, multiple recurrences,
 Tanaka et al., World J Surg 2004;28:263); disease that wakes on the dormant clock wakes slow (its
-tempo is ``z + shift``); sites join an active episode at a rate per doubling, not per month; the
+tempo is ``z + shift``); sites join an active episode at a rate per doubling, not per month
+(`recurrence.spread_rate_per_month` is the rate at the median doubling time); the
 time from symptoms to a cancer death scales with ``(Td / median) ** delta``; and the chance that
 resectable disease is limited enough to be operated with curative intent rises with the tempo
 (`sim.model.rules.curative_chance`). The tempo is the patient's: a re-recurrence after a curative
 operation keeps the first episode's (plus the shift if it wakes on the dormant clock).
 
 Growth. Every involved site grows from the onset diameter with the episode's volume doubling time,
-so the episode's burden, the summed volume of its sites in units of one 10-mm lesion, is ``B(t) = B0 * sum_s 2 ** ((t - t_s) / Td)``
+so the episode's burden, the summed volume of its sites in units of one 10-mm lesion, is
+``B(t) = B0 * sum_s 2 ** ((t - t_s) / Td)``
 over the sites involved by t. The burden decides the rest:
 - symptoms appear when log2 B reaches the episode's symptom level (normal between episodes);
 - the disease is resectable while log2 B stays below the episode's resectability level (and while
@@ -213,7 +215,8 @@ def draw_episode(u: np.ndarray, thetas: np.ndarray, death_ratio: np.ndarray,
     resectable_until = time_to_burden(resectable_level, involved, doubling, params)
 
     # Cancer death, from the symptoms: H(v) = ratio * [H0(min(v, v2)) + m * (H0(v) - H0(v2))+]
-    # with H0(v) = (v / (scale * (Td / median Td) ** exponent)) ** shape and v2 the time from the symptoms to
+    # with H0(v) = (v / (scale * (Td / median Td) ** exponent)) ** shape and v2 the time from the
+    # symptoms to
     # the involvement of a second site (0 if two are involved already).
     scale = d.weibull_scale_months * relative_doubling ** d.doubling_exponent
     need = -np.log1p(-u[:, _Column.CANCER_DEATH]) / death_ratio

@@ -21,7 +21,8 @@ from sim.model.streams import MAX_EPISODES
 
 __all__ = ["SITE_BITS", "RESECTABLE_SITES", "OPERATIVE_WINDOW_MONTHS", "follow_up_stop",
            "perioperative_death", "episode_end", "onset_recorded", "detected_in_time",
-           "surgery_time", "sites_operable", "operable", "curative_chance", "curative_surgery", "operative_death",
+           "surgery_time", "sites_operable", "operable", "curative_chance", "curative_surgery",
+           "operative_death",
            "operative_death_time", "other_procedure", "restaging_time"]
 
 SITE_BITS = (1, 2, 4, 8)
