@@ -66,7 +66,8 @@ LYG_PATIENTS = 2000
 @dataclass(frozen=True)
 class Prior:
     """Independent normal priors on the unbounded scale of `calibration.space`: a mean and a
-    standard deviation per dimension (written out per parameter in calibration/README.md)."""
+    standard deviation per dimension (`calibration/prior.csv`; the model card says how they were
+    set)."""
 
     mean: np.ndarray
     sd: np.ndarray
