@@ -48,8 +48,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from calibration.fit import point_of
 from calibration.objective import Objective, StudyDesign
-from calibration.space import SPACE, from_unbounded, with_values
+from calibration.space import SPACE, from_unbounded, to_unbounded
 from sim.model.params import Params
 
 __all__ = ["Prior", "QUANTITIES", "simulate_design", "Emulator", "SyntheticLikelihood",
@@ -113,13 +114,9 @@ class _Point:
     start: Params
     seed: int
 
-    def params(self) -> Params:
-        values = from_unbounded(self.x, clip=False)
-        return with_values(self.start, {d.path: v for d, v in zip(SPACE, values)})
-
 
 def _simulate_point(point: _Point) -> tuple[int, np.ndarray]:
-    params = point.params()
+    params = point_of(point.x, point.start, clip=False)
     model = point.objective.table(params)["model"].to_numpy(float)
     return point.index, np.append(model, _life_years_gained(params, point.seed))
 
@@ -350,7 +347,8 @@ def _synthetic_study(objective: Objective, params: Params, seed: int) -> np.ndar
 
 
 def _simulate_study_point(point: _Point) -> tuple[int, np.ndarray]:
-    return point.index, _synthetic_study(point.objective, point.params(), point.seed)
+    params = point_of(point.x, point.start, clip=False)
+    return point.index, _synthetic_study(point.objective, params, point.seed)
 
 
 def simulate_studies(objective: Objective, start: Params, truths: np.ndarray, seed: int,
@@ -395,7 +393,7 @@ def coverage_study(objective: Objective, start: Params, prior: Prior, emulator: 
             settings.chains, settings.steps, settings.pilot, settings.dof, seed + k,
             settings.rounds))
         draws = chains.loc[chains["step"] > 0, [d.path for d in SPACE]].to_numpy(float)
-        x = _to_unbounded_free(draws)
+        x = np.array([to_unbounded(row, clip=False) for row in draws])
         ranks.append((x < truths[k]).sum(axis=0))
         predicted, truth = emulator(x), emulator(truths[k][None, :])[0]
         for q, column in zip(QUANTITIES, quantity_columns):
@@ -407,13 +405,3 @@ def coverage_study(objective: Objective, start: Params, prior: Prior, emulator: 
     coverage = pd.DataFrame([{"quantity": q, "nominal": level, "covered": hits[(q, level)],
                               "studies": studies} for q in QUANTITIES for level in levels])
     return rank_frame, coverage
-
-
-def _to_unbounded_free(natural: np.ndarray) -> np.ndarray:
-    """`calibration.space.to_unbounded` without clipping to the bounds, row by row."""
-    out = np.empty_like(natural)
-    for j, d in enumerate(SPACE):
-        v = natural[:, j]
-        out[:, j] = (np.log(v) if d.scale == "log" else v if d.scale == "linear"
-                     else np.log(v / (1 - v)))
-    return out

@@ -59,9 +59,10 @@ class FitSettings:
     inflation: float = 2.0         # proposal covariance = inflation^2 x the search's covariance
 
 
-def point_of(x: np.ndarray, start: Params) -> Params:
-    """The parameter set at a point of the unbounded search space."""
-    return with_values(start, {d.path: v for d, v in zip(SPACE, from_unbounded(x))})
+def point_of(x: np.ndarray, start: Params, clip: bool = True) -> Params:
+    """The parameter set at a point of the unbounded search space (clipped to the bounds unless
+    `clip` is False)."""
+    return with_values(start, {d.path: v for d, v in zip(SPACE, from_unbounded(x, clip))})
 
 
 @dataclass(frozen=True)

@@ -91,10 +91,11 @@ def get(params: Params, path: str) -> float:
     return float(node)
 
 
-def to_unbounded(values: np.ndarray) -> np.ndarray:
+def to_unbounded(values: np.ndarray, clip: bool = True) -> np.ndarray:
+    """To the unbounded scale, after clipping to the bounds (unless `clip` is False)."""
     out = np.empty(len(SPACE))
     for i, (d, v) in enumerate(zip(SPACE, values)):
-        v = min(max(v, d.lower), d.upper)
+        v = min(max(v, d.lower), d.upper) if clip else v
         out[i] = (math.log(v) if d.scale == "log" else v if d.scale == "linear"
                   else math.log(v / (1 - v)))
     return out

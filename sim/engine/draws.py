@@ -23,8 +23,8 @@ import numpy as np
 from sim.engine.records import Detail
 from sim.model import rules
 from sim.model.detection import attendance, detect, false_positives
-from sim.model.natural_history import (Episode, cancer_death_hazard_ratio, draw_episode, site_thetas,
-                                      tempo_uniform)
+from sim.model.natural_history import (Episode, cancer_death_hazard_ratio, draw_episode,
+                                      site_thetas, tempo_uniform)
 from sim.model.params import Params
 from sim.model.policy import Policy
 from sim.model.streams import MAX_EPISODES, Purpose, by_month, uniforms, uniforms_for
@@ -122,6 +122,7 @@ class ChunkDraws:
     hepatic: np.ndarray              # `Detail` code of the hepatic treatment
     entry_months: np.ndarray         # hepatectomy in the department's time (capacity only)
     episodes: dict[int, EpisodeDraws] = field(default_factory=dict)
+    tempo_u: np.ndarray | None = None  # (n,) the patients' tempo uniforms, from episode 0
 
     @property
     def n(self) -> int:
@@ -141,13 +142,14 @@ class ChunkDraws:
             multiplier = 1.0 if k == 0 else params.recurrence.rerecurrence_theta_multiplier
             thetas = self.thetas if rows is None else self.thetas[rows]
             ratio = self.death_ratio if rows is None else self.death_ratio[rows]
-            first_tempo = None if k == 0 else tempo_uniform(
-                self._uniforms(Purpose.NATURAL_HISTORY, (0,), ids))
+            # a later episode keeps the patient's tempo (episode 0 is drawn first, for all)
             disease = draw_episode(draws[Purpose.NATURAL_HISTORY],
                                    np.atleast_2d(thetas) * multiplier, np.atleast_1d(ratio),
-                                   params, first_tempo)
+                                   params, None if k == 0 else self.tempo_u[rows])
             if first and shared is not None:
                 shared.first = (draws, disease)
+        if first:
+            self.tempo_u = tempo_uniform(draws[Purpose.NATURAL_HISTORY])
         u_attend, u_false = self._by_month(ids, k)
         attended = attendance(u_attend, policy)
         if (policy.specificity < 1).any():
