@@ -41,21 +41,22 @@ Med Decis Making 2021; the CRC-AIM calibration of Vahdat et al. 2023):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from calibration.fit import point_of
+from calibration.fit import Point, point_of
 from calibration.objective import Objective, StudyDesign
 from calibration.space import SPACE, from_unbounded, to_unbounded
 from sim.model.params import Params
 
 __all__ = ["Prior", "QUANTITIES", "simulate_design", "Emulator", "SyntheticLikelihood",
            "noise_covariance", "observed_and_bounds", "simulate_studies", "SamplerSettings",
-           "sample_chains", "sample_posterior", "coverage_study", "likelihood_scale"]
+           "sample_chains", "sample_posterior", "coverage_study", "likelihood_scale",
+           "on_likelihood_scale"]
 
 QUANTITIES = ("os_60", "curative_reop_of_recurred", "lyg_intensive_over_esmo")
 """Quantities whose intervals are checked for coverage: 5-year overall survival and the share of
@@ -104,18 +105,7 @@ def _life_years_gained(params: Params, seed: int) -> float:
     return float(means[0] - means[1])
 
 
-@dataclass(frozen=True)
-class _Point:
-    """One simulation at a point of the unbounded space: a unit of work for the executor."""
-
-    index: int
-    x: np.ndarray
-    objective: Objective
-    start: Params
-    seed: int
-
-
-def _simulate_point(point: _Point) -> tuple[int, np.ndarray]:
+def _simulate_point(point: Point) -> tuple[int, np.ndarray]:
     params = point_of(point.x, point.start, clip=False)
     model = point.objective.table(params)["model"].to_numpy(float)
     return point.index, np.append(model, _life_years_gained(params, point.seed))
@@ -136,7 +126,7 @@ def simulate_design(objective: Objective, start: Params, prior: Prior, n: int, s
         chunk = range(first, min(n, first + batch))
         results: dict[int, np.ndarray] = {}
         executor.run(_simulate_point,
-                     [_Point(k, points[k], objective, start, seed) for k in chunk],
+                     [Point(k, points[k], objective, start, seed) for k in chunk],
                      lambda r: results.__setitem__(r[0], r[1]))
         rows = [[k, *points[k], *results[k]] for k in chunk]
         frame = pd.DataFrame(rows, columns=columns)
@@ -147,14 +137,17 @@ def simulate_design(objective: Objective, start: Params, prior: Prior, n: int, s
     return done.iloc[:n]
 
 
-def _transform(values: np.ndarray, log: np.ndarray) -> np.ndarray:
+def on_likelihood_scale(values: np.ndarray, log: np.ndarray) -> np.ndarray:
+    """Figures on the likelihood's scale: the log of those flagged in `log` (NaN where not
+    positive), the others as they are."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(log, np.log(np.where(values > 0, values, np.nan)), values)
 
 
 class Emulator:
     """Quadratic response surface of each output in the standardized unbounded parameters,
-    ridge penalty by cross-validation; `residual_covariance` from 5-fold cross-validation."""
+    ridge penalty by cross-validation; its 5-fold cross-validated `residuals` and `r2` per output
+    (the likelihood's covariance holds the emulator's error through `noise_covariance`)."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, alphas=(0.1, 1.0, 10.0, 100.0, 1000.0)):
         from sklearn.linear_model import RidgeCV  # noqa: PLC0415
@@ -177,9 +170,6 @@ class Emulator:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         z = self.features.transform((np.atleast_2d(x) - self.center) / self.scale)
         return self.model.predict(z) * self.y_sd + self.y_mean
-
-    def residual_covariance(self) -> np.ndarray:
-        return np.atleast_2d(np.cov(self.residuals, rowvar=False))
 
 
 class SyntheticLikelihood:
@@ -340,13 +330,13 @@ def _synthetic_study(objective: Objective, params: Params, seed: int) -> np.ndar
     rng = np.random.default_rng([seed, 11])
     external = np.array([figures[t.id] for t in objective.external])
     _, log = likelihood_scale(objective)
-    values = _transform(np.append(study, external), log)
+    values = on_likelihood_scale(np.append(study, external), log)
     errors = np.array([t.standard_error for t in objective.external])
     values[len(study):] += errors * rng.standard_normal(len(errors))
     return values
 
 
-def _simulate_study_point(point: _Point) -> tuple[int, np.ndarray]:
+def _simulate_study_point(point: Point) -> tuple[int, np.ndarray]:
     params = point_of(point.x, point.start, clip=False)
     return point.index, _synthetic_study(point.objective, params, point.seed)
 
@@ -363,7 +353,7 @@ def simulate_studies(objective: Objective, start: Params, truths: np.ndarray, se
         batch = missing[first:first + 50]
         results: dict[int, np.ndarray] = {}
         executor.run(_simulate_study_point,
-                     [_Point(k, truths[k], objective, start, 1_000_000 + seed * 1000 + k)
+                     [Point(k, truths[k], objective, start, 1_000_000 + seed * 1000 + k)
                       for k in batch], lambda r: results.__setitem__(r[0], r[1]))
         frame = pd.DataFrame([[k, *results[k]] for k in batch], columns=["study", *ids])
         frame.to_csv(path, mode="a", header=not path.exists(), index=False)
@@ -389,9 +379,7 @@ def coverage_study(objective: Objective, start: Params, prior: Prior, emulator: 
     ranks, hits = [], {(q, level): 0 for q in QUANTITIES for level in levels}
     for k in range(studies):
         likelihood = SyntheticLikelihood(emulator, figures[k], covariance, bound)
-        chains = sample_posterior(likelihood, prior, SamplerSettings(
-            settings.chains, settings.steps, settings.pilot, settings.dof, seed + k,
-            settings.rounds))
+        chains = sample_posterior(likelihood, prior, replace(settings, seed=seed + k))
         draws = chains.loc[chains["step"] > 0, [d.path for d in SPACE]].to_numpy(float)
         x = np.array([to_unbounded(row, clip=False) for row in draws])
         ranks.append((x < truths[k]).sum(axis=0))

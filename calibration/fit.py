@@ -47,7 +47,7 @@ from sim.errors import InputError
 from sim.model.params import Params
 
 __all__ = ["FitSettings", "ChainSettings", "search", "posterior_sample", "posterior_chains",
-           "chain_diagnostics", "point_of"]
+           "chain_diagnostics", "point_of", "Point"]
 
 @dataclass(frozen=True)
 class FitSettings:
@@ -66,16 +66,18 @@ def point_of(x: np.ndarray, start: Params, clip: bool = True) -> Params:
 
 
 @dataclass(frozen=True)
-class _Point:
-    """One evaluation of the objective: a unit of work for the executor layer."""
+class Point:
+    """One simulation at a point of the unbounded space: a unit of work for the executor layer
+    (`seed`: for the simulations that take their own, `calibration.emulator`)."""
 
     index: int
     x: np.ndarray
     objective: Objective
     start: Params
+    seed: int = 0
 
 
-def _evaluate(point: _Point) -> tuple[int, float, np.ndarray]:
+def _evaluate(point: Point) -> tuple[int, float, np.ndarray]:
     table = point.objective.table(point_of(point.x, point.start))
     return point.index, point.objective.loss_of(table), table["z"].to_numpy()
 
@@ -87,7 +89,7 @@ def _map(executor, objective: Objective, start: Params, points) -> list[tuple[fl
     def keep(result):
         results[result[0]] = result[1:]
 
-    executor.run(_evaluate, [_Point(k, np.asarray(x), objective, start) for k, x in enumerate(points)],
+    executor.run(_evaluate, [Point(k, np.asarray(x), objective, start) for k, x in enumerate(points)],
                  keep)
     return results
 

@@ -82,7 +82,7 @@ def _posterior(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         seconds["design"] = time.perf_counter() - clock
         ids, log = em.likelihood_scale(objective)
         x = design[[d.path for d in SPACE]].to_numpy(float)
-        y = np.column_stack([em._transform(design[ids].to_numpy(float), log),
+        y = np.column_stack([em.on_likelihood_scale(design[ids].to_numpy(float), log),
                              design["lyg_intensive_over_esmo"].to_numpy(float)])
         keep = np.isfinite(y).all(axis=1)
         emulator = em.Emulator(x[keep], y[keep])

@@ -22,9 +22,6 @@ class _Exact:
     def __call__(self, x):
         return np.atleast_2d(x) @ self.matrix.T
 
-    def residual_covariance(self):
-        return np.zeros((self.matrix.shape[0], self.matrix.shape[0]))
-
 
 def test_independence_chains_recover_the_conjugate_normal_posterior():
     rng = np.random.default_rng(5)
