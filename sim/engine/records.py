@@ -150,14 +150,15 @@ def _visit_tally(spans: list[VisitSpans], policy: Policy, n: int,
     """Visits, imaging examinations, work-ups and surveillance cost per patient, from the visits
     counted in each episode (vectorized per episode draw). With a `discount_rate` (a year,
     continuous), also each patient's examinations by modality and work-ups weighted by
-    exp(-rate * years at the scheduled visit): `discounted_tests` (patients x modalities) and
-    `discounted_workups`, from which an economic evaluation prices them."""
+    exp(-rate * years at the scheduled visit): `discounted_tests` (patients x modalities),
+    `discounted_workups` and `discounted_visits`, from which an economic evaluation prices them."""
     scans, imaging, workups = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     exams = (policy.uses[policy.imaging].sum(axis=0) if len(policy.imaging)
              else np.zeros(policy.n_visits))
     cost = np.zeros(n)
     discounted = np.zeros((n, len(policy.modality_names))) if discount_rate is not None else None
     discounted_workups = np.zeros(n) if discount_rate is not None else None
+    discounted_visits = np.zeros(n) if discount_rate is not None else None
     for span in spans:
         patient, row = span.patients, span.rows
         before = np.arange(policy.n_visits)[None, :] < span.counted[:, None]
@@ -174,8 +175,10 @@ def _visit_tally(spans: list[VisitSpans], policy: Policy, n: int,
             factor = np.exp(-discount_rate * months / 12.0)
             np.add.at(discounted, patient, (counted * factor) @ policy.uses.T.astype(float))
             np.add.at(discounted_workups, patient, (false_positive * factor).sum(axis=1))
+            np.add.at(discounted_visits, patient, (counted * factor).sum(axis=1))
     tally = {"n_scans": scans, "n_imaging": imaging, "n_workups": workups,
              "surveillance_cost": cost}
     if discount_rate is not None:
-        tally |= {"discounted_tests": discounted, "discounted_workups": discounted_workups}
+        tally |= {"discounted_tests": discounted, "discounted_workups": discounted_workups,
+                  "discounted_visits": discounted_visits}
     return tally

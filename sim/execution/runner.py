@@ -100,7 +100,7 @@ class PricedChunk(NamedTuple):
     patients: pa.Table
     events: pa.Table | None      # None when not asked for
     department: dict | None      # the department's waits (a policy with a capacity)
-    discounted: dict | None      # {"discounted_tests", "discounted_workups"} with a rate
+    discounted: dict | None      # {"discounted_tests", "discounted_workups", "discounted_visits"}
 
 
 def prepare_cohort(spec: CohortSpec, params: Params, first: int, count: int,
@@ -119,7 +119,8 @@ def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int
                     prepared: PreparedCohort | None = None, shared: SharedDraws | None = None,
                     events: bool = True) -> PricedChunk:
     """As `simulate_department`, plus (with a `discount_rate`) each patient's discounted
-    examinations by modality and work-ups: {"discounted_tests", "discounted_workups"}.
+    examinations by modality, work-ups and visits: {"discounted_tests", "discounted_workups",
+    "discounted_visits"}.
     Several policies on the same patients: pass each the same `prepare_cohort` result and
     `SharedDraws` (their common draws are then made once). `events` False: no events table
     (None in its place), for a caller that needs only the patients."""
@@ -127,7 +128,8 @@ def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int
                                                              accrual_months)
     result = simulate_chunk(params, policy, cohort, months, why, spec.seed, spec.replicate,
                             discount_rate, shared=shared)
-    priced = ({name: result.patients[name] for name in ("discounted_tests", "discounted_workups")}
+    priced = ({name: result.patients[name] for name in ("discounted_tests", "discounted_workups",
+                                                        "discounted_visits")}
               if discount_rate is not None else None)
     return PricedChunk(patients_table(cohort, result, arrays),
                        events_table(cohort, result, policy) if events else None,

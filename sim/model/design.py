@@ -8,6 +8,8 @@
   reading of a figure whose estimator the study does not state). The median follow-up the
   project prints is the reverse Kaplan–Meier median (``sim.output.tally``).
 - ``horizon``: everyone followed ``years`` from the hepatectomy, censored only by the horizon.
+- ``lifetime``: everyone followed to death or to age ``LIFETIME_AGE`` (an economic evaluation's
+  lifetime horizon; ``years`` is not used).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import numpy as np
 from sim.errors import InputError
 from sim.model.params import Params
 
-__all__ = ["DESIGNS", "censoring", "DAYS_PER_MONTH"]
+__all__ = ["DESIGNS", "censoring", "DAYS_PER_MONTH", "LIFETIME_AGE"]
 
-DESIGNS = ("paper", "horizon")
+DESIGNS = ("paper", "horizon", "lifetime")
+LIFETIME_AGE = 100.0
 DAYS_PER_MONTH = 365.25 / 12
 
 
@@ -37,4 +40,6 @@ def censoring(design: str, cohort: dict[str, np.ndarray], params: Params,
         if not years > 0:
             raise InputError(f"--years: must be a positive number of years (got {years})")
         return np.full(n, 12.0 * years), np.full(n, "horizon")
+    if design == "lifetime":
+        return 12.0 * np.maximum(LIFETIME_AGE - cohort["age_years"], 0.0), np.full(n, "horizon")
     raise InputError(f"--design: must be one of {', '.join(DESIGNS)} (got {design!r})")

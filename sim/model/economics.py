@@ -1,12 +1,28 @@
 """An economics file: what the events and states of a simulated patient cost and are worth.
 
-One TOML file per setting (`scenarios/economics/`): currency and price year, discount rates for
-costs and effects, one-off costs of events, costs per month in a state, utilities of states and
-one-off disutilities, the thresholds to report and the population for the value of information.
-Every number is a ``{ value, source }`` table, as in the parameter file; an uncertain one also
-gives ``sd``, its standard deviation for probabilistic analysis: costs and disutilities are drawn
-from a gamma distribution, utilities from a beta distribution, each with the file's mean and sd
-(method of moments). Discount rates, durations and thresholds are fixed.
+One TOML file per setting (`scenarios/economics/`): currency, price year and perspective, the
+thresholds and discount rates, and every input of the evaluation as one record: its value (money
+at the file's price year), its distribution for the probabilistic analysis (``gamma`` for costs,
+durations and one-off QALY losses, ``beta`` for utilities and probabilities, both fitted by the
+method of moments to the value and its standard error ``se``; or ``fixed``), the interval the
+one-way analysis varies it over (``range``; by default the distribution's 2.5th and 97.5th
+percentiles), whether the value is published or an assumption (``evidence``), its ``source``,
+and for money its ``price_year`` and the ``conversion`` that brought it to the file's year.
+
+The inputs, by table (the dotted names the code uses in brackets):
+
+- ``durations`` (``duration.``): months of first- and second-line systemic therapy, and the
+  months before a cancer death costed and valued as the end of life;
+- ``probability`` (``probability.``): the share of incurable recurrences treated with a second
+  line, and a major complication after a repeat liver resection;
+- ``event_cost`` (``cost.``), ``test_cost`` (``test.``), ``monthly_cost`` (``monthly.``): one-off
+  costs at events, per examination, and per month in a state;
+- ``utility`` (``utility.``): the disease-free and recurrence states as multipliers of the
+  age-sex population norm (``utility_norm``: fixed coefficients), the end of life absolute;
+- ``disutility`` (``disutility.``): one-off QALY losses;
+- ``trial_cost`` (``trial.``): a randomized follow-up trial's fixed and per-patient cost, for the
+  expected net benefit of sampling;
+- ``population``: patients a year and years a decision concerns (value of information).
 
 A comparison names its economics file (``economics = "..."``); `crlm-sim run --economics FILE`
 overrides it.
@@ -16,58 +32,85 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from scipy import stats
 
 from sim._paths import scenario_file
 from sim._toml import validate_file
 
-__all__ = ["Economics", "load_economics", "EVENT_COSTS", "MONTHLY_COSTS", "UTILITIES",
-           "DISUTILITIES", "GROUPS"]
+__all__ = ["Economics", "Input", "load_economics", "EVENT_COSTS", "MONTHLY_COSTS", "UTILITIES",
+           "DISUTILITIES", "DURATIONS", "PROBABILITIES", "GROUPS", "TABLES"]
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
+DURATIONS = ("first_line_months", "second_line_months", "end_of_life_months")
+PROBABILITIES = ("second_line", "major_complication")
 EVENT_COSTS = ("repeat_liver_resection", "lung_resection", "pelvic_surgery", "other_site_resection",
-               "palliative_procedure", "workup")
-MONTHLY_COSTS = ("systemic_therapy", "best_supportive_care", "end_of_life")
+               "palliative_procedure", "major_complication", "workup", "clinic_visit")
+MONTHLY_COSTS = ("first_line_therapy", "second_line_therapy", "best_supportive_care",
+                 "end_of_life")
 UTILITIES = ("disease_free_after_hepatectomy", "disease_free_after_repeat", "recurrence",
              "end_of_life")
-DISUTILITIES = ("operation", "workup")
-GROUPS = {"costs": ("cost.", "test.", "monthly."), "utilities": ("utility.", "disutility.")}
-"""The economic parameters' groups for the value of partial perfect information (by prefix)."""
+DISUTILITIES = ("operation", "major_complication", "workup")
+TRIAL_COSTS = ("fixed", "per_patient")
+NORM = ("intercept", "male", "age", "age_squared")
+
+TABLES = {  # file table: (dotted prefix, keys (None: any), money)
+    "durations": ("duration", DURATIONS, False),
+    "probability": ("probability", PROBABILITIES, False),
+    "event_cost": ("cost", EVENT_COSTS, True),
+    "test_cost": ("test", None, True),
+    "monthly_cost": ("monthly", MONTHLY_COSTS, True),
+    "utility": ("utility", UTILITIES, False),
+    "disutility": ("disutility", DISUTILITIES, False),
+    "trial_cost": ("trial", TRIAL_COSTS, True),
+}
+"""The tables of inputs an economics file holds, and the prefix of their dotted names."""
+
+GROUPS = {"costs": ("cost.", "test.", "monthly."),
+          "utilities": ("utility.", "disutility."),
+          "durations and probabilities": ("duration.", "probability.")}
+"""The economic inputs' groups for the value of partial perfect information (by prefix)."""
 
 
-class _Amount(BaseModel):
-    """A non-negative amount with its source, and its sd where it is uncertain."""
+class _Input(BaseModel):
+    """One input: value, distribution, one-way range, evidence and source."""
 
     model_config = _STRICT
     value: Annotated[float, Field(ge=0.0, le=1e9)]
-    sd: Annotated[float, Field(ge=0.0, le=1e9)] = 0.0
+    distribution: Literal["gamma", "beta", "fixed"]
+    se: Annotated[float, Field(gt=0.0, le=1e9)] | None = None
+    se_basis: str | None = None
+    range: Annotated[list[Annotated[float, Field(ge=0.0, le=1e9)]],
+                     Field(min_length=2, max_length=2)] | None = None
+    evidence: Literal["published", "partly published", "assumption"]
     source: str = Field(min_length=1)
+    price_year: Annotated[int, Field(ge=1950, le=2100)] | None = None
+    conversion: str | None = None
 
     @model_validator(mode="after")
-    def _gamma_exists(self) -> "_Amount":
-        if self.sd and not 1e-6 * self.value <= self.sd <= 10 * self.value:
-            raise ValueError("sd must be 0 (fixed) or between a millionth and ten times the value "
-                             "(a gamma distribution with that mean and spread)")
-        return self
-
-
-class _Utility(BaseModel):
-    model_config = _STRICT
-    value: Annotated[float, Field(gt=0.0, lt=1.0)]
-    sd: Annotated[float, Field(ge=0.0)] = 0.0
-    source: str = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _beta_exists(self) -> "_Utility":
-        if self.sd and self.sd ** 2 >= self.value * (1 - self.value):
-            raise ValueError(f"sd must be below sqrt(value * (1 - value)) = "
-                             f"{np.sqrt(self.value * (1 - self.value)):.3f} for a beta distribution")
+    def _fits(self) -> "_Input":
+        if self.distribution == "fixed":
+            if self.se is not None:
+                raise ValueError("se: a fixed input takes no se (give a range instead)")
+        elif self.se is None:
+            raise ValueError(f"se: a {self.distribution} input needs its standard error")
+        if self.distribution == "beta":
+            if not 0 < self.value < 1 or self.se ** 2 >= self.value * (1 - self.value):
+                raise ValueError("se: a beta input needs 0 < value < 1 and se below "
+                                 "sqrt(value * (1 - value))")
+        if self.distribution == "gamma" and not 1e-6 * self.value <= self.se <= 10 * self.value:
+            raise ValueError("se: between a millionth and ten times the value for a gamma input")
+        if (self.distribution == "fixed" or self.evidence == "assumption") and self.range is None:
+            raise ValueError("range: a fixed input or an assumption needs its one-way range "
+                             "[low, high]")
+        if self.range is not None and not self.range[0] <= self.value <= self.range[1]:
+            raise ValueError("range: must be [low, high] with low <= value <= high")
         return self
 
 
@@ -77,9 +120,9 @@ class _Rate(BaseModel):
     source: str = Field(min_length=1)
 
 
-class _Fixed(BaseModel):
+class _Coefficient(BaseModel):
     model_config = _STRICT
-    value: Annotated[float, Field(ge=0.0, le=1e9)]
+    value: Annotated[float, Field(ge=-10.0, le=10.0)]
     source: str = Field(min_length=1)
 
 
@@ -88,53 +131,95 @@ def _table(names: tuple[str, ...], kind) -> type[BaseModel]:
     return create_model("Table", __config__=_STRICT, **{name: (kind, ...) for name in names})
 
 
-_Discount = _table(("costs", "effects"), _Rate)
-_Durations = _table(("systemic_therapy_months", "end_of_life_months"), _Fixed)
-_Population = _table(("incident_per_year", "years"), _Fixed)
-_EventCost = _table(EVENT_COSTS, _Amount)
-_MonthlyCost = _table(MONTHLY_COSTS, _Amount)
-_Utilities = _table(UTILITIES, _Utility)
-_Disutilities = _table(DISUTILITIES, _Amount)
-
-
 class _EconomicsFile(BaseModel):
     model_config = _STRICT
     name: str
     description: str = ""
     currency: str = Field(min_length=1)
     price_year: Annotated[int, Field(ge=1900, le=2100)]
+    perspective: str = Field(min_length=1)
     thresholds: list[Annotated[float, Field(gt=0.0, le=1e7)]] = Field(min_length=1, max_length=6)
-    discount: _Discount
-    durations: _Durations
-    population: _Population
-    event_cost: _EventCost
-    test_cost: dict[str, _Amount] = Field(min_length=1)
-    monthly_cost: _MonthlyCost
-    utility: _Utilities
-    disutility: _Disutilities
+    thresholds_source: str = Field(min_length=1)
+    discount: _table(("costs", "effects"), _Rate)
+    population: _table(("incident_per_year", "years"), _Input)
+    durations: _table(DURATIONS, _Input)
+    probability: _table(PROBABILITIES, _Input)
+    event_cost: _table(EVENT_COSTS, _Input)
+    test_cost: dict[str, _Input] = Field(min_length=1)
+    monthly_cost: _table(MONTHLY_COSTS, _Input)
+    utility: _table(UTILITIES, _Input)
+    utility_norm: _table(NORM, _Coefficient)
+    disutility: _table(DISUTILITIES, _Input)
+    trial_cost: _table(TRIAL_COSTS, _Input)
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of an economics file, by its dotted name (``"cost.workup"``)."""
+
+    name: str
+    value: float
+    distribution: str           # gamma, beta or fixed
+    se: float                   # 0 when fixed
+    low: float                  # the one-way analysis's interval
+    high: float
+    evidence: str
+    source: str
+    price_year: int | None
+    conversion: str | None
+    se_basis: str | None = None
+
+    def quantiles(self, q) -> np.ndarray:
+        """The distribution's quantiles `q` (the value when fixed)."""
+        q = np.asarray(q, float)
+        if self.distribution == "fixed":
+            return np.full(q.shape, self.value)
+        if self.distribution == "beta":
+            a, b = _beta_shape(self.value, self.se)
+            return stats.beta.ppf(q, a, b)
+        shape = (self.value / self.se) ** 2
+        return stats.gamma.ppf(q, shape, scale=self.value / shape)
+
+    def sample(self, rng: np.random.Generator) -> float:
+        if self.distribution == "fixed":
+            return self.value
+        if self.distribution == "beta":
+            return float(rng.beta(*_beta_shape(self.value, self.se)))
+        shape = (self.value / self.se) ** 2
+        return float(rng.gamma(shape, self.value / shape))
+
+
+def _beta_shape(mean: float, se: float) -> tuple[float, float]:
+    common = mean * (1 - mean) / se ** 2 - 1
+    return mean * common, (1 - mean) * common
 
 
 @dataclass(frozen=True)
 class Economics:
-    """An economics file, loaded: `means` holds every priced parameter by dotted name
-    (``"cost.workup"``, ``"test.ct_cap"``, ``"utility.recurrence"``, ``"disutility.operation"``),
-    `sds` their spreads; `draw(rng)` one set for a probabilistic analysis."""
+    """An economics file, loaded: `inputs` by dotted name (``"cost.workup"``, ``"test.ct_cap"``,
+    ``"utility.recurrence"``, ``"duration.first_line_months"``), `means` their values,
+    `norm` the population norm's coefficients; `draw(rng)` one set for a probabilistic
+    analysis."""
 
     name: str
     description: str
     currency: str
     price_year: int
+    perspective: str
     thresholds: tuple[float, ...]
+    thresholds_source: str
     discount_costs: float
     discount_effects: float
-    systemic_therapy_months: float
-    end_of_life_months: float
     incident_per_year: float
     population_years: float
-    means: dict[str, float]
-    sds: dict[str, float]
-    sources: dict[str, str]
+    inputs: dict[str, Input]
+    norm: dict[str, float]
+    sources: dict[str, str] = field(default_factory=dict)   # the fixed settings' sources
     path: str = ""
+
+    @property
+    def means(self) -> dict[str, float]:
+        return {name: item.value for name, item in self.inputs.items()}
 
     @property
     def cost_unit(self) -> str:
@@ -146,53 +231,57 @@ class Economics:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def draw(self, rng: np.random.Generator) -> dict[str, float]:
-        """One set of the priced parameters: gamma for costs and disutilities, beta for
-        utilities (mean and sd from the file), the mean where the sd is 0."""
-        values = {}
-        for name, mean in self.means.items():
-            sd = self.sds[name]
-            if sd == 0 or mean == 0:
-                values[name] = mean
-            elif name.startswith("utility."):
-                common = mean * (1 - mean) / sd ** 2 - 1
-                values[name] = float(rng.beta(mean * common, (1 - mean) * common))
-            else:
-                shape = (mean / sd) ** 2
-                values[name] = float(rng.gamma(shape, mean / shape))
-        return values
+        """One set of the inputs, each from its distribution (the value where fixed), in the
+        file's order."""
+        return {name: item.sample(rng) for name, item in self.inputs.items()}
 
     def check_tests(self, modality_names, policy_name: str) -> None:
         """Every modality a policy uses must have a test cost in the file (one line if not)."""
         from sim.errors import InputError  # noqa: PLC0415
 
-        missing = [m for m in modality_names if f"test.{m}" not in self.means]
+        missing = [m for m in modality_names if f"test.{m}" not in self.inputs]
         if missing:
-            known = ", ".join(sorted(k.removeprefix("test.") for k in self.means
+            known = ", ".join(sorted(k.removeprefix("test.") for k in self.inputs
                                      if k.startswith("test.")))
             raise InputError(f"{Path(self.path).name}: test_cost: no cost for {missing[0]!r}, "
                              f"a modality of policy {policy_name!r} (the file prices: {known})")
 
 
+def _input(name: str, leaf: _Input) -> Input:
+    if leaf.range is not None:
+        low, high = leaf.range
+    elif leaf.distribution == "beta":
+        low, high = stats.beta.ppf([0.025, 0.975], *_beta_shape(leaf.value, leaf.se))
+    else:
+        shape = (leaf.value / leaf.se) ** 2
+        low, high = stats.gamma.ppf([0.025, 0.975], shape, scale=leaf.value / shape)
+    return Input(name, leaf.value, leaf.distribution, leaf.se or 0.0, float(low), float(high),
+                 leaf.evidence, leaf.source, leaf.price_year, leaf.conversion, leaf.se_basis)
+
+
 def load_economics(path: str | Path) -> Economics:
     """Read and check an economics file; an error is one line naming the field."""
+    from sim.errors import InputError  # noqa: PLC0415
+
     path = scenario_file(path, "economics file")
     spec = validate_file(path, _EconomicsFile)
-    means, sds, sources = {}, {}, {}
-    for prefix, table in (("cost", spec.event_cost), ("monthly", spec.monthly_cost),
-                          ("utility", spec.utility), ("disutility", spec.disutility)):
-        for name, leaf in table:
-            means[f"{prefix}.{name}"], sds[f"{prefix}.{name}"] = leaf.value, leaf.sd
-            sources[f"{prefix}.{name}"] = leaf.source
-    for name, leaf in spec.test_cost.items():
-        means[f"test.{name}"], sds[f"test.{name}"], sources[f"test.{name}"] = (
-            leaf.value, leaf.sd, leaf.source)
-    for group, table in (("discount", spec.discount), ("durations", spec.durations),
-                         ("population", spec.population)):
-        for name, leaf in table:
-            sources[f"{group}.{name}"] = leaf.source
+    inputs = {}
+    for table, (prefix, _, money) in TABLES.items():
+        leaves = getattr(spec, table)
+        for key, leaf in (leaves.items() if isinstance(leaves, dict) else leaves):
+            name = f"{prefix}.{key}"
+            if money and leaf.price_year is None:
+                raise InputError(f"{path.name}: {table}.{key}.price_year: a cost needs the price "
+                                 f"year of its source")
+            if money and leaf.price_year != spec.price_year and not leaf.conversion:
+                raise InputError(f"{path.name}: {table}.{key}.conversion: say how the "
+                                 f"{leaf.price_year} figure was brought to {spec.price_year} prices")
+            inputs[name] = _input(name, leaf)
+    sources = {f"discount.{k}": v.source for k, v in spec.discount}
+    sources |= {f"population.{k}": v.source for k, v in spec.population}
+    sources |= {f"utility_norm.{k}": v.source for k, v in spec.utility_norm}
     return Economics(spec.name, spec.description, spec.currency, spec.price_year,
-                     tuple(spec.thresholds), spec.discount.costs.value, spec.discount.effects.value,
-                     spec.durations.systemic_therapy_months.value,
-                     spec.durations.end_of_life_months.value,
+                     spec.perspective, tuple(spec.thresholds), spec.thresholds_source,
+                     spec.discount.costs.value, spec.discount.effects.value,
                      spec.population.incident_per_year.value, spec.population.years.value,
-                     means, sds, sources, str(path))
+                     inputs, {k: v.value for k, v in spec.utility_norm}, sources, str(path))

@@ -213,6 +213,11 @@ def _exclusions(summary: pd.DataFrame, reference: str) -> list[str]:
 
 
 
+def _horizon(years) -> str:
+    return ("to death or age 100 (a lifetime horizon)" if years == "lifetime"
+            else f"{years:g} years")
+
+
 def _notes(result: ComparisonResult, costs: str) -> list[str]:
     draws, patients = result.draws, result.patients
     uncertainty = (f"Each value is the mean over {draws} parameter sets drawn from the "
@@ -221,7 +226,7 @@ def _notes(result: ComparisonResult, costs: str) -> list[str]:
                    f"Monte Carlo error of {patients:,} patients per draw inside it)."
                    if draws > 1 else "One parameter set (the fitted point estimate): no interval.")
     return [f"{patients:,} patients ({result.primary} primaries) per policy and draw, "
-            f"followed {result.years:g} years. Reference policy: {result.reference}.",
+            f"followed {_horizon(result.years)}. Reference policy: {result.reference}.",
             uncertainty,
             "Every policy runs on the same simulated patients with the same parameters in each "
             "draw (common random numbers): a patient's disease is the same under every policy, so "

@@ -34,8 +34,8 @@ from sim.model.params import Params, load_params, with_values
 from sim.model.policy import Policy, load_policy
 from sim.engine.draws import SharedDraws
 from sim.execution.runner import CohortSpec, prepare_cohort, simulate_priced
-from sim.studies.decision import PRICED_COLUMNS
 from sim.studies.digest import store_digest
+from sim.studies.economics import priced_columns
 
 __all__ = ["Comparison", "load_comparison", "draw_parameters", "economic_draws", "run_units",
            "ComparisonUnit"]
@@ -47,7 +47,7 @@ class _Cohort(BaseModel):
     model_config = _STRICT
     patients: Annotated[int, Field(gt=0, le=MAX_COMPARISON_PATIENTS)]
     primary: Literal["rectum", "colon", "both"] = "both"
-    years: Annotated[float, Field(gt=0, le=20)] = 10.0
+    years: Annotated[float, Field(gt=0, le=20)] | Literal["lifetime"] = 10.0
     accrual_years: Annotated[float, Field(ge=0)] = 5.0
     patients_per_department: Annotated[int, Field(gt=0, le=MAX_CHUNK)] = 10_000
 
@@ -165,7 +165,7 @@ class ComparisonUnit:
     count: int
     seed: int
     primary: str
-    years: float
+    years: float | str             # a number of years or "lifetime"
     accrual_months: float
     params: Params
     policies: tuple[Policy, ...]
@@ -193,7 +193,9 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
     department; returns its patient-lives."""
     # The same patients for every policy: the streams' replicate key is draw * 1000 + replicate,
     # one distinct key per (draw, replicate) pair (replicates <= 1000), never a derived seed.
-    spec = CohortSpec(unit.count, unit.seed, "horizon", unit.primary, unit.years,
+    lifetime = unit.years == "lifetime"
+    spec = CohortSpec(unit.count, unit.seed, "lifetime" if lifetime else "horizon", unit.primary,
+                      10.0 if lifetime else unit.years,
                       replicate=unit.draw * 1000 + unit.replicate)
     rate = unit.economics.discount_costs if unit.economics is not None else None
     prepared = prepare_cohort(spec, unit.params, unit.first, unit.count, unit.accrual_months)
@@ -206,7 +208,7 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
         written.append(_write_policy(unit, k, policy, patients, events, department, discounted))
     if unit.whole_draw:   # the analysis's share of the work, done while the patients are here
         store_digest(Path(unit.staging), unit.draw, written,
-                     PRICED_COLUMNS if unit.economics is not None else (), unit.reference)
+                     priced_columns() if unit.economics is not None else (), unit.reference)
     return unit.lives
 
 
@@ -217,9 +219,9 @@ def _write_policy(unit: ComparisonUnit, k: int, policy: Policy, patients: pa.Tab
     if unit.economics is not None:
         from sim.studies.economics import patient_economics  # noqa: PLC0415
 
-        priced = patient_economics(patients.select(["patient_id"]).to_pandas(), events.to_pandas(),
-                                   discounted["discounted_tests"], discounted["discounted_workups"],
-                                   policy.modality_names, unit.prices, unit.economics)
+        priced = patient_economics(
+            patients.select(["patient_id", "age_years", "sex", "first_symptom_months"]).to_pandas(),
+            events.to_pandas(), discounted, policy.modality_names, unit.prices, unit.economics)
         for name in priced.columns:
             patients = patients.append_column(name, pa.array(priced[name].to_numpy()))
     n = patients.num_rows

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from sim.analysis import kaplan_meier, rmst, survival_at
 
 __all__ = ["Digest", "digest", "digest_tables", "store_digest", "draw_batches", "BATCH_ROWS",
-           "SURVIVAL_GRID"]
+           "SURVIVAL_GRID", "NOISE_COLUMNS"]
 
 _COLUMNS = ["scenario_id", "draw", "os_months", "death", "recurrence", "recurrence_months",
             "first_symptom_months", "curative_reoperation_months", "n_scans", "n_imaging",
@@ -127,9 +127,44 @@ def digest_tables(tables: list[pa.Table], extra_columns: tuple[str, ...] = (),
     patients, codes, names = _patients([table.select(columns) for table in tables])
     km, table = _draw_metrics(patients, codes, names)
     table = pd.concat([table, _detection(patients, codes, names, reference)], axis=1)
-    means = (_by_policy_and_draw(patients.groupby([codes, patients["draw"].to_numpy()])[
-        list(extra_columns)].mean(), names) if extra_columns else None)
+    means = None
+    if extra_columns:
+        means = patients.groupby([codes, patients["draw"].to_numpy()])[list(extra_columns)].mean()
+        if reference is not None and {"qalys", "cost_treatment"} <= set(extra_columns):
+            means = means.join(_paired_noise(patients, codes, names, reference))
+        means = _by_policy_and_draw(means, names)
     return Digest(table, survival_at(km, SURVIVAL_GRID), means)
+
+
+NOISE_COLUMNS = ("noise_patients", "noise_var_cost", "noise_var_qalys", "noise_var_life_years",
+                 "noise_cov_cost_qalys")
+"""Per (policy, draw), over the patients paired with the reference's (the same patient under
+both policies): their number and the variance and covariance of the per-patient differences in
+total cost, QALYs and life-years. The patient-level Monte Carlo variance of a draw's mean
+difference is each variance over the number (`sim.studies.decision.monte_carlo_error`)."""
+
+
+def _paired_noise(patients: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
+                  reference: str) -> pd.DataFrame:
+    position = {name: code for code, name in enumerate(names)}
+    draw = patients["draw"].to_numpy()
+    key = pd.MultiIndex.from_arrays([draw, patients["replicate"].to_numpy(),
+                                     patients["patient_id"].to_numpy()])
+    values = pd.DataFrame({
+        "cost": (patients["cost_surveillance"] + patients["cost_treatment"]).to_numpy(),
+        "qalys": patients["qalys"].to_numpy(), "life_years": patients["life_years"].to_numpy()})
+    mine = codes == position[reference]
+    theirs = values[mine].set_axis(key[mine]).reindex(key)
+    difference = values - theirs.to_numpy()
+    by = difference.groupby([codes, draw])
+    variance = by.var()
+    cov = (difference["cost"] * difference["qalys"]).groupby([codes, draw]).sum()
+    count = by["cost"].count()
+    cov = (cov - count * by["cost"].mean() * by["qalys"].mean()) / (count - 1)
+    return pd.DataFrame({"noise_patients": count, "noise_var_cost": variance["cost"],
+                         "noise_var_qalys": variance["qalys"],
+                         "noise_var_life_years": variance["life_years"],
+                         "noise_cov_cost_qalys": cov})
 
 
 def _digest_batch(batch: _Batch) -> tuple[int, Digest]:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from sim.studies.comparison import Comparison
-from sim.studies.decision import PRICED_COLUMNS, DecisionTables, decision_tables
+from sim.studies.decision import DecisionTables, decision_tables
+from sim.studies.economics import priced_columns
 from sim.studies.digest import digest
 from sim.studies.summaries import departments, summarise
 
@@ -91,7 +92,7 @@ def analyse(staging: Path, comparison: Comparison, prices: list[dict] | None = N
     order = [policy.name for policy in comparison.policies]
     economics, u, c = comparison.economics, comparison.uncertainty, comparison.cohort
     draws = max(u.draws, 1)
-    digested = digest(staging, PRICED_COLUMNS if economics is not None else (),
+    digested = digest(staging, priced_columns() if economics is not None else (),
                       executor=executor, reference=comparison.reference)
     summary, per_draw = summarise(digested.metrics, comparison.reference, order)
     overall, quarters = departments(staging)
