@@ -192,7 +192,7 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     # the run's identity is its content: the comparison, every policy it names, the parameters
     # and the posterior sample, so that --resume never mixes units of edited files
     identity = {"comparison": repr((loaded.name, loaded.reference, loaded.cohort,
-                                    loaded.uncertainty)),
+                                    loaded.uncertainty, loaded.trial, loaded.sensitivity)),
                 "policies": [p.digest() for p in loaded.policies],
                 "parameter_hash": load_params().digest(),
                 "posterior": _file_digest(resources.files("sim") / "data" / "posterior.csv"),
@@ -210,7 +210,7 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     result = analyse(staging, loaded, prices, executor)
     _write_files(staging, {**result.csv_files(),
                           **render(result, loaded.policies, loaded.economics)})
-    working = ("departments", "digests") + (() if keep_patients else ("patients",))
+    working = ("departments", "digests", "trials") + (() if keep_patients else ("patients",))
     for folder in working:      # the run's working records (and the patients, if not kept)
         shutil.rmtree(staging / folder, ignore_errors=True)
     params = load_params()
@@ -219,12 +219,32 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
                    replicates=u.replicates, parameter_hash=params.digest(),
                    posterior_sample="sim/data/posterior.csv" if u.draws else None,
                    economics_file=loaded.economics.path if loaded.economics else None,
-                   params_file=str(default_params_path()))
+                   params_file=str(default_params_path()),
+                   horizon=("lifetime (to death or age 100)" if loaded.cohort.years == "lifetime"
+                            else f"{loaded.cohort.years:g} years"),
+                   **_economic_manifest(result))
     finish(staging, target)
     result = replace(result, out=None if scratch else target)
     if scratch is not None:
         shutil.rmtree(scratch)
     return result
+
+
+def _economic_manifest(result: ComparisonResult) -> dict:
+    """The economic evaluation's Monte Carlo error and checks, for the manifest."""
+    if result.decision is None:
+        return {}
+    out = {}
+    error = result.decision.monte_carlo
+    if error is not None:
+        out["monte_carlo_error"] = [
+            {"policy": r.policy, "measure": r.measure, "mean": r.mean, "mcse": r.mcse_of_mean,
+             "patient_noise_share_of_psa_variance": r.noise_share} for r in error.itertuples()]
+    if result.sensitivity is not None:
+        out["deterministic_patients"] = result.sensitivity.patients
+    if result.evsi_checks is not None:
+        out["evsi_checks"] = result.evsi_checks.to_dict(orient="records")
+    return out
 
 
 def power(design: str | Path | Design, *, replicates: int | None = None, seed: int | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -59,6 +59,23 @@ class _Uncertainty(BaseModel):
     seed: Annotated[int, Field(ge=0)] = 1
 
 
+class _Trial(BaseModel):
+    """A proposed randomized trial of two of the policies (for the value of sample information,
+    `sim.studies.evsi`)."""
+
+    model_config = _STRICT
+    policies: list[str] = Field(min_length=2, max_length=2)   # control, experimental (names)
+    per_arm: list[Annotated[int, Field(gt=0, le=20_000)]] = Field(min_length=1, max_length=10)
+    follow_up_years: Annotated[float, Field(gt=0, le=20)] = 5.0
+
+
+class _Sensitivity(BaseModel):
+    """The deterministic analyses' base-case cohort (`sim.studies.sensitivity`)."""
+
+    model_config = _STRICT
+    patients: Annotated[int, Field(gt=0, le=1_000_000)] = 100_000
+
+
 class _ComparisonFile(BaseModel):
     model_config = _STRICT
     name: str
@@ -68,6 +85,8 @@ class _ComparisonFile(BaseModel):
     cohort: _Cohort
     uncertainty: _Uncertainty = _Uncertainty()
     economics: str | None = None   # an economics file (scenarios/economics/): a cost-effectiveness analysis
+    sensitivity: _Sensitivity = _Sensitivity()
+    trial: _Trial | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> "_ComparisonFile":
@@ -89,6 +108,8 @@ class Comparison:
     cohort: _Cohort
     uncertainty: _Uncertainty
     economics: Economics | None = None
+    sensitivity: _Sensitivity = field(default_factory=_Sensitivity)
+    trial: _Trial | None = None
 
 
 def load_comparison(path: str | Path, economics: str | Path | None = None) -> Comparison:
@@ -120,8 +141,13 @@ def load_comparison(path: str | Path, economics: str | Path | None = None) -> Co
         for policy in policies:
             priced.check_tests([m for m, used in zip(policy.modality_names, policy.uses.any(axis=1))
                                 if used], policy.name)
+    trial = spec.trial
+    if trial is not None and (not set(trial.policies) <= set(names)
+                              or len(set(trial.policies)) != 2):
+        raise InputError(f"{path.name}: trial.policies: the names of two different policies "
+                         f"of the comparison ({', '.join(names)}); got {trial.policies}")
     return Comparison(spec.name, spec.description, spec.reference, policies, spec.cohort,
-                      spec.uncertainty, priced)
+                      spec.uncertainty, priced, spec.sensitivity, trial)
 
 
 ECONOMIC_SEED_KEY = 0x45434F4E   # "ECON": the economic draws' stream, apart from the patients'

@@ -25,8 +25,10 @@ hepatectomy):
   ``therapy="to_death"`` (the former costing): first-line therapy every month to death, so that
   each month of lead time adds a month of chemotherapy;
 - lead time (``lead_time``): ``"recurrence"`` values every month from detection at the
-  recurrence's utility; ``"disease_free"`` values the months between detection and when the
-  first recurrence would have caused symptoms at the disease-free utility (asymptomatic);
+  recurrence's utility and charges supportive care for every month with incurable disease off
+  therapy; ``"disease_free"`` values the months between detection and when the first recurrence
+  would have caused symptoms at the disease-free utility (asymptomatic) and charges no
+  supportive care before then (therapy by line still starts at detection);
 - one-off: a curative repeat operation by the sites operated (each site's resection), with the
   expected cost and QALY loss of a major complication after a liver resection; a non-curative
   procedure; the QALY loss of an operation and of a work-up; the end-of-life cost per month
@@ -254,9 +256,17 @@ def price(course: Course, values: dict[str, float], economics, modality_names,
         second = discounted_years(np.maximum(start, first_end),
                                   np.minimum(stop, second_end), rc) * on
         share = u["probability.second_line"]
+        supportive = held - first - share * second
+        if structure.lead_time == "disease_free":   # no supportive care before symptoms
+            after = np.maximum(start, c.symptom[who])
+            supportive = (discounted_years(after, stop, rc)
+                          - discounted_years(np.maximum(after, t0), np.minimum(stop, first_end),
+                                             rc)
+                          - share * discounted_years(np.maximum(after, first_end),
+                                                     np.minimum(stop, second_end), rc)) * on
         monthly = (u["monthly.first_line_therapy"] * first
                    + share * u["monthly.second_line_therapy"] * second
-                   + u["monthly.best_supportive_care"] * (held - first - share * second))
+                   + u["monthly.best_supportive_care"] * supportive)
     else:
         monthly = u["monthly.first_line_therapy"] * held
     end_of_life = discounted_years(np.maximum(start, eol_start), stop, rc)

@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.studies.comparison import Comparison
-from sim.studies.decision import DecisionTables, decision_tables
+import numpy as np
+
+from sim.execution.executor import LocalExecutor
+from sim.model.params import load_params
+from sim.studies.comparison import Comparison, draw_parameters
+from sim.studies.decision import DecisionTables, decision_tables, evpi
+from sim.studies.evsi import TrialUnit, evsi_table, simulate_trials
+from sim.studies.sensitivity import Priced, SensitivityTables, base_courses, sensitivity
 from sim.studies.economics import priced_columns
 from sim.studies.digest import digest
 from sim.studies.summaries import departments, summarise
@@ -35,6 +41,11 @@ class ComparisonResult:
       with a capacity (`capacity.csv`, `capacity_by_quarter.csv`);
     - `decision`: with an economics file, the decision analysis (`economics.csv`,
       `economics_by_draw.csv`, `icers.csv`, `ceac.csv`, `evppi.csv`), else None;
+    - `sensitivity`: with an economics file, the deterministic analyses of a base-case cohort
+      (`deterministic.csv`, `one_way.csv`, `two_way.csv`, `thresholds.csv`);
+    - `evsi`, `evsi_checks`: with a proposed trial (``[trial]``) and draws, the value of sample
+      information by trial size (`evsi.csv`, `evsi_checks.csv`); `inputs`: the economics file's
+      inputs with their distributions and sources (`inputs.csv`);
     - the comparison's facts: `name`, `description`, `reference`, `policies` (names, in the
       file's order), `patients` per policy and draw, `primary`, `years`, `draws` (1: the point
       estimate); and `out`, where the files are (None: not kept).
@@ -55,6 +66,10 @@ class ComparisonResult:
     capacity_by_quarter: pd.DataFrame
     decision: DecisionTables | None = None
     out: Path | None = None
+    sensitivity: SensitivityTables | None = None
+    evsi: pd.DataFrame | None = None
+    evsi_checks: pd.DataFrame | None = None
+    inputs: pd.DataFrame | None = None
 
     def _decision(self, name: str) -> pd.DataFrame | None:
         return None if self.decision is None else getattr(self.decision, name)
@@ -76,7 +91,20 @@ class ComparisonResult:
         if self.decision is not None:
             d = self.decision
             frames |= {"economics.csv": d.economics, "economics_by_draw.csv": d.by_draw,
-                       "icers.csv": d.icers, "ceac.csv": d.ceac, "evppi.csv": d.evppi}
+                       "icers.csv": d.icers, "ceac.csv": d.ceac, "evppi.csv": d.evppi,
+                       "structures.csv": d.structures}
+            if d.evppi_ranking is not None:
+                frames["evppi_ranking.csv"] = d.evppi_ranking
+            if d.monte_carlo is not None:
+                frames["monte_carlo_error.csv"] = d.monte_carlo
+        if self.inputs is not None:
+            frames["inputs.csv"] = self.inputs
+        if self.sensitivity is not None:
+            s = self.sensitivity
+            frames |= {"deterministic.csv": s.base, "one_way.csv": s.one_way,
+                       "two_way.csv": s.two_way, "thresholds.csv": s.thresholds}
+        if self.evsi is not None:
+            frames |= {"evsi.csv": self.evsi, "evsi_checks.csv": self.evsi_checks}
         return frames
 
     def csv_files(self) -> dict[str, bytes]:
@@ -96,11 +124,63 @@ def analyse(staging: Path, comparison: Comparison, prices: list[dict] | None = N
                       executor=executor, reference=comparison.reference)
     summary, per_draw = summarise(digested.metrics, comparison.reference, order)
     overall, quarters = departments(staging)
-    decision = None
+    decision = sensitivity = value = checks = inputs = None
     if economics is not None:
         decision = decision_tables(digested.means, order, comparison.reference, economics,
                                    prices, draws if draws > 1 else 0)
+        sensitivity = _sensitivity(comparison)
+        inputs = input_table(economics)
+        if comparison.trial is not None and draws > 2:
+            value, checks = _sample_information(staging, comparison, decision, prices, draws,
+                                                executor)
     return ComparisonResult(comparison.name, comparison.description, comparison.reference,
                             tuple(order), c.patients, c.primary, c.years, draws, summary,
                             per_draw.reset_index(), digested.survival, overall, quarters,
-                            decision)
+                            decision, None, sensitivity, value, checks, inputs)
+
+
+def input_table(economics) -> pd.DataFrame:
+    """The economics file's inputs: value, distribution and its parameters, one-way interval,
+    evidence, source, price year and conversion."""
+    return pd.DataFrame([{
+        "input": item.name, "value": item.value, "distribution": item.distribution,
+        "se": item.se, "low": item.low, "high": item.high, "evidence": item.evidence,
+        "source": item.source, "se_basis": item.se_basis, "price_year": item.price_year,
+        "conversion": item.conversion} for item in economics.inputs.values()])
+
+
+def _sensitivity(comparison: Comparison) -> SensitivityTables:
+    params, _ = load_params()
+    c = comparison.cohort
+    courses = base_courses(params, comparison.policies, comparison.economics,
+                           comparison.sensitivity.patients, comparison.uncertainty.seed,
+                           c.primary, c.years)
+    priced = Priced(courses, {p.name: p.modality_names for p in comparison.policies},
+                    comparison.economics)
+    return sensitivity(priced, comparison.reference)
+
+
+def _sample_information(staging: Path, comparison: Comparison, decision: DecisionTables,
+                        prices: list[dict], draws: int, executor):
+    """The trial's EVSI by size and its checks, from each draw's simulated trial."""
+    trial, economics = comparison.trial, comparison.economics
+    by_name = {p.name: p for p in comparison.policies}
+    units = [TrialUnit(d, params, by_name[trial.policies[0]], by_name[trial.policies[1]],
+                       tuple(sorted(set(trial.per_arm))), trial.follow_up_years,
+                       comparison.cohort.primary, comparison.uncertainty.seed, str(staging))
+             for d, params in enumerate(draw_parameters(draws))]
+    statistics = simulate_trials(units, staging, executor or LocalExecutor(1))
+    thresholds = np.asarray(economics.thresholds, float)
+    per_draw = decision.by_draw.set_index(["scenario_id", "draw"])
+    order = list(decision.economics["policy"])
+    net = np.stack([thresholds[:, None] * per_draw.xs(n, level="scenario_id")["qalys"].to_numpy()
+                    - per_draw.xs(n, level="scenario_id")["cost_total"].to_numpy()
+                    for n in order], axis=2)
+    perfect = evpi(net)
+    value = decision.evppi
+    informed = np.array([value[(value["group"] == "natural history and test accuracy")
+                               & (value["wtp"] == w)]["per_patient"].iloc[0]
+                         for w in thresholds])
+    means = economics.means
+    return evsi_table(net, thresholds, statistics, decision.population, means["trial.fixed"],
+                      means["trial.per_patient"], informed, perfect)
