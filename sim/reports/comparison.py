@@ -302,7 +302,7 @@ def comparison_document(result: ComparisonResult, policies, economics=None) -> D
                    Figure("capacity.png", "Waits and utilisation by quarter",
                           png_bytes(_capacity_picture(result.capacity_by_quarter)))]
     if result.decision is not None:
-        blocks += economic_section.blocks(result.decision, economics, reference)
+        blocks += economic_section.blocks(result.decision, economics, reference, result)
     blocks += [Heading("Figures"),
                Figure("survival.png",
                       "Overall survival by policy and its difference from the reference",

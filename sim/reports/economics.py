@@ -14,6 +14,7 @@ import numpy as np
 from sim.reports.document import Block, Bullets, Figure, Heading, Paragraph, Table
 from sim.reports.figures import png_bytes
 from sim.reports.text import number
+from sim.reports.economics_more import more as _more
 from sim.studies.decision import DecisionTables
 
 __all__ = ["blocks"]
@@ -96,9 +97,10 @@ def _span(row, column: str, digits: int | None = None) -> str:
             f"{number(row[f'{column}_upper'], spec)})")
 
 
-def blocks(result: DecisionTables, economics, reference: str) -> list[Block]:
+def blocks(result: DecisionTables, economics, reference: str, comparison=None) -> list[Block]:
     """The cost-effectiveness section, in words, with the currency and price year on every
-    cost, and its figures drawn."""
+    cost, and its figures drawn; `comparison` (the `ComparisonResult`) adds its inputs,
+    deterministic analyses and value of sample information."""
     unit = economics.cost_unit
     summary, incremental, value = result.economics, result.icers, result.evppi
     intro = [f"Economics file: {economics.name} ({economics.description}). Costs in {unit}, "
@@ -155,6 +157,7 @@ def blocks(result: DecisionTables, economics, reference: str) -> list[Block]:
                    "group's parameters over the draws (Strong, Oakley and Brennan 2014); with few "
                    "draws they are rough, and a group that does not vary between draws is worth 0.")
     names = list(summary["policy"])
+    extra = _more(result, economics, reference, comparison, names)
     return [Heading("Cost-effectiveness"), *[Paragraph(text) for text in intro],
             *[Table(tuple(header), tuple(tuple(row) for row in rows)) for header, rows in tables],
             Bullets(tuple(closing)),
@@ -163,4 +166,5 @@ def blocks(result: DecisionTables, economics, reference: str) -> list[Block]:
             Figure("ceac.png", "Acceptability curves and frontier",
                    png_bytes(_ceac(ceac, names, economics)), heading=3),
             Figure("evpi.png", "Expected value of perfect information",
-                   png_bytes(_evpi(value, economics, result.population)), heading=3)]
+                   png_bytes(_evpi(value, economics, result.population)), heading=3),
+            *extra]

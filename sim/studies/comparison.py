@@ -73,7 +73,7 @@ class _Sensitivity(BaseModel):
     """The deterministic analyses' base-case cohort (`sim.studies.sensitivity`)."""
 
     model_config = _STRICT
-    patients: Annotated[int, Field(gt=0, le=1_000_000)] = 100_000
+    patients: Annotated[int, Field(gt=0, le=1_000_000)] | None = None   # None: the cohort's
 
 
 class _ComparisonFile(BaseModel):

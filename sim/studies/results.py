@@ -153,7 +153,8 @@ def _sensitivity(comparison: Comparison) -> SensitivityTables:
     params, _ = load_params()
     c = comparison.cohort
     courses = base_courses(params, comparison.policies, comparison.economics,
-                           comparison.sensitivity.patients, comparison.uncertainty.seed,
+                           comparison.sensitivity.patients or c.patients,
+                           comparison.uncertainty.seed,
                            c.primary, c.years)
     priced = Priced(courses, {p.name: p.modality_names for p in comparison.policies},
                     comparison.economics)
@@ -182,5 +183,9 @@ def _sample_information(staging: Path, comparison: Comparison, decision: Decisio
                                & (value["wtp"] == w)]["per_patient"].iloc[0]
                          for w in thresholds])
     means = economics.means
-    return evsi_table(net, thresholds, statistics, decision.population, means["trial.fixed"],
-                      means["trial.per_patient"], informed, perfect)
+    table, checks = evsi_table(net, thresholds, statistics, decision.population,
+                               means["trial.fixed"], means["trial.per_patient"], informed, perfect)
+    table.insert(0, "control", trial.policies[0])
+    table.insert(1, "experimental", trial.policies[1])
+    table.insert(2, "follow_up_years", trial.follow_up_years)
+    return table, checks
