@@ -19,9 +19,10 @@ from sim.cli import main
 from sim.model.economics import load_economics
 from sim.studies.comparison import load_comparison
 from sim.studies.decision import evpi, evppi, icers
-from sim.studies.economics import discounted_years, patient_economics
+from sim.studies.economics import discounted_years, norm_integral, patient_economics
 
 US = ROOT / "scenarios" / "economics" / "us.toml"
+UK = ROOT / "scenarios" / "economics" / "uk-nice.toml"
 
 
 def test_icers_reproduce_dampacks_hiv_screening_example():
@@ -54,54 +55,135 @@ def test_discounting_is_the_closed_form_of_a_constant_stream(rate, start, end):
     assert discounted_years(start, end, rate) == pytest.approx(expected, rel=1e-12)
 
 
-def test_a_patient_priced_by_hand():
-    """Disease-free for a year, a recurrence found and treated systemically, a cancer death at 3
-    years: every integral by quadrature."""
-    economics = load_economics(US)
+def _area(rate, a, b, weight=lambda t: 1.0):
+    return integrate.quad(lambda t: weight(t) * math.exp(-rate * t), a, b, limit=200)[0]
+
+
+def _norm(economics, age, male):
+    c = economics.norm
+    return lambda t: (c["intercept"] + c["male"] * male + c["age"] * (age + t)
+                      + c["age_squared"] * (age + t) ** 2)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.035])
+@pytest.mark.parametrize("path", [US, UK])
+def test_the_population_norm_is_integrated_in_closed_form(rate, path):
+    economics = load_economics(path)
+    for age, male, a, b in ((45.0, 1.0, 0.0, 12.5), (71.3, 0.0, 2.25, 3.0), (60.0, 1.0, 5.0, 40.0)):
+        expected = _area(rate, a, b, _norm(economics, age, male))
+        assert norm_integral(a, b, age, male, economics.norm, rate) == pytest.approx(expected,
+                                                                                     rel=1e-9)
+
+
+def _patient(events, symptom_months, age=60.0, sex="male"):
+    return pd.DataFrame({"patient_id": [events["patient_id"].iloc[0]], "age_years": [age],
+                         "sex": [sex], "first_symptom_months": [symptom_months]})
+
+
+@pytest.mark.parametrize("path", [US, UK])
+def test_a_patient_priced_by_hand_under_every_structure(path):
+    """Disease-free for a year, a recurrence found at 12 months (it would have caused symptoms
+    at 15) and treated systemically, a cancer death at 3 years: every integral by quadrature,
+    the population norm at the patient's age as it rises."""
+    economics = load_economics(path)
     u = dict(economics.means)
-    r = economics.discount_costs
+    r, re = economics.discount_costs, economics.discount_effects
     events = pd.DataFrame({"patient_id": [7] * 5, "time_months": [0.0, 10.0, 12.0, 12.0, 36.0],
-                           "event": ["hepatectomy", "onset", "detection", "systemic_therapy", "death"],
+                           "event": ["hepatectomy", "onset", "detection", "systemic_therapy",
+                                     "death"],
                            "site": [None, "liver", "liver", None, None],
                            "detail": ["resection", "latent", None, None, "cancer"]})
-    priced = patient_economics(pd.DataFrame({"patient_id": [7]}), events, np.array([[2.0, 1.5]]),
-                               np.array([0.5]), ("cea", "ct_cap"), u, economics).iloc[0]
+    discounted = {"discounted_tests": np.array([[2.0, 1.5]]),
+                  "discounted_workups": np.array([0.5]), "discounted_visits": np.array([3.0])}
+    priced = patient_economics(_patient(events, 15.0), events, discounted, ("cea", "ct_cap"), u,
+                               economics).iloc[0]
+    norm = _norm(economics, 60.0, 1.0)
+    eol = 3.0 - u["duration.end_of_life_months"] / 12
+    first_end = 1.0 + u["duration.first_line_months"] / 12
+    second_end = first_end + u["duration.second_line_months"] / 12
+    share = u["probability.second_line"]
+    surveillance = (2.0 * u["test.cea"] + 1.5 * u["test.ct_cap"] + 0.5 * u["cost.workup"]
+                    + 3.0 * u["cost.clinic_visit"])
+    end_of_life = 12 * u["monthly.end_of_life"] * _area(r, eol, 3)
 
-    def area(rate, a, b):
-        return integrate.quad(lambda t: math.exp(-rate * t), a, b)[0]
+    def qalys(symptoms):
+        return (u["utility.disease_free_after_hepatectomy"] * _area(re, 0, symptoms, norm)
+                + u["utility.recurrence"] * _area(re, symptoms, eol, norm)
+                + u["utility.end_of_life"] * _area(re, eol, 3) - u["disutility.workup"] * 0.5)
 
-    eol = 3.0 - economics.end_of_life_months / 12
-    switch = 1.0 + economics.systemic_therapy_months / 12
-    qalys = (u["utility.disease_free_after_hepatectomy"] * area(r, 0, 1)
-             + u["utility.recurrence"] * area(r, 1, eol) + u["utility.end_of_life"] * area(r, eol, 3)
-             - u["disutility.workup"] * 0.5)
-    treatment = 12 * (u["monthly.systemic_therapy"] * area(r, 1, switch)
-                      + u["monthly.best_supportive_care"] * area(r, switch, 3)
-                      + u["monthly.end_of_life"] * area(r, eol, 3))
-    assert priced["qalys"] == pytest.approx(qalys, rel=1e-9)
-    assert priced["life_years"] == pytest.approx(area(r, 0, 3), rel=1e-12)
-    assert priced["cost_treatment"] == pytest.approx(treatment, rel=1e-9)
-    assert priced["cost_surveillance"] == pytest.approx(
-        2.0 * u["test.cea"] + 1.5 * u["test.ct_cap"] + 0.5 * u["cost.workup"])
+    def lines(supportive_from):
+        first, second = _area(r, 1, first_end), _area(r, first_end, second_end)
+        supportive = (_area(r, supportive_from, 3)
+                      - _area(r, max(supportive_from, 1), first_end)
+                      - share * _area(r, max(supportive_from, first_end), second_end))
+        return 12 * (u["monthly.first_line_therapy"] * first
+                     + share * u["monthly.second_line_therapy"] * second
+                     + u["monthly.best_supportive_care"] * supportive) + end_of_life
+
+    to_death = 12 * u["monthly.first_line_therapy"] * _area(r, 1, 3) + end_of_life
+    expected = {"base": (lines(1.0), qalys(1.0)), "therapy_to_death": (to_death, qalys(1.0)),
+                "lead_time_disease_free": (lines(1.25), qalys(1.25)),
+                "both": (to_death, qalys(1.25)), "ten_years": (lines(1.0), qalys(1.0))}
+    for structure, (treatment, effect) in expected.items():
+        suffix = "" if structure == "base" else f":{structure}"
+        assert priced[f"cost_treatment{suffix}"] == pytest.approx(treatment, rel=1e-9), structure
+        assert priced[f"qalys{suffix}"] == pytest.approx(effect, rel=1e-9), structure
+        assert priced[f"life_years{suffix}"] == pytest.approx(_area(re, 0, 3), rel=1e-12)
+        assert priced[f"cost_surveillance{suffix}"] == pytest.approx(surveillance, rel=1e-12)
 
 
-def test_a_curative_repeat_operation_is_priced_by_its_sites():
+def test_a_horizon_cuts_the_course_and_a_death_after_it_is_not_an_end_of_life():
     economics = load_economics(US)
     u = dict(economics.means)
-    r = economics.discount_costs
+    r, re = economics.discount_costs, economics.discount_effects
+    events = pd.DataFrame({"patient_id": [3] * 4, "time_months": [0.0, 96.0, 96.0, 180.0],
+                           "event": ["hepatectomy", "detection", "systemic_therapy", "death"],
+                           "site": [None, "lung", None, None],
+                           "detail": ["resection", None, None, "cancer"]})
+    discounted = {"discounted_tests": np.zeros((1, 0)), "discounted_workups": np.zeros(1),
+                  "discounted_visits": np.zeros(1)}
+    priced = patient_economics(_patient(events, np.nan, 50.0, "female"), events, discounted, (),
+                               u, economics).iloc[0]
+    norm = _norm(economics, 50.0, 0.0)
+    assert priced["life_years:ten_years"] == pytest.approx(_area(re, 0, 10), rel=1e-12)
+    assert priced["qalys:ten_years"] == pytest.approx(
+        u["utility.disease_free_after_hepatectomy"] * _area(re, 0, 8, norm)
+        + u["utility.recurrence"] * _area(re, 8, 10, norm), rel=1e-9)
+    first_end = 8 + u["duration.first_line_months"] / 12
+    second_end = first_end + u["duration.second_line_months"] / 12
+    share = u["probability.second_line"]
+    assert priced["cost_treatment:ten_years"] == pytest.approx(12 * (
+        u["monthly.first_line_therapy"] * _area(r, 8, first_end)
+        + share * u["monthly.second_line_therapy"] * _area(r, first_end, second_end)
+        + u["monthly.best_supportive_care"] * (_area(r, first_end, 10)
+                                               - share * _area(r, first_end, second_end))),
+        rel=1e-9)
+    assert priced["life_years"] == pytest.approx(_area(re, 0, 15), rel=1e-12)
+
+
+def test_a_curative_repeat_operation_is_priced_by_its_sites_and_its_complications():
+    economics = load_economics(US)
+    u = dict(economics.means)
+    r, re = economics.discount_costs, economics.discount_effects
     events = pd.DataFrame({"patient_id": [1] * 4, "time_months": [0.0, 24.0, 25.0, 60.0],
                            "event": ["hepatectomy", "detection", "reoperation", "censored"],
                            "site": [None, "liver+lung", "liver+lung", None],
                            "detail": ["resection", None, "curative", "horizon"]})
-    priced = patient_economics(pd.DataFrame({"patient_id": [1]}), events, np.zeros((1, 0)),
-                               np.zeros(1), (), u, economics).iloc[0]
-    operation = (u["cost.repeat_liver_resection"] + u["cost.lung_resection"]) * math.exp(-r * 25 / 12)
+    discounted = {"discounted_tests": np.zeros((1, 0)), "discounted_workups": np.zeros(1),
+                  "discounted_visits": np.zeros(1)}
+    priced = patient_economics(_patient(events, 30.0), events, discounted, (), u,
+                               economics).iloc[0]
+    complication = u["probability.major_complication"]
+    operation = (u["cost.repeat_liver_resection"] + u["cost.lung_resection"]
+                 + complication * u["cost.major_complication"]) * math.exp(-r * 25 / 12)
     assert priced["cost_treatment"] == pytest.approx(operation, rel=1e-12)
-    qalys = (u["utility.disease_free_after_hepatectomy"] * discounted_years(0, 2, r)
-             + u["utility.recurrence"] * discounted_years(2, 25 / 12, r)
-             + u["utility.disease_free_after_repeat"] * discounted_years(25 / 12, 5, r)
-             - u["disutility.operation"] * math.exp(-r * 25 / 12))
-    assert priced["qalys"] == pytest.approx(qalys, rel=1e-12)
+    norm = _norm(economics, 60.0, 1.0)
+    qalys = (u["utility.disease_free_after_hepatectomy"] * _area(re, 0, 2, norm)
+             + u["utility.recurrence"] * _area(re, 2, 25 / 12, norm)
+             + u["utility.disease_free_after_repeat"] * _area(re, 25 / 12, 5, norm)
+             - (u["disutility.operation"] + complication * u["disutility.major_complication"])
+             * math.exp(-re * 25 / 12))
+    assert priced["qalys"] == pytest.approx(qalys, rel=1e-9)
 
 
 @pytest.mark.parametrize("mean, sd", [(0.0, 1.0), (0.5, 2.0), (-1.0, 0.7)])
@@ -169,7 +251,9 @@ def test_compare_returns_every_table_in_memory_equal_to_the_files_it_writes(guid
     out, result = guidelines
     assert result.out == out
     names = {"results.csv", "results_by_draw.csv", "capacity.csv", "capacity_by_quarter.csv",
-             "economics.csv", "economics_by_draw.csv", "icers.csv", "ceac.csv", "evppi.csv"}
+             "economics.csv", "economics_by_draw.csv", "icers.csv", "ceac.csv", "evppi.csv",
+             "structures.csv", "evppi_ranking.csv", "monte_carlo_error.csv", "inputs.csv",
+             "deterministic.csv", "one_way.csv", "two_way.csv", "thresholds.csv"}
     assert set(result.tables()) == names
     for name, frame in result.tables().items():
         assert frame.to_csv(index=False).encode() == (out / name).read_bytes(), name
@@ -203,10 +287,10 @@ def test_the_decision_tables_follow_from_the_per_draw_outcomes(guidelines):
 
 
 @pytest.mark.parametrize("old, new, message", [
-    ("ct_cap = { value = 450.0", "ct_scan = { value = 450.0",
-     r"test_cost: no cost for 'ct_cap', a modality of policy"),
-    ("recurrence = { value = 0.65, sd = 0.07", "recurrence = { value = 0.65, sd = 0.6",
-     r"utility.recurrence: sd must be below"),
+    ("ct_cap = {", "ct_scan = {", r"test_cost: no cost for 'ct_cap', a modality of policy"),
+    ('recurrence = { value = 0.895, distribution = "beta", se = 0.043,',
+     'recurrence = { value = 0.895, distribution = "beta", se = 0.43,',
+     r"utility.recurrence: .*se below"),
     ("price_year = 2024", 'price_year = "2024"', r"price_year: Input should be a valid integer"),
     ("[disutility]", "[disutilities]", r"disutilities: unknown key; did you mean 'disutility'"),
 ])

@@ -1,0 +1,217 @@
+"""The economic evaluation's further analyses against references: EVSI against its closed form
+on a conjugate normal case, the deterministic analyses against direct pricing, the Monte Carlo
+error against the patients it comes from, the lifetime horizon's censoring, and every input of
+the economics files sourced, distributed and varied."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import sim
+from conftest import ROOT
+from sim.model.economics import TABLES, load_economics
+from sim.model.params import load_params
+from sim.studies.comparison import load_comparison
+from sim.studies.decision import evpi, evppi
+from sim.studies.evsi import evsi, evsi_table
+from sim.studies.sensitivity import Priced, base_courses, sensitivity
+
+FILES = [ROOT / "scenarios" / "economics" / name for name in ("us.toml", "uk-nice.toml")]
+ECONOMIC = ROOT / "scenarios" / "comparisons" / "esmo-intensive-economics.toml"
+
+
+def _conjugate(n: int, draws: int, seed: int, mu0=-0.3, sd0=1.0, sd=4.0):
+    """Option 2's incremental net benefit theta ~ N(mu0, sd0^2) (option 1: 0); a trial of n
+    observes the mean of n draws of N(theta, sd^2)."""
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(mu0, sd0, draws)
+    mean = theta + rng.normal(0.0, sd / math.sqrt(n), draws)
+    net = np.stack([np.zeros(draws), theta], axis=1)[None]
+    s = sd0 ** 2 / math.sqrt(sd0 ** 2 + sd ** 2 / n)          # sd of the posterior mean
+    analytic = s * stats.norm.pdf(mu0 / s) + mu0 * stats.norm.cdf(mu0 / s) - max(mu0, 0.0)
+    return net, theta, mean, analytic
+
+
+@pytest.mark.parametrize("n", [4, 16, 64])
+def test_evsi_by_regression_matches_the_conjugate_closed_form(n):
+    """EVSI = s phi(mu0 / s) + mu0 Phi(mu0 / s) - max(0, mu0), s^2 the variance of the
+    posterior mean (preposterior analysis of a normal mean with known variance); within 4
+    Monte Carlo standard errors of the estimator (its sd over 20 independent samples)."""
+    estimates = []
+    for seed in range(20):
+        net, _, mean, analytic = _conjugate(n, 2000, seed)
+        estimates.append(evsi(net, mean[:, None])[0])
+    estimates = np.array(estimates)
+    error = estimates.std(ddof=1) / math.sqrt(len(estimates))
+    assert abs(estimates.mean() - analytic) < 4 * error + 0.01 * analytic, (estimates.mean(),
+                                                                             analytic, error)
+
+
+def test_evsi_lies_below_the_evppi_of_what_the_trial_informs_and_grows_with_n():
+    rng = np.random.default_rng(5)
+    theta = rng.normal(-0.3, 1.0, 3000)
+    net = np.stack([np.zeros_like(theta), theta], axis=1)[None]
+    noise = rng.normal(size=3000)
+    rows = [{"draw": d, "per_arm": n, "restricted_mean_difference_months": theta[d]
+             + 4.0 / math.sqrt(n) * noise[d], "curative_share_difference": rng.normal()}
+            for n in (4, 16, 64, 256) for d in range(3000)]
+    perfect = evpi(net)
+    informed = evppi(net, theta[:, None])
+    table, checks = evsi_table(net, [1.0], pd.DataFrame(rows), 1000.0, 50.0, 0.1, informed,
+                               perfect)
+    curve = table.sort_values("per_arm")["evsi_per_patient"].to_numpy()
+    assert np.all(np.diff(curve) > 0) and curve[-1] <= informed[0] <= perfect[0] * 1.001
+    assert checks.iloc[0][["evsi_within_evppi", "evppi_within_evpi", "evsi_non_negative",
+                           "evsi_grows_with_n"]].all()
+    np.testing.assert_allclose(table["enbs"], table["evsi_population"]
+                               - (50.0 + 0.1 * 2 * table["per_arm"]))
+    best = table.loc[table["enbs"].idxmax()]
+    assert table["maximises_enbs"].sum() == 1 and best["maximises_enbs"]
+
+
+@pytest.mark.parametrize("path", FILES)
+def test_every_input_has_a_citation_a_price_year_a_distribution_and_an_interval(path):
+    economics = load_economics(path)
+    money = {prefix for prefix, _, is_money in TABLES.values() if is_money}
+    assert len(economics.inputs) >= 29
+    for name, item in economics.inputs.items():
+        assert len(item.source) > 20 and item.evidence in ("published", "partly published",
+                                                           "assumption"), name
+        assert item.distribution in ("gamma", "beta", "fixed"), name
+        assert item.low <= item.value <= item.high, name
+        if item.distribution != "fixed":
+            assert item.se > 0, name
+        if item.evidence == "assumption":
+            assert item.source.lower().startswith("assumption") or "assum" in item.source, name
+        if name.split(".")[0] in money:
+            assert item.price_year is not None, name
+            if item.price_year != economics.price_year:
+                assert item.conversion, name
+    for name, item in economics.inputs.items():     # the draws follow the fitted distributions
+        if item.distribution == "fixed":
+            continue
+        rng = np.random.default_rng(1)
+        sample = np.array([item.sample(rng) for _ in range(4000)])
+        assert abs(sample.mean() - item.value) < 4 * item.se / math.sqrt(4000) + 1e-12, name
+        assert sample.std() == pytest.approx(item.se, rel=0.1), name
+
+
+@pytest.fixture(scope="module")
+def priced():
+    comparison = load_comparison(ECONOMIC)
+    params, _ = load_params()
+    courses = base_courses(params, comparison.policies, comparison.economics, 3000, 3, "both",
+                           "lifetime")
+    return Priced(courses, {p.name: p.modality_names for p in comparison.policies},
+                  comparison.economics)
+
+
+def test_the_deterministic_analyses_are_the_base_case_priced_again(priced):
+    economics = priced.economics
+    tables = sensitivity(priced, "esmo")
+    means = economics.means
+    assumptions = {k for k, i in economics.inputs.items()
+                   if i.evidence == "assumption" and not k.startswith("trial.")}
+    assert assumptions <= set(tables.one_way["input"])           # every assumption is varied
+    # a surveillance price enters linearly: its swing is the difference in discounted tests
+    ct = list(priced.modalities["esmo"]).index("ct_cap")
+    extra = (np.concatenate([c.tests[:, ct] for c in priced.courses["intensive"]]).mean()
+             - np.concatenate([c.tests[:, ct] for c in priced.courses["esmo"]]).mean())
+    row = tables.one_way[(tables.one_way["input"] == "test.ct_cap")
+                         & (tables.one_way["wtp"] == economics.thresholds[0])].iloc[0]
+    assert row["net_benefit_difference_high"] - row["net_benefit_difference_low"] == \
+        pytest.approx(-extra * (row["high"] - row["low"]), rel=1e-9)
+    # a two-way cell is the net benefit priced with both inputs set
+    cell = tables.two_way.iloc[len(tables.two_way) // 2]
+    net = priced.net(means | {cell["input_x"]: cell["x"], cell["input_y"]: cell["y"]})[0]
+    assert cell["net_benefit_difference"] == pytest.approx(net[1] - net[0], rel=1e-9)
+    # at a threshold value found, the decision is indifferent
+    for row in tables.thresholds.dropna(subset=["threshold_value"]).itertuples():
+        net = priced.net(means | {row.input: row.threshold_value})
+        t = list(economics.thresholds).index(row.wtp)
+        assert abs(net[t, 1] - net[t, 0]) < 1e-6 * abs(row.net_benefit_difference_base) + 1e-3
+    base = tables.base.set_index("policy")
+    for wtp, rows in tables.one_way.groupby("wtp"):
+        assert rows["net_benefit_difference_base"].iloc[0] == pytest.approx(
+            base.loc["intensive", f"net_benefit_difference_at_{wtp:.0f}"], rel=1e-9)
+
+
+def test_the_lifetime_design_follows_everyone_to_death_or_age_100():
+    result = sim.simulate_cohort(3000, seed=2, design="lifetime", primary="both")
+    patients = result.patients
+    limit = 12.0 * (100.0 - patients["age_years"])
+    assert (patients["os_months"] <= limit + 1e-9).all()
+    alive = ~patients["death"].astype(bool)
+    np.testing.assert_allclose(patients.loc[alive, "os_months"], limit[alive], rtol=1e-12)
+    assert alive.mean() < 0.05                    # almost everyone dies before 100
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    comparison = load_comparison(ECONOMIC)
+    small = dataclasses.replace(
+        comparison, cohort=comparison.cohort.model_copy(update={"patients": 400}),
+        uncertainty=comparison.uncertainty.model_copy(update={"draws": 8}),
+        sensitivity=comparison.sensitivity.model_copy(update={"patients": 2000}),
+        trial=comparison.trial.model_copy(update={"per_arm": [50, 200]}))
+    out = tmp_path_factory.mktemp("analyses") / "out"
+    return out, sim.compare(small, out=out, workers=2)
+
+
+def test_an_economic_run_writes_every_analysis_and_its_checks(small_run):
+    out, result = small_run
+    for name in ("structures.csv", "monte_carlo_error.csv", "one_way.csv", "two_way.csv",
+                 "thresholds.csv", "evppi_ranking.csv", "evsi.csv", "evsi_checks.csv",
+                 "inputs.csv", "tornado-intensive.png", "two-way-intensive.png", "evsi.png",
+                 "expected-loss.png"):
+        assert (out / name).stat().st_size > 50, name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["horizon"] == "lifetime (to death or age 100)"
+    assert {r["measure"] for r in manifest["monte_carlo_error"]} >= {"cost", "qalys"}
+    assert len(manifest["evsi_checks"]) == 2
+    assert set(result.evsi["per_arm"]) == {50, 200}
+    assert set(result.decision.structures["structure"]) == {
+        "base", "therapy_to_death", "lead_time_disease_free", "both", "ten_years"}
+    page = (out / "report.html").read_text()
+    for heading in ("Structural scenarios", "Monte Carlo error", "Deterministic sensitivity",
+                    "Value of information", "Inputs", "Published evaluations", "CHEERS 2022"):
+        assert f">{heading}<" in page, heading
+
+
+def test_the_monte_carlo_error_is_the_paired_patient_variance(small_run):
+    out, result = small_run
+    patients = pd.read_parquet(out / "patients")
+    patients["cost"] = patients["cost_surveillance"] + patients["cost_treatment"]
+    wide = patients.pivot_table(index=["draw", "patient_id"], columns="scenario_id",
+                                values=["cost", "qalys"])
+    difference = wide.xs("intensive", axis=1, level=1) - wide.xs("esmo", axis=1, level=1)
+    by_draw = difference.groupby(level="draw")
+    within = (by_draw["cost"].var() / by_draw["cost"].count()).mean()
+    table = result.decision.monte_carlo.set_index("measure")
+    assert table.loc["cost", "patient_noise_variance"] == pytest.approx(within, rel=1e-9)
+    means = by_draw.mean()
+    assert table.loc["qalys", "variance_over_draws"] == pytest.approx(means["qalys"].var(),
+                                                                      rel=1e-9)
+    t = result.decision.economics.filter(like="net_benefit_at_").columns[0]
+    wtp = float(t.removeprefix("net_benefit_at_"))
+    nmb = wtp * difference["qalys"] - difference["cost"]
+    within = (nmb.groupby(level="draw").var() / 400).mean()
+    assert table.loc[f"net_benefit_at_{wtp:.0f}", "patient_noise_variance"] == pytest.approx(
+        within, rel=1e-9)
+
+
+def test_expected_loss_is_least_for_the_best_policy_and_equals_the_evpi(small_run):
+    _, result = small_run
+    ceac = result.ceac
+    value = result.evppi[result.evppi["group"] == "all parameters (EVPI)"].set_index("wtp")
+    for wtp, rows in ceac.groupby("wtp"):
+        best = rows.loc[rows["expected_net_benefit"].idxmax()]
+        assert best["expected_loss"] == pytest.approx(rows["expected_loss"].min(), abs=1e-9)
+        assert best["expected_loss"] == pytest.approx(value.loc[wtp, "per_patient"], abs=1e-6)
