@@ -72,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     cohort = commands.add_parser("cohort", help="simulate a synthetic cohort to Parquet")
     cohort.add_argument("--n", type=_int, required=True, help="number of patients")
     cohort.add_argument("--seed", type=_int, default=20080101, help="root seed of the random streams")
-    cohort.add_argument("--design", default="paper", help="paper (the study's accrual and close) "
-                        "or horizon (everyone followed --years)")
+    cohort.add_argument("--design", default="paper", help="paper (the study's accrual and close), "
+                        "horizon (everyone followed --years) or lifetime (to death or age 100)")
     cohort.add_argument("--years", type=_float, default=10.0, help="horizon in years (horizon design)")
     cohort.add_argument("--primary", default="both", help="rectum, colon or both (the study's "
                         "141:441 mix)")

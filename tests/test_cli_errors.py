@@ -30,7 +30,7 @@ def _edited(tmp_path, source, old, new, name="edited.toml"):
     (["--n", "0"], r"--n: must be a positive number of patients, at most 100,000,000 \(got 0\)"),
     (["--n", "-5"], r"--n: must be a positive number of patients, at most 100,000,000 \(got -5\)"),
     (["--n", "ten"], r"--n.*must be an integer \(got 'ten'\)"),
-    (["--design", "trial"], r"--design: must be one of paper, horizon \(got 'trial'\)"),
+    (["--design", "trial"], r"--design: must be one of paper, horizon, lifetime \(got 'trial'\)"),
     (["--primary", "anus"], r"--primary: must be one of rectum, colon, both \(got 'anus'\)"),
     (["--years", "-1", "--design", "horizon"], r"--years: must be a positive number of years"),
     (["--policy", "no/such/file.toml"], r"no/such/file.toml: no such file"),

@@ -208,7 +208,8 @@ def test_analysis_in_batches_of_draws_gives_what_one_read_gives(tmp_path):
     # the analysis reads a few draws at a time (bounded memory); every summary is per
     # (policy, draw), so batches of one draw, on two workers, give exactly the tables of one read
     from sim.studies.digest import digest
-    from sim.studies.decision import PRICED_COLUMNS
+    from sim.studies.economics import priced_columns
+    PRICED_COLUMNS = priced_columns()
 
     run_units(_small_priced(per_unit=150), tmp_path, LocalExecutor(1))
     whole = digest(tmp_path, PRICED_COLUMNS, rows=10**9, reference="esmo")
@@ -226,7 +227,8 @@ def test_draws_digested_where_they_were_simulated_give_what_reading_them_back_gi
     import shutil
 
     from sim.studies.digest import digest
-    from sim.studies.decision import PRICED_COLUMNS
+    from sim.studies.economics import priced_columns
+    PRICED_COLUMNS = priced_columns()
 
     run_units(_small_priced(per_unit=300), tmp_path, LocalExecutor(1))
     stored = sorted((tmp_path / "digests").iterdir())
