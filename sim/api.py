@@ -169,7 +169,10 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     economics file, replaces the one the comparison names (a cost-effectiveness analysis is made
     when there is one). Returns a `ComparisonResult`: every table of the comparison as a
     pandas frame (the summaries, the per-draw outcomes, the departments' waits and, with an
-    economics file, the decision analysis: `result.icers`, `result.ceac`, `result.evppi`).
+    economics file, the decision analysis: `result.icers`, `result.ceac`, `result.evppi`,
+    `result.evppi_ranking`, `result.structures`, `result.monte_carlo_error`, the deterministic
+    analyses `result.one_way`, `result.two_way`, `result.thresholds`, and with a proposed trial
+    `result.evsi`).
     With `out`, the tables (the same frames as CSV), report.html, figures, every patient table
     and manifest.json are written there (new or empty; an interrupted run is finished with
     ``resume=True``); without, in a temporary directory that is removed at the end.

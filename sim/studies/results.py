@@ -83,6 +83,25 @@ class ComparisonResult:
     evppi = property(lambda self: self._decision("evppi"),
                      doc='EVPI (group "all parameters (EVPI)") and EVPPI by group of parameters.')
 
+    structures = property(lambda self: self._decision("structures"),
+                          doc="The base-case results under every structural scenario.")
+    evppi_ranking = property(lambda self: self._decision("evppi_ranking"),
+                             doc="EVPPI of every parameter alone at the thresholds, ranked.")
+    monte_carlo_error = property(lambda self: self._decision("monte_carlo"),
+                                 doc="Monte Carlo error of every incremental result.")
+
+    def _sensitivity(self, name: str) -> pd.DataFrame | None:
+        return None if self.sensitivity is None else getattr(self.sensitivity, name)
+
+    deterministic = property(lambda self: self._sensitivity("base"),
+                             doc="The deterministic base case (its cohort at the point estimate).")
+    one_way = property(lambda self: self._sensitivity("one_way"),
+                       doc="One-way analysis: every input at both ends of its interval.")
+    two_way = property(lambda self: self._sensitivity("two_way"),
+                       doc="Two-way analysis of the two inputs of the widest swing.")
+    thresholds = property(lambda self: self._sensitivity("thresholds"),
+                          doc="The input values at which the decision changes.")
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The frames a run writes, by file name."""
         frames = {"results.csv": self.summary, "results_by_draw.csv": self.per_draw,
