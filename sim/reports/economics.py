@@ -15,6 +15,7 @@ from sim.reports.document import Block, Bullets, Figure, Heading, Paragraph, Tab
 from sim.reports.figures import png_bytes
 from sim.reports.text import number
 from sim.reports.economics_more import more as _more
+from sim.reports.economics_more import wtp_curves
 from sim.studies.decision import DecisionTables
 
 __all__ = ["blocks"]
@@ -46,26 +47,6 @@ def _plane(by_draw, names, reference, economics):
         axis.set(xlabel=f"QALYs gained against {reference} (per patient, discounted)",
                  ylabel=f"Additional cost ({economics.cost_unit})",
                  title="Cost-effectiveness plane: every draw (X: the mean)")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-        return figure
-    return draw
-
-
-def _ceac(ceac, names, economics):
-    def draw(plt):
-        figure, axis = plt.subplots(figsize=(7.5, 4.6))
-        for k, name in enumerate(names):
-            rows = ceac[ceac["policy"] == name]
-            axis.plot(rows["wtp"], rows["probability_best"], color=f"C{k}", label=name)
-            front = rows[rows["on_acceptability_frontier"]]
-            axis.scatter(front["wtp"], front["probability_best"], s=14, color=f"C{k}",
-                         edgecolor="black", linewidth=0.5, zorder=3)
-        for threshold in economics.thresholds:
-            axis.axvline(threshold, color="grey", linestyle=":", linewidth=1)
-        axis.set(xlabel=f"Willingness to pay per QALY ({economics.cost_unit})",
-                 ylabel="Probability of the highest net benefit", ylim=(0, 1.02),
-                 title="Acceptability curves (dots: the acceptability frontier)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
         return figure
@@ -164,7 +145,10 @@ def blocks(result: DecisionTables, economics, reference: str, comparison=None) -
             Figure("plane.png", "Cost-effectiveness plane",
                    png_bytes(_plane(result.by_draw, names, reference, economics)), heading=3),
             Figure("ceac.png", "Acceptability curves and frontier",
-                   png_bytes(_ceac(ceac, names, economics)), heading=3),
+                   png_bytes(wtp_curves(ceac, names, economics, "probability_best",
+                                        "Probability of the highest net benefit",
+                                        "Acceptability curves (dots: the acceptability frontier)",
+                                        frontier=True)), heading=3),
             Figure("evpi.png", "Expected value of perfect information",
                    png_bytes(_evpi(value, economics, result.population)), heading=3),
             *extra]

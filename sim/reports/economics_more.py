@@ -15,7 +15,7 @@ from sim.reports.document import Block, Bullets, Figure, Heading, Paragraph, Tab
 from sim.reports.figures import png_bytes
 from sim.reports.text import number
 
-__all__ = ["more", "PUBLISHED_EVALUATIONS", "CHEERS_ITEMS"]
+__all__ = ["more", "wtp_curves", "PUBLISHED_EVALUATIONS", "CHEERS_ITEMS"]
 
 PUBLISHED_EVALUATIONS = (
     ("Renehan AG, O'Dwyer ST, Whynes DK, BMJ 2004;328:81",
@@ -137,18 +137,27 @@ def _two_way(two_way, name, unit):
     return draw
 
 
-def _loss(ceac, names, economics):
+def wtp_curves(ceac, names, economics, column: str, ylabel: str, title: str,
+               frontier: bool = False, symlog: bool = False):
+    """One curve per policy of `column` of the acceptability table against willingness to pay,
+    the thresholds marked; `frontier`: dots on the acceptability frontier."""
     def draw(plt):
-        figure, axis = plt.subplots(figsize=(7.5, 4.4))
+        figure, axis = plt.subplots(figsize=(7.5, 4.6))
         for k, name in enumerate(names):
             rows = ceac[ceac["policy"] == name]
-            axis.plot(rows["wtp"], rows["expected_loss"], color=f"C{k}", label=name)
+            axis.plot(rows["wtp"], rows[column], color=f"C{k}", label=name)
+            if frontier:
+                front = rows[rows["on_acceptability_frontier"]]
+                axis.scatter(front["wtp"], front[column], s=14, color=f"C{k}",
+                             edgecolor="black", linewidth=0.5, zorder=3)
         for threshold in economics.thresholds:
             axis.axvline(threshold, color="grey", linestyle=":", linewidth=1)
-        axis.set(xlabel=f"Willingness to pay per QALY ({economics.cost_unit})",
-                 ylabel=f"Expected loss per patient ({economics.currency})",
-                 title="Expected loss curves (the lowest is the EVPI)")
-        axis.set_yscale("symlog", linthresh=10)
+        axis.set(xlabel=f"Willingness to pay per QALY ({economics.cost_unit})", ylabel=ylabel,
+                 title=title)
+        if symlog:
+            axis.set_yscale("symlog", linthresh=10)
+        else:
+            axis.set_ylim(0, 1.02)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
         return figure
@@ -311,7 +320,11 @@ def _information(result, comparison, economics, names, reference, unit) -> list[
                              "this decision at these thresholds, whatever it costs.")]
     out: list[Block] = [Heading("Value of information", 3), *verdict,
                         Figure("expected-loss.png", "Expected loss curves",
-                               png_bytes(_loss(result.ceac, names, economics)), heading=4)]
+                               png_bytes(wtp_curves(
+                                   result.ceac, names, economics, "expected_loss",
+                                   f"Expected loss per patient ({economics.currency})",
+                                   "Expected loss curves (the lowest is the EVPI)",
+                                   symlog=True)), heading=4)]
     ranking = result.evppi_ranking
     if ranking is not None and len(ranking):
         top = ranking[ranking["wtp"] == economics.thresholds[0]].head(12)
