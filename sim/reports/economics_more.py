@@ -179,8 +179,11 @@ def _enbs(evsi, economics):
         right.set(xlabel="Patients per arm",
                   ylabel=f"Expected net benefit of sampling ({economics.currency})",
                   title="ENBS: population EVSI minus the trial's cost")
+        sizes = np.sort(evsi["per_arm"].unique())
         for axis in (left, right):
             axis.set_xscale("log")
+            axis.set_xticks(sizes, [f"{n:,}" for n in sizes])
+            axis.minorticks_off()
             axis.grid(alpha=0.3)
             axis.legend(fontsize=8)
         return figure
