@@ -19,7 +19,7 @@ from conftest import ROOT
 from sim.model.economics import TABLES, load_economics
 from sim.model.params import load_params
 from sim.studies.comparison import load_comparison
-from sim.studies.decision import evpi, evppi
+from sim.studies.decision import evpi, evppi, value_points
 from sim.studies.evsi import evsi, evsi_table
 from sim.studies.sensitivity import Priced, base_courses, sensitivity
 
@@ -175,7 +175,7 @@ def test_an_economic_run_writes_every_analysis_and_its_checks(small_run):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["horizon"] == "lifetime (to death or age 100)"
     assert {r["measure"] for r in manifest["monte_carlo_error"]} >= {"cost", "qalys"}
-    assert len(manifest["evsi_checks"]) == 2
+    assert len(manifest["evsi_checks"]) == len(value_points(load_economics(FILES[0]))) == 4
     assert set(result.evsi["per_arm"]) == {50, 200}
     assert set(result.decision.structures["structure"]) == {
         "base", "therapy_to_death", "lead_time_disease_free", "both", "ten_years"}

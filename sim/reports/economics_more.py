@@ -167,7 +167,7 @@ def wtp_curves(ceac, names, economics, column: str, ylabel: str, title: str,
 def _enbs(evsi, economics):
     def draw(plt):
         figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
-        for k, threshold in enumerate(economics.thresholds):
+        for k, threshold in enumerate(np.sort(evsi["wtp"].unique())):
             rows = evsi[evsi["wtp"] == threshold].sort_values("per_arm")
             left.plot(rows["per_arm"], rows["evsi_per_patient"], marker="o", color=f"C{k}",
                       label=f"{threshold:,.0f} per QALY")
@@ -330,13 +330,18 @@ def _information(result, comparison, economics, names, reference, unit) -> list[
                                    symlog=True)), heading=4)]
     ranking = result.evppi_ranking
     if ranking is not None and len(ranking):
-        top = ranking[ranking["wtp"] == economics.thresholds[0]].head(12)
-        rows = [[f"{r.rank:.0f}", r.parameter, r.group, _money(r.per_patient),
+        # at the first threshold, or where the EVPI first becomes positive if it is 0 there
+        valued = perfect[(perfect["per_patient"] > 0) & perfect["wtp"].isin(ranking["wtp"])]
+        wtp = economics.thresholds[0]
+        if (ranking[ranking["wtp"] == wtp]["per_patient"] <= 0).all() and len(valued):
+            wtp = valued["wtp"].min()
+        top = ranking[ranking["wtp"] == wtp].head(12)
+        rows = [[f"{r.rank:.0f}", r.parameter, r.group, number(r.per_patient, ",.2f"),
                  "–" if not np.isfinite(r.share_of_evpi) else f"{r.share_of_evpi:.0%}"]
                 for r in top.itertuples()]
-        out += [Paragraph(f"EVPPI of each parameter alone at {economics.thresholds[0]:,.0f} per "
-                          "QALY, ranked (as BCEA's info.rank); every parameter's value for each "
-                          "threshold is in evppi_ranking.csv."),
+        out += [Paragraph(f"EVPPI of each parameter alone at {wtp:,.0f} per QALY, ranked (as "
+                          "BCEA's info.rank); every parameter's value at the thresholds and from "
+                          "50,000 to 200,000 per QALY is in evppi_ranking.csv."),
                 Table(("rank", "parameter", "group", f"EVPPI per patient ({economics.currency})",
                        "share of EVPI"), tuple(map(tuple, rows)))]
     if comparison is not None and comparison.evsi is not None:
@@ -358,7 +363,8 @@ def _information(result, comparison, economics, names, reference, unit) -> list[
                           "each draw's trial simulated on its natural history, summarised by "
                           "the difference in restricted mean survival and in curative repeat "
                           "operations; EVSI by regression on those two statistics (Strong et al., "
-                          "Med Decis Making 2015). ENBS = EVSI for the decision's population "
+                          "Med Decis Making 2015), at the thresholds and from 50,000 to 200,000 "
+                          "per QALY. ENBS = EVSI for the decision's population "
                           f"({result.population:,.0f} discounted patients) minus the trial's cost "
                           "(the economics file's trial_cost)."),
                 Table(("patients per arm", "per QALY", f"EVSI per patient ({economics.currency})",

@@ -8,7 +8,8 @@ dampack's ``calculate_icers`` does it (`icers`: dominance and extended dominance
 acceptability curves and frontier from 0 to 200,000 per QALY with each policy's expected loss
 (`ceac`: `acceptability`, `expected_loss`); the expected value of perfect information per
 patient and for the file's population over the same range (`evpi`), and of partial perfect
-information by group of parameters and by parameter at the thresholds, ranked as BCEA's
+information by group of parameters and by parameter (at the thresholds and `value_points`),
+ranked as BCEA's
 ``info.rank`` does (`evppi`: Strong, Oakley and Brennan, Med Decis Making 2014;34:311-326, with
 scikit-learn's additive splines and ridge regression); the same base-case results under every
 structural scenario (`structures`); and the patient-level Monte Carlo error of every
@@ -28,7 +29,7 @@ from sim.studies.summaries import levels_and_differences
 
 __all__ = ["DecisionTables", "decision_tables", "icers", "acceptability", "evpi", "evppi",
            "expected_loss", "population_factor", "parameter_groups", "parameter_columns",
-           "monte_carlo_error", "WTP", "PRICED_COLUMNS"]
+           "monte_carlo_error", "value_points", "WTP", "PRICED_COLUMNS"]
 
 WTP = np.arange(0.0, 200_001.0, 2_000.0)
 """Willingness to pay per QALY for the acceptability curves and the EVPI (the file's currency)."""
@@ -56,6 +57,13 @@ class DecisionTables:
     evppi_ranking: pd.DataFrame | None = None
     structures: pd.DataFrame | None = None
     monte_carlo: pd.DataFrame | None = None
+
+
+def value_points(economics) -> np.ndarray:
+    """The willingness-to-pay values at which partial and sample information are valued: the
+    file's thresholds and 50,000 to 200,000 by 50,000 (where the EVPI may first be positive)."""
+    return np.unique(np.concatenate([economics.thresholds, np.arange(50_000.0, 200_001.0,
+                                                                        50_000.0)]))
 
 
 def parameter_columns(draws: int, prices: list[dict]) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -142,7 +150,7 @@ def decision_tables(means: pd.DataFrame, order: list[str], reference: str, econo
                    "population": v * population} for w, v in zip(grid, perfect)]
     ranking = None
     if net.shape[1] > 2:
-        at = np.isin(grid, economics.thresholds)
+        at = np.isin(grid, value_points(economics))
         for group, matrix in parameter_groups(draws, prices).items():
             partial = evppi(net[at], matrix)
             value_rows += [{"group": group, "wtp": w, "per_patient": v,

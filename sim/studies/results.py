@@ -19,7 +19,7 @@ import numpy as np
 from sim.execution.executor import LocalExecutor
 from sim.model.params import load_params
 from sim.studies.comparison import Comparison, draw_parameters
-from sim.studies.decision import DecisionTables, decision_tables, evpi
+from sim.studies.decision import DecisionTables, decision_tables, evpi, value_points
 from sim.studies.evsi import TrialUnit, evsi_table, simulate_trials
 from sim.studies.sensitivity import Priced, SensitivityTables, base_courses, sensitivity
 from sim.studies.economics import priced_columns
@@ -43,8 +43,9 @@ class ComparisonResult:
       `economics_by_draw.csv`, `icers.csv`, `ceac.csv`, `evppi.csv`), else None;
     - `sensitivity`: with an economics file, the deterministic analyses of a base-case cohort
       (`deterministic.csv`, `one_way.csv`, `two_way.csv`, `thresholds.csv`);
-    - `evsi`, `evsi_checks`: with a proposed trial (``[trial]``) and draws, the value of sample
-      information by trial size (`evsi.csv`, `evsi_checks.csv`); `inputs`: the economics file's
+    - `evsi`, `evsi_checks`, `trials`: with a proposed trial (``[trial]``) and draws, the value
+      of sample information by trial size and willingness to pay (`evsi.csv`, `evsi_checks.csv`)
+      and each draw's simulated trial statistics (`trial_statistics.csv`); `inputs`: the economics file's
       inputs with their distributions and sources (`inputs.csv`);
     - the comparison's facts: `name`, `description`, `reference`, `policies` (names, in the
       file's order), `patients` per policy and draw, `primary`, `years`, `draws` (1: the point
@@ -70,6 +71,7 @@ class ComparisonResult:
     evsi: pd.DataFrame | None = None
     evsi_checks: pd.DataFrame | None = None
     inputs: pd.DataFrame | None = None
+    trials: pd.DataFrame | None = None
 
     def _decision(self, name: str) -> pd.DataFrame | None:
         return None if self.decision is None else getattr(self.decision, name)
@@ -123,7 +125,8 @@ class ComparisonResult:
             frames |= {"deterministic.csv": s.base, "one_way.csv": s.one_way,
                        "two_way.csv": s.two_way, "thresholds.csv": s.thresholds}
         if self.evsi is not None:
-            frames |= {"evsi.csv": self.evsi, "evsi_checks.csv": self.evsi_checks}
+            frames |= {"evsi.csv": self.evsi, "evsi_checks.csv": self.evsi_checks,
+                       "trial_statistics.csv": self.trials}
         return frames
 
     def csv_files(self) -> dict[str, bytes]:
@@ -143,19 +146,19 @@ def analyse(staging: Path, comparison: Comparison, prices: list[dict] | None = N
                       executor=executor, reference=comparison.reference)
     summary, per_draw = summarise(digested.metrics, comparison.reference, order)
     overall, quarters = departments(staging)
-    decision = sensitivity = value = checks = inputs = None
+    decision = sensitivity = value = checks = inputs = trials = None
     if economics is not None:
         decision = decision_tables(digested.means, order, comparison.reference, economics,
                                    prices, draws if draws > 1 else 0)
         sensitivity = _sensitivity(comparison)
         inputs = input_table(economics)
         if comparison.trial is not None and draws > 2:
-            value, checks = _sample_information(staging, comparison, decision, prices, draws,
-                                                executor)
+            value, checks, trials = _sample_information(staging, comparison, decision, prices,
+                                                        draws, executor)
     return ComparisonResult(comparison.name, comparison.description, comparison.reference,
                             tuple(order), c.patients, c.primary, c.years, draws, summary,
                             per_draw.reset_index(), digested.survival, overall, quarters,
-                            decision, None, sensitivity, value, checks, inputs)
+                            decision, None, sensitivity, value, checks, inputs, trials)
 
 
 def input_table(economics) -> pd.DataFrame:
@@ -190,7 +193,7 @@ def _sample_information(staging: Path, comparison: Comparison, decision: Decisio
                        comparison.cohort.primary, comparison.uncertainty.seed, str(staging))
              for d, params in enumerate(draw_parameters(draws))]
     statistics = simulate_trials(units, staging, executor or LocalExecutor(1))
-    thresholds = np.asarray(economics.thresholds, float)
+    thresholds = value_points(economics)
     per_draw = decision.by_draw.set_index(["scenario_id", "draw"])
     order = list(decision.economics["policy"])
     net = np.stack([thresholds[:, None] * per_draw.xs(n, level="scenario_id")["qalys"].to_numpy()
@@ -207,4 +210,4 @@ def _sample_information(staging: Path, comparison: Comparison, decision: Decisio
     table.insert(0, "control", trial.policies[0])
     table.insert(1, "experimental", trial.policies[1])
     table.insert(2, "follow_up_years", trial.follow_up_years)
-    return table, checks
+    return table, checks, statistics
