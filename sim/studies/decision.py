@@ -9,9 +9,9 @@ acceptability curves and frontier from 0 to 200,000 per QALY with each policy's 
 (`ceac`: `acceptability`, `expected_loss`); the expected value of perfect information per
 patient and for the file's population over the same range (`evpi`), and of partial perfect
 information by group of parameters and by parameter (at the thresholds and `value_points`),
-ranked as BCEA's
-``info.rank`` does (`evppi`: Strong, Oakley and Brennan, Med Decis Making 2014;34:311-326, with
-scikit-learn's additive splines and ridge regression); the same base-case results under every
+ranked as BCEA's ``info.rank`` does (`evppi`: Strong, Oakley and Brennan, Med Decis Making
+2014;34:311-326, with scikit-learn's additive splines and ridge regression); the same base-case
+results under every
 structural scenario (`structures`); and the patient-level Monte Carlo error of every
 incremental result (`monte_carlo_error`).
 """
@@ -29,7 +29,7 @@ from sim.studies.summaries import levels_and_differences
 
 __all__ = ["DecisionTables", "decision_tables", "icers", "acceptability", "evpi", "evppi",
            "expected_loss", "population_factor", "parameter_groups", "parameter_columns",
-           "monte_carlo_error", "value_points", "WTP", "PRICED_COLUMNS"]
+           "monte_carlo_error", "value_points", "net_benefit_by_draw", "WTP", "PRICED_COLUMNS"]
 
 WTP = np.arange(0.0, 200_001.0, 2_000.0)
 """Willingness to pay per QALY for the acceptability curves and the EVPI (the file's currency)."""
@@ -109,7 +109,9 @@ def _base(means: pd.DataFrame, structure: str = "base") -> pd.DataFrame:
     return frame
 
 
-def _net_benefit(per_draw: pd.DataFrame, names, grid) -> np.ndarray:
+def net_benefit_by_draw(per_draw: pd.DataFrame, names, grid) -> np.ndarray:
+    """The (wtp, draw, policy) net benefits of `per_draw` (cost_total and qalys by
+    scenario_id and draw) at each willingness-to-pay of `grid`."""
     cost = np.stack([per_draw.xs(n, level="scenario_id")["cost_total"].to_numpy()
                      for n in names], axis=1)
     qaly = np.stack([per_draw.xs(n, level="scenario_id")["qalys"].to_numpy() for n in names],
@@ -136,7 +138,7 @@ def decision_tables(means: pd.DataFrame, order: list[str], reference: str, econo
     incremental = icers(names, summary["cost_total"], summary["qalys"])
 
     grid = np.unique(np.concatenate([WTP, economics.thresholds]))
-    net = _net_benefit(per_draw, names, grid)
+    net = net_benefit_by_draw(per_draw, names, grid)
     shares, best = acceptability(net)
     loss = expected_loss(net)
     ceac = pd.DataFrame([{"wtp": w, "policy": names[p], "probability_best": shares[i, p],
@@ -170,7 +172,7 @@ def _structure_rows(per_draw: pd.DataFrame, structure, names, reference, economi
     reference, the ICER against it and, at each threshold, the incremental net benefit and the
     share of draws in which the policy is best."""
     thresholds = np.asarray(economics.thresholds, float)
-    net = _net_benefit(per_draw, names, thresholds)
+    net = net_benefit_by_draw(per_draw, names, thresholds)
     shares, _ = acceptability(net)
     ref = per_draw.xs(reference, level="scenario_id")
     rows = []

@@ -19,7 +19,8 @@ import numpy as np
 from sim.execution.executor import LocalExecutor
 from sim.model.params import load_params
 from sim.studies.comparison import Comparison, draw_parameters
-from sim.studies.decision import DecisionTables, decision_tables, evpi, value_points
+from sim.studies.decision import (DecisionTables, decision_tables, evpi, net_benefit_by_draw,
+                                  value_points)
 from sim.studies.evsi import TrialUnit, evsi_table, simulate_trials
 from sim.studies.sensitivity import Priced, SensitivityTables, base_courses, sensitivity
 from sim.studies.economics import priced_columns
@@ -194,11 +195,8 @@ def _sample_information(staging: Path, comparison: Comparison, decision: Decisio
              for d, params in enumerate(draw_parameters(draws))]
     statistics = simulate_trials(units, staging, executor or LocalExecutor(1))
     thresholds = value_points(economics)
-    per_draw = decision.by_draw.set_index(["scenario_id", "draw"])
-    order = list(decision.economics["policy"])
-    net = np.stack([thresholds[:, None] * per_draw.xs(n, level="scenario_id")["qalys"].to_numpy()
-                    - per_draw.xs(n, level="scenario_id")["cost_total"].to_numpy()
-                    for n in order], axis=2)
+    net = net_benefit_by_draw(decision.by_draw.set_index(["scenario_id", "draw"]),
+                              list(decision.economics["policy"]), thresholds)
     perfect = evpi(net)
     value = decision.evppi
     informed = np.array([value[(value["group"] == "natural history and test accuracy")
