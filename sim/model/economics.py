@@ -275,7 +275,8 @@ def load_economics(path: str | Path) -> Economics:
                                  f"year of its source")
             if money and leaf.price_year != spec.price_year and not leaf.conversion:
                 raise InputError(f"{path.name}: {table}.{key}.conversion: say how the "
-                                 f"{leaf.price_year} figure was brought to {spec.price_year} prices")
+                                 f"{leaf.price_year} figure was brought to {spec.price_year} "
+                                 f"prices")
             inputs[name] = _input(name, leaf)
     sources = {f"discount.{k}": v.source for k, v in spec.discount}
     sources |= {f"population.{k}": v.source for k, v in spec.population}

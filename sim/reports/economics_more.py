@@ -349,7 +349,8 @@ def _information(result, comparison, economics, names, reference, unit) -> list[
         rows = [[f"{r.per_arm:,}", f"{r.wtp:,.0f}", number(r.evsi_per_patient, ",.2f"),
                  _money(r.evsi_population), _money(r.trial_cost), _money(r.enbs),
                  "yes" if r.maximises_enbs else ""] for r in evsi.itertuples()]
-        passed = [f"At {c.wtp:,.0f} per QALY: EVSI at most {number(c.evsi_max, ',.2f')} ≤ EVPPI of "
+        passed = [f"At {c.wtp:,.0f} per QALY: EVSI at most {number(c.evsi_max, ',.2f')} "
+                  "≤ EVPPI of "
                   f"natural history and test accuracy {number(c.evppi_informed, ',.2f')} ≤ EVPI "
                   f"{number(c.evpi, ',.2f')} per patient: "
                   + ("holds" if c.evsi_within_evppi and c.evppi_within_evpi else "DOES NOT HOLD")

@@ -46,8 +46,8 @@ class ComparisonResult:
       (`deterministic.csv`, `one_way.csv`, `two_way.csv`, `thresholds.csv`);
     - `evsi`, `evsi_checks`, `trials`: with a proposed trial (``[trial]``) and draws, the value
       of sample information by trial size and willingness to pay (`evsi.csv`, `evsi_checks.csv`)
-      and each draw's simulated trial statistics (`trial_statistics.csv`); `inputs`: the economics file's
-      inputs with their distributions and sources (`inputs.csv`);
+      and each draw's simulated trial statistics (`trial_statistics.csv`);
+    - `inputs`: the economics file's inputs with their distributions and sources (`inputs.csv`);
     - the comparison's facts: `name`, `description`, `reference`, `policies` (names, in the
       file's order), `patients` per policy and draw, `primary`, `years`, `draws` (1: the point
       estimate); and `out`, where the files are (None: not kept).
@@ -89,7 +89,7 @@ class ComparisonResult:
     structures = property(lambda self: self._decision("structures"),
                           doc="The base-case results under every structural scenario.")
     evppi_ranking = property(lambda self: self._decision("evppi_ranking"),
-                             doc="EVPPI of every parameter alone at the thresholds, ranked.")
+                             doc="EVPPI of every parameter alone, ranked at each value point.")
     monte_carlo_error = property(lambda self: self._decision("monte_carlo"),
                                  doc="Monte Carlo error of every incremental result.")
 
