@@ -330,11 +330,11 @@ def _information(result, comparison, economics, names, reference, unit) -> list[
                                    symlog=True)), heading=4)]
     ranking = result.evppi_ranking
     if ranking is not None and len(ranking):
-        # at the first threshold, or where the EVPI first becomes positive if it is 0 there
+        # at the first threshold, or where the EVPI is largest if every EVPPI is 0 there
         valued = perfect[(perfect["per_patient"] > 0) & perfect["wtp"].isin(ranking["wtp"])]
         wtp = economics.thresholds[0]
         if (ranking[ranking["wtp"] == wtp]["per_patient"] <= 0).all() and len(valued):
-            wtp = valued["wtp"].min()
+            wtp = valued.loc[valued["per_patient"].idxmax(), "wtp"]
         top = ranking[ranking["wtp"] == wtp].head(12)
         rows = [[f"{r.rank:.0f}", r.parameter, r.group, number(r.per_patient, ",.2f"),
                  "–" if not np.isfinite(r.share_of_evpi) else f"{r.share_of_evpi:.0%}"]
