@@ -200,11 +200,12 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
                 "parameter_hash": load_params().digest(),
                 "posterior": _file_digest(resources.files("sim") / "data" / "posterior.csv"),
                 "economics": loaded.economics.digest() if loaded.economics else None,
+                "keep_patients": keep_patients,
                 "versions": versions()}
     staging = staging_for(target, identity, resume, ("patients", "departments"))
     executor = executor or LocalExecutor(_workers(workers))
     try:
-        run_units(loaded, staging, executor, progress=progress)
+        run_units(loaded, staging, executor, progress=progress, keep_patients=keep_patients)
     except BaseException:
         release(staging)      # the units done stay, for --resume
         raise

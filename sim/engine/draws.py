@@ -29,7 +29,7 @@ from sim.model.params import Params
 from sim.model.policy import Policy
 from sim.model.streams import MAX_EPISODES, Purpose, by_month, uniforms, uniforms_for
 
-__all__ = ["SharedDraws", "EpisodeDraws", "ChunkDraws", "draw_chunk"]
+__all__ = ["SharedDraws", "EpisodeDraws", "ChunkDraws", "draw_chunk", "detail_codes"]
 
 
 class SharedDraws:
@@ -45,6 +45,7 @@ class SharedDraws:
         self.key: tuple | None = None     # (params, seed, replicate, first patient, patients)
         self.first: tuple | None = None   # (uniforms by purpose, Episode) of episode 0
         self.blocks: dict[tuple, np.ndarray] = {}   # (purpose, stream) -> the chunk's uniforms
+        self.cohort: dict[str, np.ndarray] = {}     # the cohort's policy-free arrays
 
     def check(self, params: Params, seed: int, replicate: int, ids: np.ndarray) -> None:
         contiguous = len(ids) > 0 and int(ids[-1]) - int(ids[0]) + 1 == len(ids)
@@ -62,8 +63,12 @@ class SharedDraws:
         block = self.blocks.get((purpose, stream))
         if block is None:
             block = uniforms(seed, replicate, purpose, first, count, stream=stream)
+            block.flags.writeable = False      # handed out whole, below: read only
             self.blocks[(purpose, stream)] = block
-        return block[np.asarray(ids, np.int64) - first]
+        ids = np.asarray(ids, np.int64)
+        if len(ids) == count and ids[0] == first and (np.diff(ids) == 1).all():
+            return block                       # every patient of the chunk, in order
+        return block[ids - first]
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,14 @@ class ChunkDraws:
         return attend, false
 
 
+def detail_codes(names: np.ndarray) -> np.ndarray:
+    """The `Detail` codes (int8) of an array of detail names ("resection", "horizon", ...): each
+    distinct name looked up once."""
+    distinct, where = np.unique(np.asarray(names).astype(str), return_inverse=True)
+    codes = np.array([Detail[name.upper()] for name in distinct.tolist()], np.int8)
+    return codes[where.reshape(-1)] if len(distinct) else np.zeros(0, np.int8)
+
+
 def draw_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray],
                censor_months: np.ndarray, censor_detail: np.ndarray, seed: int, replicate: int,
                shared: SharedDraws | None = None) -> ChunkDraws:
@@ -194,17 +207,21 @@ def draw_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray],
     ids = cohort["patient_id"]
     if shared is not None:
         shared.check(params, seed, replicate, ids)
-    code = {name: Detail[str(name).upper()] for name in np.unique(censor_detail)}
+    arrays = shared.cohort if shared is not None else {}
+    if not arrays:      # policy-free: made once for every policy run on the cohort
+        arrays.update(
+            thetas=site_thetas(cohort, params),
+            death_ratio=cancer_death_hazard_ratio(cohort, params),
+            censor_detail=detail_codes(censor_detail),
+            periop_months=np.where(cohort["periop_death_draw"],
+                                   cohort["periop_death_draw_months"], np.inf),
+            hepatic=detail_codes(cohort["hepatic_treatment"]))
     chunk = ChunkDraws(
         params, policy, seed, replicate, shared, ids,
-        thetas=site_thetas(cohort, params), death_ratio=cancer_death_hazard_ratio(cohort, params),
-        censor_months=censor_months,
-        censor_detail=np.array([code[name] for name in censor_detail.tolist()], np.int8),
+        thetas=arrays["thetas"], death_ratio=arrays["death_ratio"],
+        censor_months=censor_months, censor_detail=arrays["censor_detail"],
         background_months=cohort["background_death_months"],
-        periop_months=np.where(cohort["periop_death_draw"], cohort["periop_death_draw_months"],
-                               np.inf),
-        hepatic=np.array([Detail[name.upper()] for name in cohort["hepatic_treatment"].tolist()],
-                         np.int8),
+        periop_months=arrays["periop_months"], hepatic=arrays["hepatic"],
         entry_months=cohort["entry_months"] if policy.has_capacity else np.zeros(len(ids)))
     treatment = params.treatment
     stop, _ = rules.follow_up_stop(chunk.censor_months, chunk.background_months)

@@ -199,6 +199,7 @@ class ComparisonUnit:
     economics: Economics | None = None
     prices: dict | None = None     # the draw's priced parameters (with `economics`)
     whole_draw: bool = False       # the unit is every patient of its draw: digest it here
+    keep_patients: bool = True     # write the patients (else a whole draw's are not written)
     reference: str | None = None   # the reference policy (for the digest's detection advance)
 
     def name(self, k: int) -> str:
@@ -226,22 +227,38 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
     rate = unit.economics.discount_costs if unit.economics is not None else None
     prepared = prepare_cohort(spec, unit.params, unit.first, unit.count, unit.accrual_months)
     shared = SharedDraws()
-    written = []
+    # a whole draw whose patients are not kept is digested here and never written: its
+    # departments' records, the unit's mark of done, follow its digest
+    write = unit.keep_patients or not unit.whole_draw
+    tables, records = [], []
     for k, policy in enumerate(unit.policies):
         patients, events, department, discounted = simulate_priced(
             spec, unit.params, policy, unit.first, unit.count, unit.accrual_months, rate,
             prepared, shared, events=unit.economics is not None)
-        written.append(_write_policy(unit, k, policy, patients, events, department, discounted))
+        tables.append(_policy_table(unit, policy, patients, events, discounted))
+        if write:
+            _write_atomic(tables[-1], Path(unit.staging) / "patients" / f"{unit.name(k)}.parquet")
+        records.append({"scenario_id": policy.name, "draw": unit.draw, "department": department})
     if unit.whole_draw:   # the analysis's share of the work, done while the patients are here
-        store_digest(Path(unit.staging), unit.draw, written,
+        store_digest(Path(unit.staging), unit.draw, tables,
                      priced_columns() if unit.economics is not None else (), unit.reference)
+    for k, record in enumerate(records):
+        done = Path(unit.staging) / "departments" / f"{unit.name(k)}.json"
+        done.with_name(f".{done.name}.partial").write_text(json.dumps(record))
+        os.replace(done.with_name(f".{done.name}.partial"), done)
     return unit.lives
 
 
-def _write_policy(unit: ComparisonUnit, k: int, policy: Policy, patients: pa.Table,
-                  events: pa.Table, department: dict | None, discounted: dict | None) -> pa.Table:
-    """Write policy k's patients (priced, with an economics file) and its department's record;
-    returns the patients as written."""
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    pq.write_table(table, partial)
+    os.replace(partial, path)
+
+
+def _policy_table(unit: ComparisonUnit, policy: Policy, patients: pa.Table,
+                  events: pa.Table | None, discounted: dict | None) -> pa.Table:
+    """A policy's patients with their priced columns (with an economics file), policy, draw and
+    replicate."""
     if unit.economics is not None:
         from sim.studies.economics import patient_economics  # noqa: PLC0415
 
@@ -253,23 +270,15 @@ def _write_policy(unit: ComparisonUnit, k: int, policy: Policy, patients: pa.Tab
     n = patients.num_rows
     patients = patients.append_column("scenario_id", pa.array([policy.name] * n))
     patients = patients.append_column("draw", pa.array(np.full(n, unit.draw, np.int64)))
-    patients = patients.append_column("replicate", pa.array(np.full(n, unit.replicate, np.int64)))
-    staging, name = Path(unit.staging), unit.name(k)
-    partial = staging / "patients" / f".{name}.partial"
-    pq.write_table(patients, partial)
-    os.replace(partial, staging / "patients" / f"{name}.parquet")
-    record = {"scenario_id": policy.name, "draw": unit.draw, "department": department}
-    done = staging / "departments" / f"{name}.json"
-    done.with_name(f".{done.name}.partial").write_text(json.dumps(record))
-    os.replace(done.with_name(f".{done.name}.partial"), done)
-    return patients
+    return patients.append_column("replicate", pa.array(np.full(n, unit.replicate, np.int64)))
 
 
 def run_units(comparison: Comparison, staging: Path, executor,
-              progress: bool | None = False) -> None:
+              progress: bool | None = False, keep_patients: bool = True) -> None:
     """Every (draw, replicate, chunk) unit not yet done in `staging`, with progress shown as
     `sim.execution.executor.Progress` does (False: none; None or True: a bar on a terminal,
-    a few lines otherwise)."""
+    a few lines otherwise); `keep_patients` False: a unit that holds a whole draw digests it
+    without writing its patients."""
     for folder in ("patients", "departments"):
         (staging / folder).mkdir(parents=True, exist_ok=True)  # (tests call it on a bare folder)
     done = {p.stem for p in (staging / "departments").glob("*.json")}
@@ -282,7 +291,8 @@ def run_units(comparison: Comparison, staging: Path, executor,
         ComparisonUnit(d, r, first, min(cohort.patients_per_department, cohort.patients - first),
                        uncertainty.seed, cohort.primary, cohort.years, 12.0 * cohort.accrual_years,
                        params, comparison.policies, str(staging), comparison.economics, prices[d],
-                       whole_draw=whole_draw, reference=comparison.reference)
+                       whole_draw=whole_draw, keep_patients=keep_patients,
+                       reference=comparison.reference)
         for d, params in enumerate(draws)
         for r in range(uncertainty.replicates)
         for first in range(0, cohort.patients, cohort.patients_per_department)
