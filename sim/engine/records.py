@@ -114,35 +114,37 @@ def chunk_result(record: EngineRecord, hepatic: np.ndarray, policy: Policy,
                  discount_rate: float | None) -> ChunkResult:
     """The chunk's columns from what its run recorded; `hepatic`: each patient's hepatic
     treatment (a `Detail` code), the detail of its hepatectomy row."""
-    rows, tie = _all_rows(record, hepatic)
-    order = np.lexsort((tie, rows["time_months"], rows["row"]))
-    rows = rows[order]
+    rows = _all_rows(record, hepatic)
     events = {name: rows[name] for name in ROW.names}
     patients = _visit_tally(record.spans, policy, len(hepatic), discount_rate)
     patients["first_symptom_months"] = np.asarray(record.first_symptom_months, float)
     return ChunkResult(patients, events, record.department)
 
 
-def _all_rows(record: EngineRecord, hepatic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every event row, and the order that settles a patient's ties in time: the hepatectomy
-    first, then the recorded rows in their order, then the death or censoring."""
+def _all_rows(record: EngineRecord, hepatic: np.ndarray) -> np.ndarray:
+    """Every event row, each patient's in order: the hepatectomy first, then the recorded rows
+    by time, ties kept in the order the patient had them, then the death or censoring (no row
+    comes after it). Only the recorded rows are sorted; the first and last rows are put in
+    their places around them."""
     n = len(hepatic)
-    first = np.zeros(n, dtype=ROW)
-    first["row"] = np.arange(n)
-    first["event"] = Event.HEPATECTOMY
-    first["modality"] = -1
-    first["detail"] = hepatic
-    last = np.zeros(n, dtype=ROW)
-    last["row"] = np.arange(n)
-    last["time_months"], last["event"], last["detail"] = (
-        record.end_time, record.end_event, record.end_detail)
-    last["modality"] = -1
-    rows = np.concatenate([first, record.rows, last])
-    if record.order is None:
-        return rows, np.arange(len(rows))
-    tie = np.concatenate([np.full(n, -1, np.int64), record.order,
-                          np.full(n, np.iinfo(np.int64).max, np.int64)])
-    return rows, tie
+    middle = record.rows
+    tie = np.arange(len(middle)) if record.order is None else record.order
+    middle = middle[np.lexsort((tie, middle["time_months"], middle["row"]))]
+    counts = np.bincount(middle["row"], minlength=n)
+    first = np.cumsum(counts) - counts + 2 * np.arange(n)     # each patient's first place
+    rows = np.zeros(len(middle) + 2 * n, dtype=ROW)
+    rows[np.arange(len(middle)) + 2 * middle["row"] + 1] = middle
+    last = first + counts + 1                                 # and its last
+    rows["row"][first] = np.arange(n)
+    rows["event"][first] = Event.HEPATECTOMY
+    rows["modality"][first] = -1
+    rows["detail"][first] = hepatic
+    rows["row"][last] = np.arange(n)
+    rows["time_months"][last] = record.end_time
+    rows["event"][last] = record.end_event
+    rows["detail"][last] = record.end_detail
+    rows["modality"][last] = -1
+    return rows
 
 
 def _visit_tally(spans: list[VisitSpans], policy: Policy, n: int,

@@ -29,7 +29,7 @@ from sim.execution.executor import LocalExecutor, Progress
 from sim.execution.staging import check_out, finish, release, staging_for
 from sim.model.params import Params
 from sim.model.policy import Policy
-from sim.output.tables import events_table, patients_table
+from sim.output.tables import events_table, patient_columns, patients_table
 from sim.output.tally import merge, tally_of
 
 __all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_priced",
@@ -97,7 +97,7 @@ class PreparedCohort(NamedTuple):
 class PricedChunk(NamedTuple):
     """A chunk under one policy (`simulate_priced`)."""
 
-    patients: pa.Table
+    patients: pa.Table | dict    # a table, or its columns as numpy arrays (`table` False)
     events: pa.Table | None      # None when not asked for
     department: dict | None      # the department's waits (a policy with a capacity)
     discounted: dict | None      # {"discounted_tests", "discounted_workups", "discounted_visits"}
@@ -117,13 +117,15 @@ def prepare_cohort(spec: CohortSpec, params: Params, first: int, count: int,
 def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int, count: int,
                     accrual_months: float, discount_rate: float | None,
                     prepared: PreparedCohort | None = None, shared: SharedDraws | None = None,
-                    events: bool = True) -> PricedChunk:
+                    events: bool = True, table: bool = True) -> PricedChunk:
     """As `simulate_department`, plus (with a `discount_rate`) each patient's discounted
     examinations by modality, work-ups and visits: {"discounted_tests", "discounted_workups",
     "discounted_visits"}.
     Several policies on the same patients: pass each the same `prepare_cohort` result and
     `SharedDraws` (their common draws are then made once). `events` False: no events table
-    (None in its place), for a caller that needs only the patients."""
+    (None in its place), for a caller that needs only the patients; `table` False: the patients
+    as numpy columns (`sim.output.tables.patient_columns`), for a caller that summarises them
+    without writing them."""
     cohort, months, why, arrays = prepared or prepare_cohort(spec, params, first, count,
                                                              accrual_months)
     result = simulate_chunk(params, policy, cohort, months, why, spec.seed, spec.replicate,
@@ -131,7 +133,9 @@ def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int
     priced = ({name: result.patients[name] for name in ("discounted_tests", "discounted_workups",
                                                         "discounted_visits")}
               if discount_rate is not None else None)
-    return PricedChunk(patients_table(cohort, result, arrays),
+    patients = (patients_table(cohort, result, arrays) if table
+                else patient_columns(cohort, result))
+    return PricedChunk(patients,
                        events_table(cohort, result, policy) if events else None,
                        result.department, priced)
 

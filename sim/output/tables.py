@@ -9,7 +9,7 @@ from sim.engine.records import DETAILS, EVENTS, ChunkResult
 from sim.model.policy import Policy
 from sim.output.schema import SITE_ORDER, events_schema, patients_schema
 
-__all__ = ["patients_table", "events_table", "site_names"]
+__all__ = ["patients_table", "patient_columns", "arrow_patients", "events_table", "site_names"]
 
 # '+'-joined site names for each 4-bit mask (bit s = SITE_ORDER[s]); mask 0 is null.
 _MASK_NAMES = np.array([None] + ["+".join(s for b, s in enumerate(SITE_ORDER) if m >> b & 1)
@@ -33,9 +33,34 @@ def _first(ev: dict[str, np.ndarray], where: np.ndarray, values: np.ndarray, n: 
 
 def patients_table(cohort: dict[str, np.ndarray], result: ChunkResult,
                    converted: dict[str, pa.Array] | None = None) -> pa.Table:
-    """One row per patient: covariates, then outcomes derived from the patient's events.
-    `converted`: the covariates as Arrow arrays, filled on first use (the same patients under
-    several policies are converted once)."""
+    """One row per patient: covariates, then outcomes derived from the patient's events
+    (`patient_columns`, as `arrow_patients` converts them). `converted`: the covariates as
+    Arrow arrays, filled on first use (the same patients under several policies are converted
+    once)."""
+    return arrow_patients(patient_columns(cohort, result), converted, cohort)
+
+
+def arrow_patients(columns: dict[str, np.ndarray], converted: dict[str, pa.Array] | None = None,
+                   covariates=()) -> pa.Table:
+    """`patient_columns` as a table of `patients_schema` (NaN written as null). `converted`:
+    the Arrow arrays of the columns named in `covariates`, filled on first use."""
+    schema = patients_schema()
+    converted = {} if converted is None else converted
+    arrays = {}
+    for f in schema:
+        if f.name in converted:
+            arrays[f.name] = converted[f.name]
+            continue
+        # NaN (never observed) is written as null: Parquet's missing value, NaN again in pandas.
+        arrays[f.name] = pa.array(columns[f.name], type=f.type, from_pandas=True)
+        if f.name in covariates:
+            converted[f.name] = arrays[f.name]
+    return pa.table(arrays, schema=schema)
+
+
+def patient_columns(cohort: dict[str, np.ndarray], result: ChunkResult) -> dict[str, np.ndarray]:
+    """The columns of `patients_table` as numpy arrays (NaN where the table has a null), for a
+    caller that summarises them without a table."""
     ev = result.events
     n = len(cohort["patient_id"])
     code = {name: EVENTS.index(name) for name in EVENTS}
@@ -56,7 +81,7 @@ def patients_table(cohort: dict[str, np.ndarray], result: ChunkResult,
     curative = (event == code["reoperation"]) & (ev["detail"] == detail["curative"])
     site_months = {site: _first(ev, found & (mask >> s & 1 == 1), time, n, np.nan)
                    for s, site in enumerate(SITE_ORDER)}
-    columns = {
+    return {
         **{name: cohort[name] for name in cohort},
         "periop_death": cause_code == detail["perioperative"],
         "os_months": os_months,
@@ -79,18 +104,6 @@ def patients_table(cohort: dict[str, np.ndarray], result: ChunkResult,
         "surveillance_cost": result.patients["surveillance_cost"],
         "first_symptom_months": result.patients["first_symptom_months"],
     }
-    schema = patients_schema()
-    converted = {} if converted is None else converted
-    arrays = {}
-    for f in schema:
-        if f.name in cohort and f.name in converted:
-            arrays[f.name] = converted[f.name]
-            continue
-        # NaN (never observed) is written as null: Parquet's missing value, NaN again in pandas.
-        arrays[f.name] = pa.array(columns[f.name], type=f.type, from_pandas=True)
-        if f.name in cohort:
-            converted[f.name] = arrays[f.name]
-    return pa.table(arrays, schema=schema)
 
 
 def events_table(cohort: dict[str, np.ndarray], result: ChunkResult, policy: Policy) -> pa.Table:

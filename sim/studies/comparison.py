@@ -33,7 +33,8 @@ from sim.model.economics import Economics, load_economics
 from sim.model.params import Params, load_params, with_values
 from sim.model.policy import Policy, load_policy
 from sim.engine.draws import SharedDraws
-from sim.execution.runner import CohortSpec, prepare_cohort, simulate_priced
+from sim.execution.runner import CohortSpec, PreparedCohort, prepare_cohort, simulate_priced
+from sim.output.tables import arrow_patients
 from sim.studies.digest import store_digest
 from sim.studies.economics import priced_columns
 
@@ -230,17 +231,19 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
     # a whole draw whose patients are not kept is digested here and never written: its
     # departments' records, the unit's mark of done, follow its digest
     write = unit.keep_patients or not unit.whole_draw
-    tables, records = [], []
+    columns, records = [], []
+    added = (*(priced_columns() if unit.economics is not None else ()), *_KEYS)
     for k, policy in enumerate(unit.policies):
         patients, events, department, discounted = simulate_priced(
             spec, unit.params, policy, unit.first, unit.count, unit.accrual_months, rate,
-            prepared, shared, events=unit.economics is not None)
-        tables.append(_policy_table(unit, policy, patients, events, discounted))
+            prepared, shared, events=unit.economics is not None, table=False)
+        columns.append(_policy_columns(unit, policy, patients, events, discounted))
         if write:
-            _write_atomic(tables[-1], Path(unit.staging) / "patients" / f"{unit.name(k)}.parquet")
+            _write_atomic(_policy_table(columns[-1], prepared, added),
+                          Path(unit.staging) / "patients" / f"{unit.name(k)}.parquet")
         records.append({"scenario_id": policy.name, "draw": unit.draw, "department": department})
     if unit.whole_draw:   # the analysis's share of the work, done while the patients are here
-        store_digest(Path(unit.staging), unit.draw, tables,
+        store_digest(Path(unit.staging), unit.draw, columns,
                      priced_columns() if unit.economics is not None else (), unit.reference)
     for k, record in enumerate(records):
         done = Path(unit.staging) / "departments" / f"{unit.name(k)}.json"
@@ -249,28 +252,42 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
     return unit.lives
 
 
+_KEYS = ("scenario_id", "draw", "replicate")
+"""The columns that key a policy's patients in a comparison's partitions (after the priced ones)."""
+
+
 def _write_atomic(table: pa.Table, path: Path) -> None:
     partial = path.with_name(f".{path.name}.partial")
     pq.write_table(table, partial)
     os.replace(partial, path)
 
 
-def _policy_table(unit: ComparisonUnit, policy: Policy, patients: pa.Table,
-                  events: pa.Table | None, discounted: dict | None) -> pa.Table:
-    """A policy's patients with their priced columns (with an economics file), policy, draw and
-    replicate."""
+def _policy_columns(unit: ComparisonUnit, policy: Policy, patients: dict[str, np.ndarray],
+                    events: pa.Table | None, discounted: dict | None) -> dict[str, np.ndarray]:
+    """A policy's patients (numpy columns) with their priced columns (with an economics file),
+    policy, draw and replicate."""
     if unit.economics is not None:
         from sim.studies.economics import patient_economics  # noqa: PLC0415
 
-        priced = patient_economics(
-            patients.select(["patient_id", "age_years", "sex", "first_symptom_months"]).to_pandas(),
-            events.to_pandas(), discounted, policy.modality_names, unit.prices, unit.economics)
-        for name in priced.columns:
-            patients = patients.append_column(name, pa.array(priced[name].to_numpy()))
-    n = patients.num_rows
-    patients = patients.append_column("scenario_id", pa.array([policy.name] * n))
-    patients = patients.append_column("draw", pa.array(np.full(n, unit.draw, np.int64)))
-    return patients.append_column("replicate", pa.array(np.full(n, unit.replicate, np.int64)))
+        covariates = pd.DataFrame({name: patients[name] for name in
+                                   ("patient_id", "age_years", "sex", "first_symptom_months")})
+        priced = patient_economics(covariates, events.to_pandas(), discounted,
+                                   policy.modality_names, unit.prices, unit.economics)
+        patients = patients | {name: priced[name].to_numpy() for name in priced.columns}
+    n = len(patients["patient_id"])
+    return patients | {"scenario_id": np.full(n, policy.name, dtype=object),  # `_KEYS`
+                       "draw": np.full(n, unit.draw, np.int64),
+                       "replicate": np.full(n, unit.replicate, np.int64)}
+
+
+def _policy_table(columns: dict[str, np.ndarray], prepared: PreparedCohort,
+                  added: tuple[str, ...]) -> pa.Table:
+    """A policy's partition: its patients' table (`patients_schema`, the covariates converted
+    once for every policy of the unit), then the columns `added` by the unit."""
+    table = arrow_patients(columns, prepared.arrays, prepared.cohort)
+    for name in added:
+        table = table.append_column(name, pa.array(columns[name]))
+    return table
 
 
 def run_units(comparison: Comparison, staging: Path, executor,

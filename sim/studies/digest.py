@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from sim.analysis import kaplan_meier, rmst, survival_at
 
-__all__ = ["Digest", "digest", "digest_tables", "store_digest", "draw_batches", "BATCH_ROWS",
+__all__ = ["Digest", "digest", "digest_tables", "digest_columns", "store_digest", "draw_batches", "BATCH_ROWS",
            "SURVIVAL_GRID", "NOISE_COLUMNS"]
 
 _COLUMNS = ["scenario_id", "draw", "os_months", "death", "recurrence", "recurrence_months",
@@ -79,19 +79,26 @@ def _patients(tables: list[pa.Table]) -> tuple[pd.DataFrame, np.ndarray, np.ndar
     policies' names in sorted order, which is the codes' order). Millions of policy names as
     Python strings were most of the analysis's cost; a partition holds one policy, so its
     names are kept as one dictionary."""
-    local = []
+    policies = []
     for table in tables:
         policy = table.column("scenario_id")
         if not pa.types.is_dictionary(policy.type):
             policy = policy.dictionary_encode()
-        policy = policy.combine_chunks()
-        local.append((policy.dictionary.to_pylist(), policy.indices.to_numpy(zero_copy_only=False)))
+        policies.append(policy.combine_chunks())
+    codes, names = _codes(policies)
+    patients = pa.concat_tables([table.drop_columns(["scenario_id"]) for table in tables])
+    return patients.to_pandas(), codes, names
+
+
+def _codes(policies: list[pa.DictionaryArray]) -> tuple[np.ndarray, np.ndarray]:
+    """(each row's policy as an integer code, the policies' names in sorted order)."""
+    local = [(policy.dictionary.to_pylist(), policy.indices.to_numpy(zero_copy_only=False))
+             for policy in policies]
     names = np.array(sorted({name for dictionary, _ in local for name in dictionary}), dtype=object)
     position = {name: code for code, name in enumerate(names)}
     codes = np.concatenate([np.array([position[name] for name in dictionary], np.int64)[indices]
                             for dictionary, indices in local])
-    patients = pa.concat_tables([table.drop_columns(["scenario_id"]) for table in tables])
-    return patients.to_pandas(), codes, names
+    return codes, names
 
 
 def _by_policy_and_draw(table: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
@@ -124,7 +131,24 @@ def digest_tables(tables: list[pa.Table], extra_columns: tuple[str, ...] = (),
     each of their draws under every policy; `reference`: the policy the detection advance is
     taken against (None: no advance)."""
     columns = _COLUMNS + list(extra_columns)
-    patients, codes, names = _patients([table.select(columns) for table in tables])
+    return _digest(*_patients([table.select(columns) for table in tables]), extra_columns,
+                   reference)
+
+
+def digest_columns(parts: list[dict[str, np.ndarray]], extra_columns: tuple[str, ...] = (),
+                   reference: str | None = None) -> Digest:
+    """As `digest_tables`, of patients held as numpy columns (NaN where a table has a null):
+    a worker digests what it simulated without building a table. The same digest, to the bit,
+    as of the same patients written and read back."""
+    names = [name for name in _COLUMNS + list(extra_columns) if name != "scenario_id"]
+    patients = pd.DataFrame({name: np.concatenate([part[name] for part in parts])
+                             for name in names})
+    codes, policies = _codes([pa.array(part["scenario_id"]).dictionary_encode() for part in parts])
+    return _digest(patients, codes, policies, extra_columns, reference)
+
+
+def _digest(patients: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
+            extra_columns: tuple[str, ...], reference: str | None) -> Digest:
     km, table = _draw_metrics(patients, codes, names)
     table = pd.concat([table, _detection(patients, codes, names, reference)], axis=1)
     means = None
@@ -174,17 +198,17 @@ def _digest_batch(batch: _Batch) -> tuple[int, Digest]:
          for path in batch.paths], batch.extra_columns, batch.reference)
 
 
-def store_digest(staging: Path, draw: int, tables: list[pa.Table],
+def store_digest(staging: Path, draw: int, parts: list[dict[str, np.ndarray]],
                  extra_columns: tuple[str, ...] = (), reference: str | None = None) -> None:
-    """Digest a whole draw where it was simulated (its patients still in memory) and keep the
-    result in `staging`/digests/<draw> (Parquet: data only), so that the analysis need not read
-    the draw back."""
+    """Digest a whole draw where it was simulated (its patients still in memory, as the numpy
+    columns of `digest_columns`) and keep the result in `staging`/digests/<draw> (Parquet: data
+    only), so that the analysis need not read the draw back."""
     folder = staging / "digests"
     folder.mkdir(exist_ok=True)
     partial, done = folder / f".{draw}.partial", folder / str(draw)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
-    for name, frame in digest_tables(tables, extra_columns, reference).parts().items():
+    for name, frame in digest_columns(parts, extra_columns, reference).parts().items():
         if frame is not None:
             pq.write_table(pa.Table.from_pandas(frame), partial / f"{name}.parquet")
     shutil.rmtree(done, ignore_errors=True)      # (a unit run again after an interruption)
