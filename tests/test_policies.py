@@ -221,6 +221,57 @@ def test_analysis_in_batches_of_draws_gives_what_one_read_gives(tmp_path):
                                       check_exact=True)
 
 
+def test_digest_statistics_equal_pandas_groupby_of_the_patients(tmp_path):
+    # the digest takes its group statistics with numpy; pandas' groupby of the same patients,
+    # read back from the partitions, is the independent reference (to rounding)
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from sim.studies.digest import digest
+    from sim.studies.economics import priced_columns
+
+    run_units(_small_priced(per_unit=300), tmp_path, LocalExecutor(1))
+    shutil.rmtree(tmp_path / "digests")
+    result = digest(tmp_path, priced_columns(), reference="esmo")
+    p = pd.concat([pq.read_table(path).to_pandas()
+                   for path in sorted((tmp_path / "patients").glob("*.parquet"))])
+    by = p.groupby(["scenario_id", "draw"])
+    recurred = p[p.recurrence]
+    lead = (recurred.first_symptom_months - recurred.recurrence_months).clip(lower=0)
+    wait = recurred.recurrence_months - recurred.recurrence_onset_months
+    keys = [recurred.scenario_id, recurred.draw]
+    reference = p[p.scenario_id == "esmo"].set_index(["draw", "replicate", "patient_id"])
+    paired = p.join(reference[["recurrence_months", "recurrence", "qalys", "cost_treatment",
+                               "cost_surveillance"]], on=["draw", "replicate", "patient_id"],
+                    rsuffix="_ref")
+    both = paired[paired.recurrence & paired.recurrence_ref]
+    advance = (both.recurrence_months_ref - both.recurrence_months).groupby(
+        [both.scenario_id, both.draw])
+    cost = (paired.cost_surveillance + paired.cost_treatment
+            - paired.cost_surveillance_ref - paired.cost_treatment_ref)
+    expected = pd.DataFrame({
+        "curative_share": by.curative_reoperation_months.apply(lambda s: s.notna().mean()),
+        "visits_per_patient": by.n_scans.mean(),
+        "cost_per_patient": by.surveillance_cost.mean(),
+        "found_before_symptoms": (lead > 1e-9).groupby(keys).mean(),
+        "median_lead_months": lead.groupby(keys).median(),
+        "onset_to_detection_months": wait.groupby(keys).mean(),
+        "onset_to_detection_median_months": wait.groupby(keys).median(),
+        "detection_advance_months": advance.mean(),
+        "detection_advance_median_months": advance.median(),
+        "detection_advance_q25_months": advance.quantile(0.25),
+        "detection_advance_q75_months": advance.quantile(0.75)})
+    pd.testing.assert_frame_equal(result.metrics[expected.columns], expected, rtol=1e-12,
+                                  check_names=False)
+    noise = pd.DataFrame({"noise_var_cost": cost.groupby([p.scenario_id, p.draw]).var(),
+                          "qalys": by.qalys.mean()})
+    pd.testing.assert_series_equal(result.means["noise_var_cost"], noise["noise_var_cost"],
+                                   rtol=1e-9, check_names=False)
+    pd.testing.assert_series_equal(result.means["qalys"], noise["qalys"], rtol=1e-12,
+                                   check_names=False)
+
+
 def test_draws_digested_where_they_were_simulated_give_what_reading_them_back_gives(tmp_path):
     # a unit holding every patient of its draw digests it before its patients leave memory; the
     # analysis then reads only the draws without a stored digest, and the tables are the same

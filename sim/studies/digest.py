@@ -74,11 +74,11 @@ class _Batch:
     reference: str | None
 
 
-def _patients(tables: list[pa.Table]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """(the tables' patients without their policy, each row's policy as an integer code, the
-    policies' names in sorted order, which is the codes' order). Millions of policy names as
-    Python strings were most of the analysis's cost; a partition holds one policy, so its
-    names are kept as one dictionary."""
+def _patients(tables: list[pa.Table]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(the tables' patients without their policy, as numpy columns with NaN for null, each
+    row's policy as an integer code, the policies' names in sorted order, which is the codes'
+    order). Millions of policy names as Python strings were most of the analysis's cost; a
+    partition holds one policy, so its names are kept as one dictionary."""
     policies = []
     for table in tables:
         policy = table.column("scenario_id")
@@ -87,7 +87,15 @@ def _patients(tables: list[pa.Table]) -> tuple[pd.DataFrame, np.ndarray, np.ndar
         policies.append(policy.combine_chunks())
     codes, names = _codes(policies)
     patients = pa.concat_tables([table.drop_columns(["scenario_id"]) for table in tables])
-    return patients.to_pandas(), codes, names
+    return ({name: _numpy(patients.column(name)) for name in patients.column_names}, codes,
+            names)
+
+
+def _numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """A column as numpy, null as NaN (as pandas reads it)."""
+    if column.null_count:
+        return column.to_numpy().astype(float)   # (a column with nulls: a float one)
+    return column.to_numpy()
 
 
 def _codes(policies: list[pa.DictionaryArray]) -> tuple[np.ndarray, np.ndarray]:
@@ -99,15 +107,6 @@ def _codes(policies: list[pa.DictionaryArray]) -> tuple[np.ndarray, np.ndarray]:
     codes = np.concatenate([np.array([position[name] for name in dictionary], np.int64)[indices]
                             for dictionary, indices in local])
     return codes, names
-
-
-def _by_policy_and_draw(table: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
-    """`table`, indexed by (policy code, draw), indexed by (policy name, draw) instead."""
-    index = table.index
-    table.index = pd.MultiIndex.from_arrays(
-        [names[index.get_level_values(0).to_numpy()], index.get_level_values(1)],
-        names=["scenario_id", "draw"])
-    return table
 
 
 @dataclass(frozen=True)
@@ -141,23 +140,87 @@ def digest_columns(parts: list[dict[str, np.ndarray]], extra_columns: tuple[str,
     a worker digests what it simulated without building a table. The same digest, to the bit,
     as of the same patients written and read back."""
     names = [name for name in _COLUMNS + list(extra_columns) if name != "scenario_id"]
-    patients = pd.DataFrame({name: np.concatenate([part[name] for part in parts])
-                             for name in names})
+    patients = {name: np.concatenate([part[name] for part in parts]) for name in names}
     codes, policies = _codes([pa.array(part["scenario_id"]).dictionary_encode() for part in parts])
     return _digest(patients, codes, policies, extra_columns, reference)
 
 
-def _digest(patients: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
+def _digest(patients: dict[str, np.ndarray], codes: np.ndarray, names: np.ndarray,
             extra_columns: tuple[str, ...], reference: str | None) -> Digest:
-    km, table = _draw_metrics(patients, codes, names)
-    table = pd.concat([table, _detection(patients, codes, names, reference)], axis=1)
+    groups = _Groups(codes, patients["draw"], names)
+    km, table = _draw_metrics(patients, groups)
+    table = pd.concat([table, _detection(patients, groups, reference)], axis=1)
     means = None
     if extra_columns:
-        means = patients.groupby([codes, patients["draw"].to_numpy()])[list(extra_columns)].mean()
+        means = groups.frame({name: groups.mean(patients[name]) for name in extra_columns})
         if reference is not None and {"qalys", "cost_treatment"} <= set(extra_columns):
-            means = means.join(_paired_noise(patients, codes, names, reference))
-        means = _by_policy_and_draw(means, names)
+            means = means.join(_paired_noise(patients, groups, reference))
     return Digest(table, survival_at(km, SURVIVAL_GRID), means)
+
+
+class _Groups:
+    """The rows of a batch grouped by (policy, draw), the groups in the order of (policy name,
+    draw), with the statistics the digest takes of each group: numpy over the group codes
+    (pandas' groupby cost more than the simulation's own tallies). NaN values are left out of
+    every statistic, as pandas leaves them out; a group with no value gets NaN."""
+
+    def __init__(self, codes: np.ndarray, draw: np.ndarray, names: np.ndarray):
+        self.codes, self.draw, self.names = codes, np.asarray(draw, np.int64), names
+        order = np.lexsort((self.draw, codes))
+        code, at = codes[order], self.draw[order]
+        new = (np.r_[True, (code[1:] != code[:-1]) | (at[1:] != at[:-1])] if len(order)
+               else np.zeros(0, bool))
+        starts = np.flatnonzero(new)
+        self.size = len(starts)
+        self.of_row = np.empty(len(order), np.int64)
+        self.of_row[order] = np.cumsum(new) - 1
+        self.index = pd.MultiIndex.from_arrays([names[code[starts]], at[starts]],
+                                               names=["scenario_id", "draw"])
+
+    def frame(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+        return pd.DataFrame(columns, index=self.index)
+
+    def _kept(self, values: np.ndarray, where: np.ndarray | None):
+        values = np.asarray(values, float)
+        kept = ~np.isnan(values) if where is None else where & ~np.isnan(values)
+        return values[kept], self.of_row[kept]
+
+    def count(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self._kept(values, None)[1], minlength=self.size)
+
+    def mean(self, values: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        values, group = self._kept(values, where)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (np.bincount(group, values, minlength=self.size)
+                    / np.bincount(group, minlength=self.size))
+
+    def variance(self, values: np.ndarray) -> np.ndarray:
+        """Sample variance (n - 1)."""
+        return self.covariance(values, values)
+
+    def covariance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Sample covariance (n - 1), over the rows where both are known."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        both = ~np.isnan(x) & ~np.isnan(y)
+        group = self.of_row[both]
+        mean_x, mean_y = self.mean(x, both), self.mean(y, both)
+        products = (x[both] - mean_x[group]) * (y[both] - mean_y[group])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (np.bincount(group, products, minlength=self.size)
+                    / (np.bincount(group, minlength=self.size) - 1))
+
+    def quantiles(self, values: np.ndarray, qs: tuple[float, ...],
+                  where: np.ndarray | None = None) -> list[np.ndarray]:
+        """The `qs` quantiles of each group, interpolated linearly (pandas' and numpy's
+        default): the values are sorted group by group (a few groups of thousands)."""
+        values, group = self._kept(values, where)
+        order = np.argsort(group, kind="stable")
+        values, ends = values[order], np.cumsum(np.bincount(group, minlength=self.size))
+        out = np.full((len(qs), self.size), np.nan)
+        for g, (start, end) in enumerate(zip(np.r_[0, ends[:-1]].tolist(), ends.tolist())):
+            if end > start:
+                out[:, g] = np.quantile(values[start:end], qs)
+        return list(out)
 
 
 NOISE_COLUMNS = ("noise_patients", "noise_var_cost", "noise_var_qalys", "noise_var_life_years",
@@ -166,29 +229,6 @@ NOISE_COLUMNS = ("noise_patients", "noise_var_cost", "noise_var_qalys", "noise_v
 both policies): their number and the variance and covariance of the per-patient differences in
 total cost, QALYs and life-years. The patient-level Monte Carlo variance of a draw's mean
 difference is each variance over the number (`sim.studies.decision.monte_carlo_error`)."""
-
-
-def _paired_noise(patients: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
-                  reference: str) -> pd.DataFrame:
-    position = {name: code for code, name in enumerate(names)}
-    draw = patients["draw"].to_numpy()
-    key = pd.MultiIndex.from_arrays([draw, patients["replicate"].to_numpy(),
-                                     patients["patient_id"].to_numpy()])
-    values = pd.DataFrame({
-        "cost": (patients["cost_surveillance"] + patients["cost_treatment"]).to_numpy(),
-        "qalys": patients["qalys"].to_numpy(), "life_years": patients["life_years"].to_numpy()})
-    mine = codes == position[reference]
-    theirs = values[mine].set_axis(key[mine]).reindex(key)
-    difference = values - theirs.to_numpy()
-    by = difference.groupby([codes, draw])
-    variance = by.var()
-    cov = (difference["cost"] * difference["qalys"]).groupby([codes, draw]).sum()
-    count = by["cost"].count()
-    cov = (cov - count * by["cost"].mean() * by["qalys"].mean()) / (count - 1)
-    return pd.DataFrame({"noise_patients": count, "noise_var_cost": variance["cost"],
-                         "noise_var_qalys": variance["qalys"],
-                         "noise_var_life_years": variance["life_years"],
-                         "noise_cov_cost_qalys": cov})
 
 
 def _digest_batch(batch: _Batch) -> tuple[int, Digest]:
@@ -252,37 +292,29 @@ def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None 
                   pd.concat([p.means for p in parts]).sort_index() if extra_columns else None)
 
 
-def _draw_metrics(patients: pd.DataFrame, codes: np.ndarray,
-                  names: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Kaplan-Meier table, metrics table) of each (policy, draw) of `patients`, whose policies
-    are `names[codes]`: the groups are taken on the integer codes, in the order of the names."""
-    draw = patients["draw"].to_numpy()
+def _draw_metrics(patients: dict[str, np.ndarray],
+                  groups: _Groups) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Kaplan-Meier table, metrics table) of each (policy, draw) of `patients`."""
     km = kaplan_meier(patients["os_months"], patients["death"],
-                      groups={"scenario_id": codes, "draw": draw})
-    km["scenario_id"] = names[km["scenario_id"].to_numpy()]
+                      groups={"scenario_id": groups.codes, "draw": groups.draw})
+    km["scenario_id"] = groups.names[km["scenario_id"].to_numpy()]
     at = survival_at(km, [36.0, 60.0, 120.0]).pivot(index=["scenario_id", "draw"], columns="time",
                                                     values="survival")
     at.columns = ["os_36", "os_60", "os_120"]
     restricted = rmst(km, 120.0).set_index(["scenario_id", "draw"])["rmst"].rename(
         "rmst_120_months")
-    recurred = patients["recurrence"].to_numpy()
-    lead = (patients["first_symptom_months"]
-            - patients["recurrence_months"])[recurred].clip(lower=0)
-    keys = [codes, draw]
-    by = patients.groupby(keys)
-    recurrence_keys = [codes[recurred], draw[recurred]]
-    counts = pd.concat([
-        patients["curative_reoperation_months"].notna().groupby(keys).mean().rename(
-            "curative_share"),
-        (lead > 1e-9).groupby(recurrence_keys).mean().rename("found_before_symptoms"),
-        lead.groupby(recurrence_keys).median().rename("median_lead_months"),
-        by["n_scans"].mean().rename("visits_per_patient"),
-        by["n_imaging"].mean().rename("scans_per_patient"),
-        by["n_workups"].mean().rename("workups_per_patient"),
-        by["surveillance_cost"].mean().rename("cost_per_patient"),
-    ], axis=1)
-    table = pd.concat([at, restricted, _by_policy_and_draw(counts, names)], axis=1)
-    return km, table
+    recurred = patients["recurrence"].astype(bool)
+    lead = np.clip(patients["first_symptom_months"] - patients["recurrence_months"], 0, None)
+    counts = groups.frame({
+        "curative_share": groups.mean(~np.isnan(patients["curative_reoperation_months"])),
+        "found_before_symptoms": groups.mean(lead > 1e-9, recurred),
+        "median_lead_months": groups.quantiles(lead, (0.5,), recurred)[0],
+        "visits_per_patient": groups.mean(patients["n_scans"]),
+        "scans_per_patient": groups.mean(patients["n_imaging"]),
+        "workups_per_patient": groups.mean(patients["n_workups"]),
+        "cost_per_patient": groups.mean(patients["surveillance_cost"]),
+    })
+    return km, pd.concat([at, restricted, counts], axis=1)
 
 
 ADVANCE_COLUMNS = ("onset_to_detection_months", "onset_to_detection_median_months",
@@ -290,7 +322,21 @@ ADVANCE_COLUMNS = ("onset_to_detection_months", "onset_to_detection_median_month
                    "detection_advance_q25_months", "detection_advance_q75_months")
 
 
-def _detection(patients: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
+def _under_reference(patients: dict[str, np.ndarray], groups: _Groups, reference: str,
+                     values: np.ndarray) -> np.ndarray:
+    """Each row's patient's `values` under the `reference` policy: the same draw, replicate
+    and patient (NaN if the reference has no such patient)."""
+    draw, replicate, patient = (np.asarray(patients[name], np.int64)
+                                for name in ("draw", "replicate", "patient_id"))
+    key = (draw * (int(replicate.max()) + 1) + replicate) * (int(patient.max()) + 1) + patient
+    mine = groups.codes == int(np.searchsorted(groups.names, reference))
+    theirs = np.argsort(key[mine], kind="stable")
+    keys, their_values = key[mine][theirs], np.asarray(values, float)[mine][theirs]
+    at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+    return np.where(keys[at] == key, their_values[at], np.nan)
+
+
+def _detection(patients: dict[str, np.ndarray], groups: _Groups,
                reference: str | None) -> pd.DataFrame:
     """Per (policy, draw): the months from the onset of the first recurrence to its detection
     (mean and median, over the patients whose first recurrence is detected), and the detection
@@ -298,27 +344,32 @@ def _detection(patients: pd.DataFrame, codes: np.ndarray, names: np.ndarray,
     recurrence is detected under both, the reference's detection time minus this policy's (mean,
     median, quartiles). A patient is the same under every policy (common random numbers), so the
     first recurrence is the same disease with the same onset in both."""
-    draw = patients["draw"].to_numpy()
-    recurred = patients["recurrence"].to_numpy()
-    detected = patients["recurrence_months"].to_numpy()
-    wait = pd.Series(detected - patients["recurrence_onset_months"].to_numpy())[recurred]
-    keys = [codes[recurred], draw[recurred]]
-    table = pd.DataFrame({"onset_to_detection_months": wait.groupby(keys).mean(),
-                          "onset_to_detection_median_months": wait.groupby(keys).median()})
-    position = {name: code for code, name in enumerate(names)}
-    if reference in position:
-        patient = pd.MultiIndex.from_arrays([draw, patients["replicate"].to_numpy(),
-                                             patients["patient_id"].to_numpy()])
-        is_reference = codes == position[reference]
-        theirs = pd.Series(np.where(recurred, detected, np.nan)[is_reference],
-                           index=patient[is_reference])
-        against = theirs.reindex(patient).to_numpy()
+    recurred = patients["recurrence"].astype(bool)
+    detected = np.asarray(patients["recurrence_months"], float)
+    wait = detected - patients["recurrence_onset_months"]
+    table = {"onset_to_detection_months": groups.mean(wait, recurred),
+             "onset_to_detection_median_months": groups.quantiles(wait, (0.5,), recurred)[0]}
+    if reference in groups.names:
+        against = _under_reference(patients, groups, reference,
+                                   np.where(recurred, detected, np.nan))
+        advance = against - detected
         paired = recurred & np.isfinite(against)
-        advance = pd.Series(against[paired] - detected[paired])
-        by = advance.groupby([codes[paired], draw[paired]])
-        table = table.join(pd.DataFrame({
-            "detection_advance_months": by.mean(),
-            "detection_advance_median_months": by.median(),
-            "detection_advance_q25_months": by.quantile(0.25),
-            "detection_advance_q75_months": by.quantile(0.75)}))
-    return _by_policy_and_draw(table.reindex(columns=list(ADVANCE_COLUMNS)), names)
+        median, q25, q75 = groups.quantiles(advance, (0.5, 0.25, 0.75), paired)
+        table |= {"detection_advance_months": groups.mean(advance, paired),
+                  "detection_advance_median_months": median,
+                  "detection_advance_q25_months": q25, "detection_advance_q75_months": q75}
+    return groups.frame(table).reindex(columns=list(ADVANCE_COLUMNS))
+
+
+def _paired_noise(patients: dict[str, np.ndarray], groups: _Groups,
+                  reference: str) -> pd.DataFrame:
+    cost = patients["cost_surveillance"] + patients["cost_treatment"]
+    difference = {name: values - _under_reference(patients, groups, reference, values)
+                  for name, values in (("cost", cost), ("qalys", patients["qalys"]),
+                                       ("life_years", patients["life_years"]))}
+    return groups.frame({
+        "noise_patients": groups.count(difference["cost"]),
+        "noise_var_cost": groups.variance(difference["cost"]),
+        "noise_var_qalys": groups.variance(difference["qalys"]),
+        "noise_var_life_years": groups.variance(difference["life_years"]),
+        "noise_cov_cost_qalys": groups.covariance(difference["cost"], difference["qalys"])})
