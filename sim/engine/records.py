@@ -114,37 +114,55 @@ def chunk_result(record: EngineRecord, hepatic: np.ndarray, policy: Policy,
                  discount_rate: float | None) -> ChunkResult:
     """The chunk's columns from what its run recorded; `hepatic`: each patient's hepatic
     treatment (a `Detail` code), the detail of its hepatectomy row."""
-    rows = _all_rows(record, hepatic)
-    events = {name: rows[name] for name in ROW.names}
+    events = _all_rows(record, hepatic)
     patients = _visit_tally(record.spans, policy, len(hepatic), discount_rate)
     patients["first_symptom_months"] = np.asarray(record.first_symptom_months, float)
     return ChunkResult(patients, events, record.department)
 
 
-def _all_rows(record: EngineRecord, hepatic: np.ndarray) -> np.ndarray:
-    """Every event row, each patient's in order: the hepatectomy first, then the recorded rows
-    by time, ties kept in the order the patient had them, then the death or censoring (no row
-    comes after it). Only the recorded rows are sorted; the first and last rows are put in
-    their places around them."""
+def _all_rows(record: EngineRecord, hepatic: np.ndarray) -> dict[str, np.ndarray]:
+    """Every event row, as columns (`ROW`'s fields), each patient's in order: the hepatectomy
+    first, then the recorded rows by time, ties kept in the order the patient had them, then
+    the death or censoring (no row comes after it). Only the recorded rows are sorted; the
+    first and last rows are put in their places around them."""
     n = len(hepatic)
     middle = record.rows
-    tie = np.arange(len(middle)) if record.order is None else record.order
-    middle = middle[np.lexsort((tie, middle["time_months"], middle["row"]))]
-    counts = np.bincount(middle["row"], minlength=n)
+    order = _patient_order(middle["row"], middle["time_months"], record.order)
+    patient = middle["row"][order]
+    counts = np.bincount(patient, minlength=n)
     first = np.cumsum(counts) - counts + 2 * np.arange(n)     # each patient's first place
-    rows = np.zeros(len(middle) + 2 * n, dtype=ROW)
-    rows[np.arange(len(middle)) + 2 * middle["row"] + 1] = middle
     last = first + counts + 1                                 # and its last
-    rows["row"][first] = np.arange(n)
-    rows["event"][first] = Event.HEPATECTOMY
-    rows["modality"][first] = -1
-    rows["detail"][first] = hepatic
-    rows["row"][last] = np.arange(n)
-    rows["time_months"][last] = record.end_time
-    rows["event"][last] = record.end_event
-    rows["detail"][last] = record.end_detail
-    rows["modality"][last] = -1
-    return rows
+    at = np.arange(len(middle)) + 2 * patient + 1             # the recorded rows' places
+    ends = {"row": (np.arange(n), np.arange(n)), "time_months": (0.0, record.end_time),
+            "event": (Event.HEPATECTOMY, record.end_event), "sites_mask": (0, 0),
+            "modality": (-1, -1), "detail": (hepatic, record.end_detail)}
+    columns = {}
+    for name in ROW.names:
+        column = np.empty(len(middle) + 2 * n, ROW[name])
+        column[at] = middle[name][order]
+        column[first], column[last] = ends[name]
+        columns[name] = column
+    return columns
+
+
+def _patient_order(row: np.ndarray, time: np.ndarray, tie: np.ndarray | None) -> np.ndarray:
+    """The order of recorded rows by (patient row, time, tie), ties kept in their order (None:
+    the rows' own order). A scheduler records each patient's rows nearly in that order, so the
+    rows are sorted by patient only (a stable integer sort), and only the patients whose rows
+    are then out of order in (time, tie) are sorted again, alone: the same order as a full
+    lexicographic sort, at a fraction of its cost."""
+    order = np.argsort(row, kind="stable")
+    patient, when = row[order], time[order]
+    rank = order if tie is None else tie[order]
+    same = patient[1:] == patient[:-1]
+    wrong = same & ((when[1:] < when[:-1]) | ((when[1:] == when[:-1]) & (rank[1:] < rank[:-1])))
+    if wrong.any():
+        redo = np.isin(patient, np.unique(patient[1:][wrong]))
+        place = np.flatnonzero(redo)
+        part = order[place]
+        part_tie = part if tie is None else tie[part]
+        order[place] = part[np.lexsort((part, part_tie, time[part], row[part]))]
+    return order
 
 
 def _visit_tally(spans: list[VisitSpans], policy: Policy, n: int,
