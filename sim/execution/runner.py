@@ -117,15 +117,16 @@ def prepare_cohort(spec: CohortSpec, params: Params, first: int, count: int,
 def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int, count: int,
                     accrual_months: float, discount_rate: float | None,
                     prepared: PreparedCohort | None = None, shared: SharedDraws | None = None,
-                    events: bool = True, table: bool = True) -> PricedChunk:
+                    events: bool = True, table: bool = True,
+                    columns: tuple[str, ...] | None = None) -> PricedChunk:
     """As `simulate_department`, plus (with a `discount_rate`) each patient's discounted
     examinations by modality, work-ups and visits: {"discounted_tests", "discounted_workups",
     "discounted_visits"}.
     Several policies on the same patients: pass each the same `prepare_cohort` result and
     `SharedDraws` (their common draws are then made once). `events` False: no events table
     (None in its place), for a caller that needs only the patients; `table` False: the patients
-    as numpy columns (`sim.output.tables.patient_columns`), for a caller that summarises them
-    without writing them."""
+    as numpy columns (`sim.output.tables.patient_columns`; `columns`: only these are needed),
+    for a caller that summarises them without writing them."""
     cohort, months, why, arrays = prepared or prepare_cohort(spec, params, first, count,
                                                              accrual_months)
     result = simulate_chunk(params, policy, cohort, months, why, spec.seed, spec.replicate,
@@ -134,7 +135,7 @@ def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int
                                                         "discounted_visits")}
               if discount_rate is not None else None)
     patients = (patients_table(cohort, result, arrays) if table
-                else patient_columns(cohort, result))
+                else patient_columns(cohort, result, columns))
     return PricedChunk(patients,
                        events_table(cohort, result, policy) if events else None,
                        result.department, priced)

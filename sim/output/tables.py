@@ -58,51 +58,56 @@ def arrow_patients(columns: dict[str, np.ndarray], converted: dict[str, pa.Array
     return pa.table(arrays, schema=schema)
 
 
-def patient_columns(cohort: dict[str, np.ndarray], result: ChunkResult) -> dict[str, np.ndarray]:
+def patient_columns(cohort: dict[str, np.ndarray], result: ChunkResult,
+                    names=None) -> dict[str, np.ndarray]:
     """The columns of `patients_table` as numpy arrays (NaN where the table has a null), for a
-    caller that summarises them without a table."""
+    caller that summarises them without a table; `names`: only these are needed (the others
+    may be left out), None: every column."""
     ev = result.events
     n = len(cohort["patient_id"])
     code = {name: EVENTS.index(name) for name in EVENTS}
     detail = {name: DETAILS.index(name) for name in DETAILS}
     event, time, mask = ev["event"], ev["time_months"], ev["sites_mask"]
     terminal = (event == code["death"]) | (event == code["censored"])
-    os_months = _first(ev, terminal, time, n, np.nan)
-    death = _first(ev, terminal, event == code["death"], n, False)
-    cause_code = _first(ev, event == code["death"], ev["detail"], n, 0)
-    cause = np.array(DETAILS, dtype=object)[cause_code]
-    cause[np.isin(cause_code, [detail["perioperative"], detail["operative"]])] = "operative"
-    cause[~death] = None
     detection = event == code["detection"]
-    found = detection | (event == code["progression"])
     recurrence_months = _first(ev, detection, time, n, np.nan)
     recurrence = ~np.isnan(recurrence_months)
     onset = _first(ev, event == code["onset"], time, n, np.nan)
     curative = (event == code["reoperation"]) & (ev["detail"] == detail["curative"])
-    site_months = {site: _first(ev, found & (mask >> s & 1 == 1), time, n, np.nan)
-                   for s, site in enumerate(SITE_ORDER)}
-    return {
-        **{name: cohort[name] for name in cohort},
-        "periop_death": cause_code == detail["perioperative"],
-        "os_months": os_months,
-        "death": death,
-        "death_cause": cause,
+    columns = {
+        **cohort,
+        "os_months": _first(ev, terminal, time, n, np.nan),
+        "death": _first(ev, terminal, event == code["death"], n, False),
         "recurrence": recurrence,
         "recurrence_months": recurrence_months,
         "recurrence_onset_months": np.where(recurrence, onset, np.nan),
-        "dfs_months": np.fmin(recurrence_months, os_months),
-        "dfs_event": recurrence | death,
-        "first_recurrence_sites": site_names(_first(ev, detection, mask, n, 0)),
-        "n_recurrence_sites": sum((~np.isnan(v)).astype(np.int64) for v in site_months.values()),
-        **{f"{site}_recurrence_months": site_months[site] for site in SITE_ORDER},
         "curative_reoperation_months": _first(ev, curative, time, n, np.nan),
-        "curative_reoperation_sites": site_names(_first(ev, curative, mask, n, 0)),
-        "any_reoperation_months": _first(ev, event == code["reoperation"], time, n, np.nan),
         "n_scans": result.patients["n_scans"],
         "n_imaging": result.patients["n_imaging"],
         "n_workups": result.patients["n_workups"],
         "surveillance_cost": result.patients["surveillance_cost"],
         "first_symptom_months": result.patients["first_symptom_months"],
+    }
+    if names is not None and set(names) <= columns.keys():
+        return columns
+    death = columns["death"]
+    cause_code = _first(ev, event == code["death"], ev["detail"], n, 0)
+    cause = np.array(DETAILS, dtype=object)[cause_code]
+    cause[np.isin(cause_code, [detail["perioperative"], detail["operative"]])] = "operative"
+    cause[~death] = None
+    found = detection | (event == code["progression"])
+    site_months = {site: _first(ev, found & (mask >> s & 1 == 1), time, n, np.nan)
+                   for s, site in enumerate(SITE_ORDER)}
+    return columns | {
+        "periop_death": cause_code == detail["perioperative"],
+        "death_cause": cause,
+        "dfs_months": np.fmin(recurrence_months, columns["os_months"]),
+        "dfs_event": recurrence | death,
+        "first_recurrence_sites": site_names(_first(ev, detection, mask, n, 0)),
+        "n_recurrence_sites": sum((~np.isnan(v)).astype(np.int64) for v in site_months.values()),
+        **{f"{site}_recurrence_months": site_months[site] for site in SITE_ORDER},
+        "curative_reoperation_sites": site_names(_first(ev, curative, mask, n, 0)),
+        "any_reoperation_months": _first(ev, event == code["reoperation"], time, n, np.nan),
     }
 
 

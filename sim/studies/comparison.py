@@ -35,7 +35,7 @@ from sim.model.policy import Policy, load_policy
 from sim.engine.draws import SharedDraws
 from sim.execution.runner import CohortSpec, PreparedCohort, prepare_cohort, simulate_priced
 from sim.output.tables import arrow_patients
-from sim.studies.digest import store_digest
+from sim.studies.digest import DIGESTED, store_digest
 from sim.studies.economics import priced_columns
 
 __all__ = ["Comparison", "load_comparison", "draw_parameters", "economic_draws", "run_units",
@@ -236,7 +236,8 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
     for k, policy in enumerate(unit.policies):
         patients, events, department, discounted = simulate_priced(
             spec, unit.params, policy, unit.first, unit.count, unit.accrual_months, rate,
-            prepared, shared, events=unit.economics is not None, table=False)
+            prepared, shared, events=unit.economics is not None, table=False,
+            columns=None if write else _DIGESTED)
         columns.append(_policy_columns(unit, policy, patients, events, discounted))
         if write:
             _write_atomic(_policy_table(columns[-1], prepared, added),
@@ -254,6 +255,8 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
 
 _KEYS = ("scenario_id", "draw", "replicate")
 """The columns that key a policy's patients in a comparison's partitions (after the priced ones)."""
+_DIGESTED = tuple(name for name in DIGESTED if name not in _KEYS)
+"""The patient columns a whole draw not written needs: those the digest reads."""
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:

@@ -23,12 +23,14 @@ import pyarrow.parquet as pq
 
 from sim.analysis import kaplan_meier, rmst, survival_at
 
-__all__ = ["Digest", "digest", "digest_tables", "digest_columns", "store_digest", "draw_batches", "BATCH_ROWS",
+__all__ = ["DIGESTED", "Digest", "digest", "digest_tables", "digest_columns", "store_digest", "draw_batches", "BATCH_ROWS",
            "SURVIVAL_GRID", "NOISE_COLUMNS"]
 
 _COLUMNS = ["scenario_id", "draw", "os_months", "death", "recurrence", "recurrence_months",
             "first_symptom_months", "curative_reoperation_months", "n_scans", "n_imaging",
             "n_workups", "surveillance_cost", "patient_id", "replicate", "recurrence_onset_months"]
+DIGESTED = tuple(_COLUMNS)
+"""The patient columns the digest reads (besides the priced ones of an economic evaluation)."""
 
 
 BATCH_ROWS = 2_000_000
