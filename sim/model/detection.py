@@ -81,13 +81,18 @@ def detect(episode: Episode, attended: np.ndarray, exponential: np.ndarray, poli
     if len(visits) == 0:
         return symptom.copy(), np.full(len(onset), -1)
     present = (visits[None, :] >= onset[:, None]) & (visits[None, :] < symptom[:, None]) & attended
+    time, visit = symptom.copy(), np.full(len(onset), -1)
+    can = np.flatnonzero(present.any(axis=1))    # only the patients a visit can find
+    present = present[can]
     hazard = np.zeros(present.shape)
     rows, columns = np.nonzero(present)   # only the visits that can find the disease
-    hazard[rows, columns] = visit_hazard(visits[columns], columns, episode.involved[rows],
-                                         episode.doubling_months[rows], episode.producer[rows],
-                                         policy, params)
-    found = np.cumsum(hazard, axis=1) >= exponential[:, None]
+    patients = can[rows]
+    hazard[rows, columns] = visit_hazard(visits[columns], columns, episode.involved[patients],
+                                         episode.doubling_months[patients],
+                                         episode.producer[patients], policy, params)
+    found = np.cumsum(hazard, axis=1) >= exponential[can, None]
     any_found = found.any(axis=1)
-    visit = np.where(any_found, found.argmax(axis=1), -1)
-    time = np.where(any_found, visits[np.maximum(visit, 0)], symptom)
+    first = found.argmax(axis=1)[any_found]
+    visit[can[any_found]] = first
+    time[can[any_found]] = visits[first]
     return time, visit
