@@ -1,7 +1,7 @@
 """The direct path (`sim.engine.direct`) gives the SimPy engine's output byte for byte.
 
-For every policy file without a capacity (the direct path runs no other), under both designs,
-for rectal and colon primaries, with and without discounting, and on parameter sets from the
+For every policy file without a capacity (the direct path runs no other), under every design
+and for every primary site, with and without discounting, and on parameter sets from the
 posterior sample, the patients and events tables are serialized and compared as bytes. A
 parameter set that makes repeat surgery frequent reaches the last episode, which is drawn per
 patient rather than in bulk.
@@ -9,14 +9,16 @@ patient rather than in bulk.
 
 from __future__ import annotations
 
+import itertools
+
 import pyarrow as pa
 import pytest
 
 from conftest import ROOT
 from sim.engine import simulate_chunk
 from sim.execution.runner import CohortSpec, simulate_priced
-from sim.model.cohort import sample_cohort
-from sim.model.design import censoring
+from sim.model.cohort import PRIMARY_CHOICES, sample_cohort
+from sim.model.design import DESIGNS, censoring
 from sim.model.params import with_values
 from sim.model.policy import load_policy
 from sim.output.tables import events_table, patients_table
@@ -50,7 +52,7 @@ def _both(params, policy, n, seed, design, primary, rate=None, replicate=0):
 
 
 @pytest.mark.parametrize("path", WITHOUT_CAPACITY, ids=lambda p: p.stem)
-@pytest.mark.parametrize("design,primary", [("paper", "rectum"), ("horizon", "colon")])
+@pytest.mark.parametrize("design,primary", list(itertools.product(DESIGNS, PRIMARY_CHOICES)))
 def test_direct_path_gives_the_simpy_output_on_every_scenario_file(params, path, design, primary):
     simpy, direct = _both(params, load_policy(path), 1200, 11, design, primary, rate=0.03)
     assert simpy[1] == direct[1], "events differ"
