@@ -308,10 +308,13 @@ def test_item_10_workers_end_when_the_command_is_killed(tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups")
 def test_item_10_ctrl_c_under_dask_prints_one_line(tmp_path):
+    # started as from a terminal, Ctrl-C not ignored: a test runner launched in the background
+    # by a shell without job control (`cmd &`) would hand its children SIGINT ignored
     run = subprocess.Popen([CRLM_SIM, "cohort", "--n", "20000000", "--executor", "dask",
                             "--workers", "2", "--out", str(tmp_path / "out")],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
+                           start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 90
         while not (tmp_path / ".out.partial").exists() and time.monotonic() < deadline:
