@@ -34,7 +34,7 @@ from sim.output.tally import merge, tally_of
 
 __all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_priced",
            "prepare_cohort", "simulate_unit", "PreparedCohort", "PricedChunk",
-           "versions", "DEFAULT_CHUNK"]
+           "versions", "DEFAULT_CHUNK", "write_atomic"]
 
 DEFAULT_CHUNK = 10_000
 
@@ -154,7 +154,9 @@ class _Unit:
     staging: str
 
 
-def _write_atomic(table: pa.Table, path: Path) -> None:
+def write_atomic(table: pa.Table, path: Path) -> None:
+    """Write `table` to `path` under a temporary name, renamed when complete: no reader ever
+    sees half of a partition."""
     partial = path.with_name(f".{path.name}.partial")
     pq.write_table(table, partial)
     os.replace(partial, path)
@@ -166,8 +168,8 @@ def simulate_unit(unit: _Unit) -> tuple[int, dict]:
     patients, events = simulate_tables(unit.spec, unit.params, unit.policy, unit.first, unit.count)
     staging = Path(unit.staging)
     name = f"part-{unit.index:06d}.parquet"
-    _write_atomic(patients, staging / "patients.parquet" / name)
-    _write_atomic(events, staging / "events.parquet" / name)
+    write_atomic(patients, staging / "patients.parquet" / name)
+    write_atomic(events, staging / "events.parquet" / name)
     counts = tally_of(patients)
     done = staging / _UNITS / f"{unit.index:06d}.json"
     done.with_name(f".{done.name}.partial").write_text(json.dumps(counts))

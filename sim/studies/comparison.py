@@ -21,7 +21,6 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim._toml import validate_file
@@ -33,7 +32,8 @@ from sim.model.economics import Economics, load_economics
 from sim.model.params import Params, load_params, with_values
 from sim.model.policy import Policy, load_policy
 from sim.engine.draws import SharedDraws
-from sim.execution.runner import CohortSpec, PreparedCohort, prepare_cohort, simulate_priced
+from sim.execution.runner import (CohortSpec, PreparedCohort, prepare_cohort, simulate_priced,
+                                  write_atomic)
 from sim.output.tables import arrow_patients
 from sim.studies.digest import DIGESTED, store_digest
 from sim.studies.economics import priced_columns
@@ -240,7 +240,7 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
             columns=None if write else _DIGESTED)
         columns.append(_policy_columns(unit, policy, patients, events, discounted))
         if write:
-            _write_atomic(_policy_table(columns[-1], prepared, added),
+            write_atomic(_policy_table(columns[-1], prepared, added),
                           Path(unit.staging) / "patients" / f"{unit.name(k)}.parquet")
         records.append({"scenario_id": policy.name, "draw": unit.draw, "department": department})
     if unit.whole_draw:   # the analysis's share of the work, done while the patients are here
@@ -257,12 +257,6 @@ _KEYS = ("scenario_id", "draw", "replicate")
 """The columns that key a policy's patients in a comparison's partitions (after the priced ones)."""
 _DIGESTED = tuple(name for name in DIGESTED if name not in _KEYS)
 """The patient columns a whole draw not written needs: those the digest reads."""
-
-
-def _write_atomic(table: pa.Table, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    pq.write_table(table, partial)
-    os.replace(partial, path)
 
 
 def _policy_columns(unit: ComparisonUnit, policy: Policy, patients: dict[str, np.ndarray],

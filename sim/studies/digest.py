@@ -23,13 +23,12 @@ import pyarrow.parquet as pq
 
 from sim.analysis import kaplan_meier, rmst, survival_at
 
-__all__ = ["DIGESTED", "Digest", "digest", "digest_tables", "digest_columns", "store_digest", "draw_batches", "BATCH_ROWS",
-           "SURVIVAL_GRID", "NOISE_COLUMNS"]
+__all__ = ["DIGESTED", "Digest", "digest", "digest_tables", "digest_columns", "store_digest",
+           "draw_batches", "BATCH_ROWS", "SURVIVAL_GRID", "NOISE_COLUMNS"]
 
-_COLUMNS = ["scenario_id", "draw", "os_months", "death", "recurrence", "recurrence_months",
+DIGESTED = ("scenario_id", "draw", "os_months", "death", "recurrence", "recurrence_months",
             "first_symptom_months", "curative_reoperation_months", "n_scans", "n_imaging",
-            "n_workups", "surveillance_cost", "patient_id", "replicate", "recurrence_onset_months"]
-DIGESTED = tuple(_COLUMNS)
+            "n_workups", "surveillance_cost", "patient_id", "replicate", "recurrence_onset_months")
 """The patient columns the digest reads (besides the priced ones of an economic evaluation)."""
 
 
@@ -131,7 +130,7 @@ def digest_tables(tables: list[pa.Table], extra_columns: tuple[str, ...] = (),
     """The digest of every (policy, draw) of the patient `tables`, which hold every patient of
     each of their draws under every policy; `reference`: the policy the detection advance is
     taken against (None: no advance)."""
-    columns = _COLUMNS + list(extra_columns)
+    columns = [*DIGESTED, *extra_columns]
     return _digest(*_patients([table.select(columns) for table in tables]), extra_columns,
                    reference)
 
@@ -141,7 +140,7 @@ def digest_columns(parts: list[dict[str, np.ndarray]], extra_columns: tuple[str,
     """As `digest_tables`, of patients held as numpy columns (NaN where a table has a null):
     a worker digests what it simulated without building a table. The same digest, to the bit,
     as of the same patients written and read back."""
-    names = [name for name in _COLUMNS + list(extra_columns) if name != "scenario_id"]
+    names = [name for name in [*DIGESTED, *extra_columns] if name != "scenario_id"]
     patients = {name: np.concatenate([part[name] for part in parts]) for name in names}
     codes, policies = _codes([pa.array(part["scenario_id"]).dictionary_encode() for part in parts])
     return _digest(patients, codes, policies, extra_columns, reference)
@@ -150,13 +149,14 @@ def digest_columns(parts: list[dict[str, np.ndarray]], extra_columns: tuple[str,
 def _digest(patients: dict[str, np.ndarray], codes: np.ndarray, names: np.ndarray,
             extra_columns: tuple[str, ...], reference: str | None) -> Digest:
     groups = _Groups(codes, patients["draw"], names)
+    paired = _reference_rows(patients, groups, reference) if reference in names else None
     km, table = _draw_metrics(patients, groups)
-    table = pd.concat([table, _detection(patients, groups, reference)], axis=1)
+    table = pd.concat([table, _detection(patients, groups, paired)], axis=1)
     means = None
     if extra_columns:
         means = groups.frame({name: groups.mean(patients[name]) for name in extra_columns})
-        if reference is not None and {"qalys", "cost_treatment"} <= set(extra_columns):
-            means = means.join(_paired_noise(patients, groups, reference))
+        if paired is not None and {"qalys", "cost_treatment"} <= set(extra_columns):
+            means = means.join(_paired_noise(patients, groups, paired))
     return Digest(table, survival_at(km, SURVIVAL_GRID), means)
 
 
@@ -234,7 +234,7 @@ difference is each variance over the number (`sim.studies.decision.monte_carlo_e
 
 
 def _digest_batch(batch: _Batch) -> tuple[int, Digest]:
-    columns = _COLUMNS + list(batch.extra_columns)
+    columns = [*DIGESTED, *batch.extra_columns]
     return batch.index, digest_tables(
         [pq.read_table(path, columns=columns, read_dictionary=["scenario_id"])
          for path in batch.paths], batch.extra_columns, batch.reference)
@@ -324,36 +324,39 @@ ADVANCE_COLUMNS = ("onset_to_detection_months", "onset_to_detection_median_month
                    "detection_advance_q25_months", "detection_advance_q75_months")
 
 
-def _under_reference(patients: dict[str, np.ndarray], groups: _Groups, reference: str,
-                     values: np.ndarray) -> np.ndarray:
-    """Each row's patient's `values` under the `reference` policy: the same draw, replicate
-    and patient (NaN if the reference has no such patient)."""
+def _reference_rows(patients: dict[str, np.ndarray], groups: _Groups, reference: str) -> np.ndarray:
+    """Each row's patient under the `reference` policy: its row (the same draw, replicate and
+    patient), or -1 if the reference has no such patient."""
     draw, replicate, patient = (np.asarray(patients[name], np.int64)
                                 for name in ("draw", "replicate", "patient_id"))
     key = (draw * (int(replicate.max()) + 1) + replicate) * (int(patient.max()) + 1) + patient
-    mine = groups.codes == int(np.searchsorted(groups.names, reference))
-    theirs = np.argsort(key[mine], kind="stable")
-    keys, their_values = key[mine][theirs], np.asarray(values, float)[mine][theirs]
-    at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
-    return np.where(keys[at] == key, their_values[at], np.nan)
+    theirs = np.flatnonzero(groups.codes == int(np.searchsorted(groups.names, reference)))
+    theirs = theirs[np.argsort(key[theirs], kind="stable")]
+    at = np.minimum(np.searchsorted(key[theirs], key), len(theirs) - 1)
+    return np.where(key[theirs[at]] == key, theirs[at], -1)
+
+
+def _under(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`values` at `rows` (`_reference_rows`), NaN where there is none."""
+    return np.where(rows >= 0, np.asarray(values, float)[rows], np.nan)
 
 
 def _detection(patients: dict[str, np.ndarray], groups: _Groups,
-               reference: str | None) -> pd.DataFrame:
+               reference: np.ndarray | None) -> pd.DataFrame:
     """Per (policy, draw): the months from the onset of the first recurrence to its detection
     (mean and median, over the patients whose first recurrence is detected), and the detection
     advance over the `reference` policy, paired by patient: among the patients whose first
     recurrence is detected under both, the reference's detection time minus this policy's (mean,
     median, quartiles). A patient is the same under every policy (common random numbers), so the
-    first recurrence is the same disease with the same onset in both."""
+    first recurrence is the same disease with the same onset in both. `reference`: each row's
+    reference row (`_reference_rows`; None: no advance)."""
     recurred = patients["recurrence"].astype(bool)
     detected = np.asarray(patients["recurrence_months"], float)
     wait = detected - patients["recurrence_onset_months"]
     table = {"onset_to_detection_months": groups.mean(wait, recurred),
              "onset_to_detection_median_months": groups.quantiles(wait, (0.5,), recurred)[0]}
-    if reference in groups.names:
-        against = _under_reference(patients, groups, reference,
-                                   np.where(recurred, detected, np.nan))
+    if reference is not None:
+        against = _under(reference, np.where(recurred, detected, np.nan))
         advance = against - detected
         paired = recurred & np.isfinite(against)
         median, q25, q75 = groups.quantiles(advance, (0.5, 0.25, 0.75), paired)
@@ -364,9 +367,9 @@ def _detection(patients: dict[str, np.ndarray], groups: _Groups,
 
 
 def _paired_noise(patients: dict[str, np.ndarray], groups: _Groups,
-                  reference: str) -> pd.DataFrame:
+                  reference: np.ndarray) -> pd.DataFrame:
     cost = patients["cost_surveillance"] + patients["cost_treatment"]
-    difference = {name: values - _under_reference(patients, groups, reference, values)
+    difference = {name: values - _under(reference, values)
                   for name, values in (("cost", cost), ("qalys", patients["qalys"]),
                                        ("life_years", patients["life_years"]))}
     return groups.frame({
