@@ -58,9 +58,9 @@ def visit_hazard(times: np.ndarray, visits: np.ndarray, involved: np.ndarray,
     `visits[i]` of the policy's schedule, held `times[i]` months from the origin of an episode
     with sites `involved[i]` (4,), doubling time `doubling[i]` and CEA production `producer[i]`."""
     k = params.detection.size_exponent
-    with np.errstate(divide="ignore"):
-        site_rate = -np.log1p(-policy.site_sensitivity[visits])               # (K, 4)
-        marker_rate = -np.log1p(-policy.patient_sensitivity[visits])          # (K,)
+    with np.errstate(divide="ignore"):   # per visit of the schedule, then per pair
+        site_rate = (-np.log1p(-policy.site_sensitivity))[visits]             # (K, 4)
+        marker_rate = (-np.log1p(-policy.patient_sensitivity))[visits]        # (K,)
     age = times[:, None] - involved                                           # (K, 4)
     present = age >= 0
     # log2 of each lesion's diameter over the reference: it starts at the onset diameter and
