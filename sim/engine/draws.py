@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.engine.records import Detail
-from sim.model import philox, rules
+from sim.model import kernels, rules
 from sim.model.detection import attendance, detect, false_positives
 from sim.model.natural_history import (Episode, cancer_death_hazard_ratio, draw_episode,
                                       site_thetas, tempo_uniform)
@@ -60,9 +60,9 @@ class SharedDraws:
         _, seed, replicate, first, count = self.key
         ids = np.asarray(ids, np.int64)
         whole = len(ids) == count and ids[0] == first and (np.diff(ids) == 1).all()
-        if first is None or (philox.AVAILABLE and not whole):
+        if first is None or (kernels.AVAILABLE and not whole):
             # patients that are not a contiguous range, or some of the chunk when each patient's
-            # blocks can be computed alone (`sim.model.philox`): drawn as they come
+            # blocks can be computed alone (`sim.model.kernels`): drawn as they come
             return uniforms_for(seed, replicate, purpose, ids, stream=stream)
         block = self.blocks.get((purpose, stream))
         if block is None:
@@ -184,7 +184,7 @@ class ChunkDraws:
     def _by_month(self, ids: np.ndarray, k: int):
         """`by_month` of the policy's visit months (each month's block drawn once when shared)."""
         months = self.policy.visit_month_index
-        if self.shared is None or philox.AVAILABLE:     # (compiled: cheaper than a copy)
+        if self.shared is None or kernels.AVAILABLE:     # (compiled: cheaper than a copy)
             return by_month(self.seed, self.replicate, ids, k, months)
         attend = np.empty((len(ids), len(months)))
         false = np.empty_like(attend)

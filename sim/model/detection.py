@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.model import kernels
 from sim.model.natural_history import REFERENCE_DIAMETER_MM, Episode
 from sim.model.params import Params
 from sim.model.policy import Policy
@@ -51,6 +52,11 @@ def sensitivity_at(reference: np.ndarray | float, diameter_mm: np.ndarray | floa
         return -np.expm1(scale * np.log1p(-np.asarray(reference, float)))
 
 
+def _log2_onset(params: Params) -> float:
+    """log2 of the onset diameter over the reference diameter."""
+    return np.log2(params.growth.onset_diameter_mm / REFERENCE_DIAMETER_MM)
+
+
 def visit_hazard(times: np.ndarray, visits: np.ndarray, involved: np.ndarray,
                  doubling: np.ndarray, producer: np.ndarray, policy: Policy,
                  params: Params) -> np.ndarray:
@@ -58,6 +64,10 @@ def visit_hazard(times: np.ndarray, visits: np.ndarray, involved: np.ndarray,
     `visits[i]` of the policy's schedule, held `times[i]` months from the origin of an episode
     with sites `involved[i]` (4,), doubling time `doubling[i]` and CEA production `producer[i]`."""
     k = params.detection.size_exponent
+    if kernels.AVAILABLE:
+        return kernels.visit_hazard(times, visits, involved, doubling, producer,
+                                    policy.site_sensitivity, policy.patient_sensitivity, k,
+                                    _log2_onset(params))
     with np.errstate(divide="ignore"):   # per visit of the schedule, then per pair
         site_rate = (-np.log1p(-policy.site_sensitivity))[visits]             # (K, 4)
         marker_rate = (-np.log1p(-policy.patient_sensitivity))[visits]        # (K,)
@@ -65,7 +75,7 @@ def visit_hazard(times: np.ndarray, visits: np.ndarray, involved: np.ndarray,
     present = age >= 0
     # log2 of each lesion's diameter over the reference: it starts at the onset diameter and
     # doubles every 3 volume doublings (capped far beyond any burden reached before symptoms)
-    log2_size = (np.log2(params.growth.onset_diameter_mm / REFERENCE_DIAMETER_MM)
+    log2_size = (_log2_onset(params)
                  + np.minimum(np.where(present, age, 0.0) / (3.0 * doubling[:, None]), 300.0))
     imaging = np.where(present, site_rate * np.exp2(k * log2_size), 0.0).sum(axis=1)
     burden = np.where(present, np.exp2(3.0 * log2_size), 0.0).sum(axis=1)   # volumes of 10 mm
@@ -80,6 +90,11 @@ def detect(episode: Episode, attended: np.ndarray, exponential: np.ndarray, poli
     visits, onset, symptom = policy.visit_months, episode.onset, episode.symptom
     if len(visits) == 0:
         return symptom.copy(), np.full(len(onset), -1)
+    if kernels.AVAILABLE:      # visit by visit, each patient only until found
+        return kernels.detect(visits, onset, symptom, episode.involved, episode.doubling_months,
+                              episode.producer, attended, exponential, policy.site_sensitivity,
+                              policy.patient_sensitivity, params.detection.size_exponent,
+                              _log2_onset(params))
     present = (visits[None, :] >= onset[:, None]) & (visits[None, :] < symptom[:, None]) & attended
     time, visit = symptom.copy(), np.full(len(onset), -1)
     can = np.flatnonzero(present.any(axis=1))    # only the patients a visit can find

@@ -13,6 +13,8 @@ from importlib import resources
 
 import numpy as np
 
+from sim.model import kernels
+
 __all__ = ["annual_hazards", "background_death_months", "FIRST_YEAR", "LAST_YEAR"]
 
 FIRST_YEAR, LAST_YEAR, MAX_AGE = 1980, 2017, 119
@@ -47,7 +49,10 @@ def background_death_months(age_years: np.ndarray, male: np.ndarray, calendar_ye
     n = len(exponential)
     age0 = np.floor(age_years).astype(int)
     sex = male.astype(int)
-    months = np.empty(n)
+    if kernels.AVAILABLE:    # the same sums, patient by patient (`sim.model.kernels`)
+        return kernels.background_death_months(hazards, age0, sex, calendar_year, exponential,
+                                               FIRST_YEAR, LAST_YEAR, MAX_AGE, window_years)
+    months = np.full(n, np.inf)   # (a variate beyond 120 years of hazards: never)
     rows = np.arange(n)
     spent = np.zeros(n)  # cumulative hazard of the years already passed
     for first in range(0, MAX_AGE + 1, window_years):

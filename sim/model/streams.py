@@ -10,7 +10,7 @@ draw can be replayed by hand (tests/test_replay.py).
 
 Creating one numpy generator per patient costs about 10 microseconds, as much as a whole
 simulated patient; one generator per (chunk, purpose) positioned by counter costs nothing per
-patient. With the optional compiled kernel (`sim.model.philox`, numba) a patient's block is
+patient. With the optional compiled kernel (`sim.model.kernels`, numba) a patient's block is
 computed from its counter, bit for bit numpy's, so any set of patients is drawn at the cost of its
 own blocks (10 nanoseconds per block of four).
 """
@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sim.model import philox
+from sim.model import kernels
 
 __all__ = ["Purpose", "WIDTH", "MAX_EPISODES", "VISIT_MONTHS", "uniforms", "uniforms_for",
            "by_month"]
@@ -70,8 +70,8 @@ def uniforms(seed: int, replicate: int, purpose: int, first_patient: int, n_pati
     if width % 4:
         raise ValueError(f"stream width must be a multiple of 4; got {width}")
     n_columns = width - column if n_columns is None else n_columns
-    if philox.AVAILABLE:
-        block = philox.rows(_key(seed, replicate, int(purpose), stream),
+    if kernels.AVAILABLE:
+        block = kernels.philox_rows(_key(seed, replicate, int(purpose), stream),
                             np.arange(first_patient, first_patient + n_patients), width)
         return block[:, column:column + n_columns]
     bit_generator = np.random.Philox(key=_key(seed, replicate, int(purpose), stream))
@@ -87,9 +87,9 @@ def uniforms_for(seed: int, replicate: int, purpose: int, patient_ids: np.ndarra
     patient_ids = np.asarray(patient_ids, dtype=np.int64)
     if len(patient_ids) == 0:
         return np.zeros((0, WIDTH[Purpose(purpose)]))
-    if philox.AVAILABLE:     # each patient's own blocks, from their counters
-        return philox.rows(_key(seed, replicate, int(purpose), stream), patient_ids,
-                           WIDTH[Purpose(purpose)])
+    if kernels.AVAILABLE:     # each patient's own blocks, from their counters
+        return kernels.philox_rows(_key(seed, replicate, int(purpose), stream), patient_ids,
+                                   WIDTH[Purpose(purpose)])
     first, last = int(patient_ids.min()), int(patient_ids.max())
     # a block of the whole range costs about as much as 64 patients drawn one by one
     if last - first + 1 <= 64 * len(patient_ids):
@@ -116,10 +116,10 @@ def by_month(seed: int, replicate: int, patient_ids: np.ndarray, episode: int,
     """Two (patients, visits) arrays of uniforms, for attendance and for a false positive, from
     the VISIT stream of (episode, month): a visit month gets the same draws under every policy
     that has it."""
-    if philox.AVAILABLE:
+    if kernels.AVAILABLE:
         keys = [_key(seed, replicate, int(Purpose.VISIT), (episode, month))
                 for month in np.asarray(months).tolist()]
-        return philox.pairs(np.array(keys, np.uint64).reshape(-1, 2), patient_ids)
+        return kernels.philox_pairs(np.array(keys, np.uint64).reshape(-1, 2), patient_ids)
     attend = np.empty((len(patient_ids), len(months)))
     false = np.empty_like(attend)
     for j, month in enumerate(np.asarray(months).tolist()):

@@ -1,0 +1,154 @@
+"""The compiled kernels (numba), imported only through `sim.model.kernels` and only when numba is
+installed (the optional 'fast' extra). Each computes what a numpy function of the model computes;
+`sim.model.kernels` says which, and the tests compare them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+# Philox4x64-10 (Salmon et al., SC 2011; numpy's `philox.h`)
+_M0, _M1 = 0xD2E7470EE14C6C93, 0xCA5A826395121157    # round multipliers
+_W0, _W1 = 0x9E3779B97F4A7C15, 0xBB67AE8584CAA73B    # key increments (Weyl)
+_TO_DOUBLE = 1.0 / 9007199254740992.0                # 2**-53: numpy's `random()` of a word
+
+
+@intrinsic
+def _mulhilo(typingctx, a, b):
+    """(high, low) 64-bit halves of the 128-bit product of two uint64: one LLVM multiplication."""
+    signature = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
+
+    def codegen(context, builder, sig, args):
+        wide = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
+        low = builder.trunc(product, ir.IntType(64))
+        high = builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
+        return context.make_tuple(builder, sig.return_type, [high, low])
+
+    return signature, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _block(key0, key1, counter):
+    """The four words of Philox4x64-10 at `counter` (below 2**64) under key (key0, key1)."""
+    m0, m1 = np.uint64(_M0), np.uint64(_M1)
+    c0, c1, c2, c3 = counter, np.uint64(0), np.uint64(0), np.uint64(0)
+    k0, k1 = key0, key1
+    for r in range(10):
+        if r:
+            k0 += np.uint64(_W0)
+            k1 += np.uint64(_W1)
+        hi0, lo0 = _mulhilo(m0, c0)
+        hi1, lo1 = _mulhilo(m1, c2)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return c0, c1, c2, c3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _double(word):
+    return np.float64(word >> np.uint64(11)) * _TO_DOUBLE
+
+
+@njit(cache=True, nogil=True)
+def philox_rows(key0, key1, ids, width, out):
+    blocks = width // 4
+    for i in range(len(ids)):
+        base = np.uint64(ids[i]) * np.uint64(blocks)
+        for b in range(blocks):
+            # numpy increments its counter, then draws
+            c0, c1, c2, c3 = _block(key0, key1, base + np.uint64(b + 1))
+            out[i, 4 * b] = _double(c0)
+            out[i, 4 * b + 1] = _double(c1)
+            out[i, 4 * b + 2] = _double(c2)
+            out[i, 4 * b + 3] = _double(c3)
+
+
+@njit(cache=True, nogil=True)
+def philox_pairs(keys, ids, first, second):
+    for i in range(len(ids)):
+        counter = np.uint64(ids[i]) + np.uint64(1)      # width 4: one block per patient
+        for j in range(len(keys)):
+            c0, c1, _, _ = _block(keys[j, 0], keys[j, 1], counter)
+            first[i, j] = _double(c0)
+            second[i, j] = _double(c1)
+
+
+# Detection (`sim.model.detection`)
+@njit(cache=True, nogil=True, inline="always")
+def _hazard(time, visit, involved, doubling, producer, site_rate, marker_rate, exponent,
+            log2_onset):
+    """Miss hazard of one visit: `sim.model.detection.visit_hazard` of one pair."""
+    d3 = 3.0 * doubling
+    imaging = 0.0
+    burden = 0.0
+    for s in range(4):
+        age = time - involved[s]
+        if age >= 0:
+            log2_size = log2_onset + min(age / d3, 300.0)
+            imaging += site_rate[visit, s] * np.exp2(exponent * log2_size)
+            burden += np.exp2(3.0 * log2_size)
+    marker = marker_rate[visit] * burden if producer and burden > 0 else 0.0
+    return imaging + marker
+
+
+@njit(cache=True, nogil=True)
+def visit_hazards(times, visits, involved, doubling, producer, site_rate, marker_rate, exponent,
+                  log2_onset, out):
+    for i in range(len(times)):
+        out[i] = _hazard(times[i], visits[i], involved[i], doubling[i], producer[i], site_rate,
+                         marker_rate, exponent, log2_onset)
+
+
+@njit(cache=True, nogil=True)
+def detect(visits, onset, symptom, involved, doubling, producer, attended, exponential,
+           site_rate, marker_rate, exponent, log2_onset, time, visit):
+    for i in range(len(onset)):
+        time[i] = symptom[i]
+        visit[i] = -1
+        can = False
+        for j in range(len(visits)):
+            if attended[i, j] and onset[i] <= visits[j] < symptom[i]:
+                can = True
+                break
+        if not can:
+            continue
+        total = 0.0          # the running sum of the miss hazards, visit by visit
+        for j in range(len(visits)):
+            if attended[i, j] and onset[i] <= visits[j] < symptom[i]:
+                total += _hazard(visits[j], j, involved[i], doubling[i], producer[i], site_rate,
+                                 marker_rate, exponent, log2_onset)
+            if total >= exponential[i]:
+                time[i] = visits[j]
+                visit[i] = j
+                break
+
+
+# Background deaths (`sim.model.lifetable`)
+@njit(cache=True, nogil=True)
+def background_death_months(hazards, age0, sex, calendar_year, exponential, first_year,
+                            last_year, max_age, window_years, months):
+    for i in range(len(exponential)):
+        need = exponential[i]
+        spent = 0.0                      # cumulative hazard of the windows already passed
+        for first in range(0, max_age + 1, window_years):
+            partial = 0.0                # the window's own running sum
+            before = spent
+            found = False
+            for ahead in range(first, min(first + window_years, max_age + 1)):
+                age = min(age0[i] + ahead, max_age)
+                year = min(max(calendar_year[i] + ahead, first_year), last_year) - first_year
+                rate = hazards[sex[i], year, age]
+                partial += rate
+                cumulative = spent + partial
+                if cumulative >= need:
+                    fraction = (need - before) / rate if np.isfinite(rate) else 0.0
+                    months[i] = 12.0 * (ahead + fraction)
+                    found = True
+                    break
+                before = cumulative
+            if found:
+                break
+            spent = spent + partial

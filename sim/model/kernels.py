@@ -1,0 +1,116 @@
+"""Compiled kernels (numba) for the hot loops of the model, when numba is installed.
+
+numba is an optional dependency (``pip install 'crlm-sim[fast]'``; it brings llvmlite, about 170
+MB): `AVAILABLE` says whether it is installed, and it is imported on first use only, so a command
+that simulates nothing never pays for it. Each kernel computes what a numpy function of the model
+computes, and that function calls it when it can:
+
+- `philox_rows`, `philox_pairs`: numpy's Philox4x64-10 (Salmon et al., "Parallel random numbers:
+  as easy as 1, 2, 3", SC 2011; numpy's ``philox.h``), with random access by counter. numpy
+  reaches a counter only by making a generator and advancing it (about 10 microseconds), so it
+  draws whole chunks; here each patient's blocks come from their counters, so a chunk's later
+  episodes (a few hundred patients of ten thousand) cost their own blocks only. Bit for bit
+  numpy's uniforms (`sim.model.streams`).
+- `background_death_months`: the inversion of the life table's cumulative hazard
+  (`sim.model.lifetable`), patient by patient instead of over (patients x 40 years) arrays, with
+  the same additions in the same order: bit for bit the numpy result.
+- `detect`, `visit_hazard`: detection at surveillance visits (`sim.model.detection`), visit by
+  visit and only until the disease is found, instead of the miss hazards of every visit that
+  could find it. The hazards use the C library's ``exp2`` where numpy uses its SIMD ``exp2``;
+  the two differ in the last bit for a few per cent of arguments, so a detection could differ
+  only where the running sum of hazards equals the patient's Exp(1) variate to the last bit (a
+  chance of about 1e-16 a visit). Both schedulers call the same function (the SimPy scheduler
+  through `visit_hazard`), so they agree bit for bit either way.
+
+`tests/test_kernels.py` compares each kernel with its numpy twin.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+
+import numpy as np
+
+__all__ = ["AVAILABLE", "philox_rows", "philox_pairs", "background_death_months", "detect",
+           "visit_hazard"]
+
+AVAILABLE = importlib.util.find_spec("numba") is not None
+"""Whether numba is installed; the model's functions use the kernels when it is."""
+
+
+@cache
+def _compiled():
+    from sim.model import _compiled  # noqa: PLC0415  (imports numba: about 0.2 s)
+
+    return _compiled
+
+
+def philox_rows(key: np.ndarray, ids: np.ndarray, width: int) -> np.ndarray:
+    """(len(ids), width) uniforms: row i is the block of patient ``ids[i]`` in the stream of
+    Philox key `key` (two uint64), as numpy's Philox with that key, advanced to the patient's
+    block (``ids[i] * width / 4`` counters), draws it."""
+    out = np.empty((len(ids), width))
+    key = np.asarray(key, np.uint64)
+    _compiled().philox_rows(key[0], key[1], np.ascontiguousarray(ids, np.int64), width, out)
+    return out
+
+
+def philox_pairs(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first two uniforms of each patient's block in each of several streams of width 4 (the
+    VISIT streams, one per month): two (len(ids), len(keys)) arrays, column j from the stream of
+    key ``keys[j]``."""
+    keys = np.ascontiguousarray(keys, np.uint64).reshape(-1, 2)
+    first, second = np.empty((len(ids), len(keys))), np.empty((len(ids), len(keys)))
+    _compiled().philox_pairs(keys, np.ascontiguousarray(ids, np.int64), first, second)
+    return first, second
+
+
+def background_death_months(hazards: np.ndarray, age0: np.ndarray, sex: np.ndarray,
+                            calendar_year: np.ndarray, exponential: np.ndarray, first_year: int,
+                            last_year: int, max_age: int, window_years: int) -> np.ndarray:
+    """`sim.model.lifetable.background_death_months`, patient by patient."""
+    months = np.full(len(exponential), np.inf)
+    _compiled().background_death_months(
+        np.ascontiguousarray(hazards, float), np.ascontiguousarray(age0, np.int64),
+        np.ascontiguousarray(sex, np.int64), np.ascontiguousarray(calendar_year, np.int64),
+        np.ascontiguousarray(exponential, float), first_year, last_year, max_age, window_years,
+        months)
+    return months
+
+
+def _rates(site_sensitivity: np.ndarray, patient_sensitivity: np.ndarray):
+    """The miss-hazard rates of one examination per visit of a schedule (numpy's log1p, as the
+    numpy path computes them)."""
+    with np.errstate(divide="ignore"):
+        return (np.ascontiguousarray(-np.log1p(-site_sensitivity), float),
+                np.ascontiguousarray(-np.log1p(-patient_sensitivity), float))
+
+
+def visit_hazard(times, visits, involved, doubling, producer, site_sensitivity,
+                 patient_sensitivity, exponent: float, log2_onset: float) -> np.ndarray:
+    """`sim.model.detection.visit_hazard`, pair by pair."""
+    site_rate, marker_rate = _rates(site_sensitivity, patient_sensitivity)
+    out = np.empty(len(times))
+    _compiled().visit_hazards(
+        np.ascontiguousarray(times, float), np.ascontiguousarray(visits, np.int64),
+        np.ascontiguousarray(involved, float).reshape(-1, 4),
+        np.ascontiguousarray(doubling, float), np.ascontiguousarray(producer, np.bool_),
+        site_rate, marker_rate, float(exponent), float(log2_onset), out)
+    return out
+
+
+def detect(visit_months, onset, symptom, involved, doubling, producer, attended, exponential,
+           site_sensitivity, patient_sensitivity, exponent: float,
+           log2_onset: float) -> tuple[np.ndarray, np.ndarray]:
+    """`sim.model.detection.detect`, patient by patient, each only until its disease is found."""
+    site_rate, marker_rate = _rates(site_sensitivity, patient_sensitivity)
+    n = len(onset)
+    time, visit = np.empty(n), np.empty(n, np.int64)
+    _compiled().detect(
+        np.ascontiguousarray(visit_months, float), np.ascontiguousarray(onset, float),
+        np.ascontiguousarray(symptom, float), np.ascontiguousarray(involved, float),
+        np.ascontiguousarray(doubling, float), np.ascontiguousarray(producer, np.bool_),
+        np.ascontiguousarray(attended, np.bool_), np.ascontiguousarray(exponential, float),
+        site_rate, marker_rate, float(exponent), float(log2_onset), time, visit)
+    return time, visit

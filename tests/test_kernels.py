@@ -1,0 +1,113 @@
+"""The compiled Philox kernel (`sim.model.kernels`) against numpy's own Philox: the same uniforms,
+bit for bit, for any patients, widths, keys and streams; and the streams the same with and
+without it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.model import kernels, streams
+from sim.model.streams import WIDTH, Purpose
+
+pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba (the 'fast' extra) missing")
+
+
+def _numpy_block(key: np.ndarray, patient: int, width: int) -> np.ndarray:
+    """Patient `patient`'s block of a width-`width` stream, as numpy's Philox draws it."""
+    bit_generator = np.random.Philox(key=key)
+    bit_generator.advance(patient * width // 4)
+    return np.random.Generator(bit_generator).random(width)
+
+
+@pytest.mark.parametrize("width", [4, 24, 32])
+def test_rows_are_numpys_philox_bit_for_bit(width):
+    rng = np.random.default_rng(width)
+    for _ in range(5):
+        key = rng.integers(0, 2**64, size=2, dtype=np.uint64)
+        ids = rng.integers(0, 2**40, size=7)          # far counters, in no order
+        ids[0] = 0
+        got = kernels.philox_rows(key, ids, width)
+        expected = np.array([_numpy_block(key, int(p), width) for p in ids])
+        assert got.tobytes() == expected.tobytes()
+
+
+def test_pairs_are_the_first_two_uniforms_of_each_streams_block():
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, 2**64, size=(5, 2), dtype=np.uint64)
+    ids = np.array([9, 0, 123_456, 2])
+    first, second = kernels.philox_pairs(keys, ids)
+    for j, key in enumerate(keys):
+        block = np.array([_numpy_block(key, int(p), 4) for p in ids])
+        assert first[:, j].tobytes() == block[:, 0].tobytes()
+        assert second[:, j].tobytes() == block[:, 1].tobytes()
+
+
+def test_streams_are_the_same_with_and_without_the_kernel(monkeypatch):
+    ids = np.array([4, 0, 9_999, 17, 250_000])
+    compiled = (streams.uniforms(5, 2, Purpose.NATURAL_HISTORY, 100, 50, stream=(3,)),
+                streams.uniforms_for(5, 2, Purpose.TREATMENT, ids, stream=(1,)),
+                *streams.by_month(5, 2, ids, 2, np.array([0, 3, 12, 239])))
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    plain = (streams.uniforms(5, 2, Purpose.NATURAL_HISTORY, 100, 50, stream=(3,)),
+             streams.uniforms_for(5, 2, Purpose.TREATMENT, ids, stream=(1,)),
+             *streams.by_month(5, 2, ids, 2, np.array([0, 3, 12, 239])))
+    assert [a.shape for a in compiled] == [(50, WIDTH[Purpose.NATURAL_HISTORY]), (5, 4), (5, 4),
+                                           (5, 4)]
+    for a, b in zip(compiled, plain):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_background_deaths_are_the_numpy_inversion_bit_for_bit(monkeypatch):
+    from sim.model.lifetable import background_death_months
+
+    rng = np.random.default_rng(11)
+    n = 20_000
+    age, male = rng.uniform(18, 99, n), rng.random(n) < 0.5
+    year = rng.integers(1975, 2020, n)           # before, in and after the table's years
+    exponential = rng.exponential(size=n) * rng.choice([0.01, 1.0, 30.0], n)
+    compiled = background_death_months(age, male, year, exponential)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    plain = background_death_months(age, male, year, exponential)
+    assert compiled.tobytes() == plain.tobytes()
+    assert np.isinf(compiled).any() and np.isfinite(compiled).mean() > 0.9   # both ends seen
+
+
+def _first_episodes(n: int, seed: int):
+    from sim.model.cohort import sample_cohort
+    from sim.model.natural_history import draw_episode, site_thetas, cancer_death_hazard_ratio
+    from sim.model.params import load_params
+
+    params = load_params()[0]
+    cohort = sample_cohort(params, "both", seed, 0, 0, n)
+    u = streams.uniforms(seed, 0, Purpose.NATURAL_HISTORY, 0, n, stream=(0,))
+    episode = draw_episode(u, site_thetas(cohort, params),
+                           cancer_death_hazard_ratio(cohort, params), params)
+    return params, episode
+
+
+@pytest.mark.parametrize("name", ["baseline", "intensive", "cea-only", "yearly"])
+def test_detection_kernel_finds_what_the_numpy_detection_finds(monkeypatch, name):
+    """The same visit (or symptoms) and time for every patient; the miss hazards equal to the
+    last bits (the C library's exp2 against numpy's SIMD one)."""
+    from sim.model.detection import detect, visit_hazard
+    from sim.model.policy import load_policy
+    from sim._paths import packaged_scenarios
+
+    params, episode = _first_episodes(20_000, 4)
+    policy = load_policy(packaged_scenarios() / f"{name}.toml")
+    rng = np.random.default_rng(5)
+    attended = rng.random((20_000, policy.n_visits)) < 0.9
+    exponential = rng.exponential(size=20_000)
+    rows, visits = np.nonzero(attended & (policy.visit_months[None, :]
+                                          >= episode.onset[:, None]))
+    args = (policy.visit_months[visits], visits, episode.involved[rows],
+            episode.doubling_months[rows], episode.producer[rows], policy, params)
+    compiled = detect(episode, attended, exponential, policy, params), visit_hazard(*args)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    plain = detect(episode, attended, exponential, policy, params), visit_hazard(*args)
+    assert compiled[0][0].tobytes() == plain[0][0].tobytes()          # times
+    assert compiled[0][1].tobytes() == plain[0][1].tobytes()          # visits
+    assert (compiled[0][1] >= 0).mean() > 0.05                        # some found at a visit
+    np.testing.assert_allclose(compiled[1], plain[1], rtol=1e-13, atol=0)
+    assert len(compiled[1]) > 1000
