@@ -25,7 +25,6 @@ __all__ = ["run_direct"]
 # emits them); progression rows take one step per site.
 _STEP_ONSET, _STEP_DETECTION, _STEP_TREATMENT, _STEP_PROGRESSION = 0, 1, 2, 3
 _STEPS = _STEP_PROGRESSION + len(rules.SITE_BITS)
-_KEYED = np.dtype(ROW.descr + [("step", np.int64)])
 
 
 def run_direct(chunk: ChunkDraws) -> EngineRecord:
@@ -47,11 +46,8 @@ def run_direct(chunk: ChunkDraws) -> EngineRecord:
         order = np.argsort(active, kind="stable")
         active, origin = active[order], origin[order]
 
-    keyed = np.concatenate(state.pieces) if state.pieces else np.zeros(0, _KEYED)
-    rows = np.zeros(len(keyed), ROW)
-    for name in ROW.names:
-        rows[name] = keyed[name]
-    return EngineRecord(rows, keyed["step"], state.end_time, state.end_event, state.end_detail,
+    rows, step = state.columns()
+    return EngineRecord(rows, step, state.end_time, state.end_event, state.end_detail,
                         state.first_symptom, state.spans)
 
 
@@ -80,19 +76,33 @@ class _State:
         self.end_event = np.zeros(chunk.n, np.int8)
         self.end_detail = np.zeros(chunk.n, np.int8)
         self.first_symptom = np.full(chunk.n, np.nan)
-        self.pieces: list[np.ndarray] = []
+        self.pieces: list[tuple] = []    # (rows, then the values of `ROW`'s fields, step)
         self.spans: list[VisitSpans] = []
 
     def end(self, i, when, what, why) -> None:
         self.end_time[i], self.end_event[i], self.end_detail[i] = when, what, why
 
     def record(self, i, time, event, sites, modality, detail, k: int, step: int) -> None:
-        """Event rows of patient rows `i` at `time`, keyed by their place in the patient's order."""
-        rows = np.zeros(len(i), _KEYED)
-        rows["row"], rows["time_months"], rows["event"] = i, time, event
-        rows["sites_mask"], rows["modality"], rows["detail"] = sites, modality, detail
-        rows["step"] = k * _STEPS + step
-        self.pieces.append(rows)
+        """Event rows of patient rows `i` at `time`, keyed by their place in the patient's order
+        (`step`); a field is an array of one value per row, or one value for all."""
+        if len(i):
+            self.pieces.append((i, time, event, sites, modality, detail, k * _STEPS + step))
+
+    def columns(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The rows recorded, in the order recorded: `ROW`'s fields as columns, and the steps."""
+        sizes = [len(piece[0]) for piece in self.pieces]
+        columns = {}
+        for j, (name, kind) in enumerate([*((name, ROW[name]) for name in ROW.names),
+                                          ("step", np.dtype(np.int64))]):
+            values = [piece[j] for piece in self.pieces]
+            if all(np.ndim(value) == 0 for value in values):     # one value a piece
+                columns[name] = np.repeat(np.array(values, kind), sizes)
+            else:
+                columns[name] = (np.concatenate([np.broadcast_to(np.asarray(value, kind), (size,))
+                                                 for value, size in zip(values, sizes)])
+                                 if values else np.zeros(0, kind))
+        step = columns.pop("step")
+        return columns, step
 
     def episode(self, k: int, a: EpisodeDraws, i: np.ndarray, at: np.ndarray, o: np.ndarray):
         """Episode k of patient rows `i` (rows `at` of the episode's draws `a`, origins `o`);

@@ -85,7 +85,8 @@ class VisitSpans:
 class EngineRecord:
     """A scheduler's record of a chunk's run.
 
-    `rows`: event rows between the hepatectomies and the ends (`ROW`); `order`: each row's place
+    `rows`: event rows between the hepatectomies and the ends (`ROW`: a structured array, or
+    a dict of its fields as columns); `order`: each row's place
     in its patient's order, which settles ties in time (None: the rows are in that order
     already, as a SimPy run emits them); `end_*`: each patient's death or censoring;
     `spans`: visits counted, per episode draw in the order the draws were first used."""
@@ -132,13 +133,14 @@ def _all_rows(record: EngineRecord, hepatic: np.ndarray) -> dict[str, np.ndarray
     counts = np.bincount(patient, minlength=n)
     first = np.cumsum(counts) - counts + 2 * np.arange(n)     # each patient's first place
     last = first + counts + 1                                 # and its last
-    at = np.arange(len(middle)) + 2 * patient + 1             # the recorded rows' places
+    recorded = len(middle["row"])
+    at = np.arange(recorded) + 2 * patient + 1                # the recorded rows' places
     ends = {"row": (np.arange(n), np.arange(n)), "time_months": (0.0, record.end_time),
             "event": (Event.HEPATECTOMY, record.end_event), "sites_mask": (0, 0),
             "modality": (-1, -1), "detail": (hepatic, record.end_detail)}
     columns = {}
     for name in ROW.names:
-        column = np.empty(len(middle) + 2 * n, ROW[name])
+        column = np.empty(recorded + 2 * n, ROW[name])
         column[at] = middle[name][order]
         column[first], column[last] = ends[name]
         columns[name] = column
