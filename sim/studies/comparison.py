@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -163,11 +164,13 @@ def economic_draws(economics: Economics, seed: int, draws: int) -> list[dict[str
             for d in range(draws)]
 
 
-def draw_parameters(draws: int) -> list[Params]:
-    """The point estimate (draws = 0), or the first `draws` sets of the posterior sample."""
+@lru_cache(maxsize=4)
+def draw_parameters(draws: int) -> tuple[Params, ...]:
+    """The point estimate (draws = 0), or the first `draws` sets of the posterior sample (made
+    once per process: a run asks for them to check its file, to simulate and to analyse)."""
     params, _ = load_params()
     if draws == 0:
-        return [params]
+        return (params,)
     sample_file = Path(str(resources.files("sim") / "data" / "posterior.csv"))
     if not sample_file.exists():
         raise InputError("uncertainty.draws: the package ships no posterior sample; use draws = 0")
@@ -176,8 +179,8 @@ def draw_parameters(draws: int) -> list[Params]:
         raise InputError(f"uncertainty.draws: at most {len(sample)} (the posterior sample's size); "
                          f"got {draws}")
     columns = [c for c in sample.columns if "." in c]
-    return [with_values(params, dict(zip(columns, row))) for row in
-            sample[columns].head(draws).itertuples(index=False)]
+    return tuple(with_values(params, dict(zip(columns, row))) for row in
+                 sample[columns].head(draws).itertuples(index=False))
 
 
 @dataclass(frozen=True)

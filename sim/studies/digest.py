@@ -251,20 +251,39 @@ def store_digest(staging: Path, draw: int, parts: list[dict[str, np.ndarray]],
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     for name, frame in digest_columns(parts, extra_columns, reference).parts().items():
-        if frame is not None:
-            pq.write_table(pa.Table.from_pandas(frame), partial / f"{name}.parquet")
+        if frame is not None:   # Arrow IPC, the index as columns: read back a thousand at once
+            table = pa.Table.from_pandas(frame.reset_index(list(_INDEXED.get(name, ()))),
+                                         preserve_index=False)
+            with pa.OSFile(str(partial / f"{name}.arrow"), "wb") as sink:
+                with pa.ipc.new_file(sink, table.schema) as writer:
+                    writer.write_table(table)
     shutil.rmtree(done, ignore_errors=True)      # (a unit run again after an interruption)
     os.replace(partial, done)
 
 
-def _stored_digests(staging: Path) -> dict[int, Digest]:
-    stored = {}
-    for folder in sorted((staging / "digests").glob("[0-9]*")):
-        stored[int(folder.name)] = Digest(*(
-            pq.read_table(folder / f"{name}.parquet").to_pandas()
-            if (folder / f"{name}.parquet").exists() else None
-            for name in ("metrics", "survival", "means")))
-    return stored
+_INDEXED = {"metrics": ("scenario_id", "draw"), "means": ("scenario_id", "draw")}
+"""The parts of a `Digest` indexed by (policy, draw); `survival` is a plain table."""
+
+
+def _stored_digests(staging: Path) -> tuple[set[int], Digest | None]:
+    """(the draws digested where they were simulated, their digests as one `Digest`): each part
+    read as Arrow tables, joined, and converted to pandas once."""
+    folders = sorted((staging / "digests").glob("[0-9]*"))
+    if not folders:
+        return set(), None
+    frames = {}
+    for name in ("metrics", "survival", "means"):
+        paths = [folder / f"{name}.arrow" for folder in folders]
+        if not paths[0].exists():
+            frames[name] = None
+            continue
+        tables = []
+        for path in paths:
+            with pa.memory_map(str(path)) as source:
+                tables.append(pa.ipc.open_file(source).read_all())
+        frame = pa.concat_tables(tables).to_pandas()
+        frames[name] = frame.set_index(list(_INDEXED[name])) if name in _INDEXED else frame
+    return {int(folder.name) for folder in folders}, Digest(**frames)
 
 
 def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None = None,
@@ -274,10 +293,10 @@ def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None 
     survival on `SURVIVAL_GRID` (`survival`), and the means of `extra_columns` (`means`, for
     the economic evaluation). The draws digested where they were simulated (`store_digest`) are
     not read again. The result does not depend on `rows`, the executor or the stored digests."""
-    stored = _stored_digests(staging)
+    stored, digested = _stored_digests(staging)
     batches = [_Batch(k, tuple(paths), tuple(extra_columns), reference)
-               for k, paths in enumerate(draw_batches(staging, rows, skip=set(stored)))]
-    results = {-1 - k: part for k, part in enumerate(stored.values())}
+               for k, paths in enumerate(draw_batches(staging, rows, skip=stored))]
+    results = {-1: digested} if digested is not None else {}
 
     def keep(result):
         results[result[0]] = result[1]
