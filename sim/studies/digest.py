@@ -85,7 +85,9 @@ def _patients(tables: list[pa.Table]) -> tuple[dict[str, np.ndarray], np.ndarray
         policy = table.column("scenario_id")
         if not pa.types.is_dictionary(policy.type):
             policy = policy.dictionary_encode()
-        policies.append(policy.combine_chunks())
+        policy = policy.combine_chunks()
+        policies.append((policy.dictionary.to_pylist(),
+                         policy.indices.to_numpy(zero_copy_only=False)))
     codes, names = _codes(policies)
     patients = pa.concat_tables([table.drop_columns(["scenario_id"]) for table in tables])
     return ({name: _numpy(patients.column(name)) for name in patients.column_names}, codes,
@@ -99,10 +101,9 @@ def _numpy(column: pa.ChunkedArray) -> np.ndarray:
     return column.to_numpy()
 
 
-def _codes(policies: list[pa.DictionaryArray]) -> tuple[np.ndarray, np.ndarray]:
-    """(each row's policy as an integer code, the policies' names in sorted order)."""
-    local = [(policy.dictionary.to_pylist(), policy.indices.to_numpy(zero_copy_only=False))
-             for policy in policies]
+def _codes(local: list[tuple[list, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(each row's policy as an integer code, the policies' names in sorted order), from the
+    parts' policies as (names, each row's index among them)."""
     names = np.array(sorted({name for dictionary, _ in local for name in dictionary}), dtype=object)
     position = {name: code for code, name in enumerate(names)}
     codes = np.concatenate([np.array([position[name] for name in dictionary], np.int64)[indices]
@@ -142,7 +143,8 @@ def digest_columns(parts: list[dict[str, np.ndarray]], extra_columns: tuple[str,
     as of the same patients written and read back."""
     names = [name for name in [*DIGESTED, *extra_columns] if name != "scenario_id"]
     patients = {name: np.concatenate([part[name] for part in parts]) for name in names}
-    codes, policies = _codes([pa.array(part["scenario_id"]).dictionary_encode() for part in parts])
+    local = [pd.factorize(part["scenario_id"]) for part in parts]
+    codes, policies = _codes([(list(names), indices) for indices, names in local])
     return _digest(patients, codes, policies, extra_columns, reference)
 
 
@@ -150,14 +152,14 @@ def _digest(patients: dict[str, np.ndarray], codes: np.ndarray, names: np.ndarra
             extra_columns: tuple[str, ...], reference: str | None) -> Digest:
     groups = _Groups(codes, patients["draw"], names)
     paired = _reference_rows(patients, groups, reference) if reference in names else None
-    km, table = _draw_metrics(patients, groups)
+    km, grid, table = _draw_metrics(patients, groups)
     table = pd.concat([table, _detection(patients, groups, paired)], axis=1)
     means = None
     if extra_columns:
         means = groups.frame({name: groups.mean(patients[name]) for name in extra_columns})
         if paired is not None and {"qalys", "cost_treatment"} <= set(extra_columns):
             means = means.join(_paired_noise(patients, groups, paired))
-    return Digest(table, survival_at(km, SURVIVAL_GRID), means)
+    return Digest(table, grid, means)
 
 
 class _Groups:
@@ -185,6 +187,8 @@ class _Groups:
     def _kept(self, values: np.ndarray, where: np.ndarray | None):
         values = np.asarray(values, float)
         kept = ~np.isnan(values) if where is None else where & ~np.isnan(values)
+        if kept.all():
+            return values, self.of_row
         return values[kept], self.of_row[kept]
 
     def count(self, values: np.ndarray) -> np.ndarray:
@@ -314,14 +318,16 @@ def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None 
 
 
 def _draw_metrics(patients: dict[str, np.ndarray],
-                  groups: _Groups) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Kaplan-Meier table, metrics table) of each (policy, draw) of `patients`."""
+                  groups: _Groups) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(Kaplan-Meier table, survival on `SURVIVAL_GRID`, metrics table) of each (policy, draw)
+    of `patients`."""
     km = kaplan_meier(patients["os_months"], patients["death"],
                       groups={"scenario_id": groups.codes, "draw": groups.draw})
     km["scenario_id"] = groups.names[km["scenario_id"].to_numpy()]
-    at = survival_at(km, [36.0, 60.0, 120.0]).pivot(index=["scenario_id", "draw"], columns="time",
-                                                    values="survival")
-    at.columns = ["os_36", "os_60", "os_120"]
+    grid = survival_at(km, SURVIVAL_GRID)     # curves in the groups' order, then times
+    on_grid = grid["survival"].to_numpy().reshape(groups.size, len(SURVIVAL_GRID))
+    at = groups.frame({f"os_{month}": on_grid[:, np.searchsorted(SURVIVAL_GRID, month)]
+                       for month in (36, 60, 120)})
     restricted = rmst(km, 120.0).set_index(["scenario_id", "draw"])["rmst"].rename(
         "rmst_120_months")
     recurred = patients["recurrence"].astype(bool)
@@ -335,7 +341,7 @@ def _draw_metrics(patients: dict[str, np.ndarray],
         "workups_per_patient": groups.mean(patients["n_workups"]),
         "cost_per_patient": groups.mean(patients["surveillance_cost"]),
     })
-    return km, pd.concat([at, restricted, counts], axis=1)
+    return km, grid, pd.concat([at, restricted, counts], axis=1)
 
 
 ADVANCE_COLUMNS = ("onset_to_detection_months", "onset_to_detection_median_months",
