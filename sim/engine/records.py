@@ -68,10 +68,10 @@ ROW = np.dtype([("row", np.int64), ("time_months", np.float64), ("event", np.int
 
 @dataclass(frozen=True)
 class VisitSpans:
-    """The visits counted in one episode draw: for patients `patients` (chunk rows), the first
-    `counted` visits of the schedule from the episode's origin `origins`, of which those
-    attended (`attended`, rows `rows` of the episode's matrix) are tallied, and those with a
-    false positive (`workups`) also worked up."""
+    """The visits counted in one episode draw: for patients `patients` (chunk rows, each at most
+    once: a patient has one span per episode), the first `counted` visits of the schedule from
+    the episode's origin `origins`, of which those attended (`attended`, rows `rows` of the
+    episode's matrix) are tallied, and those with a false positive (`workups`) also worked up."""
 
     attended: np.ndarray     # (episode patients, visits) attended
     workups: np.ndarray      # (episode patients, visits) false positive
@@ -167,6 +167,12 @@ def _patient_order(row: np.ndarray, time: np.ndarray, tie: np.ndarray | None) ->
     return order
 
 
+def _add(total: np.ndarray, patient: np.ndarray, values) -> None:
+    """`np.add.at(total, patient, values)` for a span, where a patient appears once: the same
+    additions, as one buffered fancy-index add (np.add.at is unbuffered and slow)."""
+    total[patient] += values
+
+
 def _visit_tally(spans: list[VisitSpans], policy: Policy, n: int,
                  discount_rate: float | None = None) -> dict[str, np.ndarray]:
     """Visits, imaging examinations, work-ups and surveillance cost per patient, from the visits
@@ -185,19 +191,19 @@ def _visit_tally(spans: list[VisitSpans], policy: Policy, n: int,
         patient, row = span.patients, span.rows
         before = np.arange(policy.n_visits)[None, :] < span.counted[:, None]
         counted = span.attended[row] & before
-        np.add.at(scans, patient, counted.sum(axis=1))
-        np.add.at(imaging, patient, counted.astype(np.int64) @ exams.astype(np.int64))
+        _add(scans, patient, counted.sum(axis=1))
+        _add(imaging, patient, counted.astype(np.int64) @ exams.astype(np.int64))
         false_positive = span.workups[row] & counted
         false = false_positive.sum(axis=1)
-        np.add.at(workups, patient, false)
+        _add(workups, patient, false)
         spent = counted.astype(float) @ (policy.uses.T.astype(float) @ policy.modality_cost)
-        np.add.at(cost, patient, spent + policy.workup_cost * false)
+        _add(cost, patient, spent + policy.workup_cost * false)
         if discount_rate is not None:
             months = span.origins[:, None] + policy.visit_months[None, :]
             factor = np.exp(-discount_rate * months / 12.0)
-            np.add.at(discounted, patient, (counted * factor) @ policy.uses.T.astype(float))
-            np.add.at(discounted_workups, patient, (false_positive * factor).sum(axis=1))
-            np.add.at(discounted_visits, patient, (counted * factor).sum(axis=1))
+            _add(discounted, patient, (counted * factor) @ policy.uses.T.astype(float))
+            _add(discounted_workups, patient, (false_positive * factor).sum(axis=1))
+            _add(discounted_visits, patient, (counted * factor).sum(axis=1))
     tally = {"n_scans": scans, "n_imaging": imaging, "n_workups": workups,
              "surveillance_cost": cost}
     if discount_rate is not None:
