@@ -16,7 +16,7 @@ so that a comparison draws it once for all its policies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -46,6 +46,8 @@ class SharedDraws:
         self.first: tuple | None = None   # (uniforms by purpose, Episode) of episode 0
         self.blocks: dict[tuple, np.ndarray] = {}   # (purpose, stream) -> the chunk's uniforms
         self.cohort: dict[str, np.ndarray] = {}     # the cohort's policy-free arrays
+        # episode k >= 1: (the chunk rows whose natural history is made, ascending; it)
+        self.later: dict[int, tuple[np.ndarray, Episode]] = {}
 
     def check(self, params: Params, seed: int, replicate: int, ids: np.ndarray) -> None:
         contiguous = len(ids) > 0 and int(ids[-1]) - int(ids[0]) + 1 == len(ids)
@@ -54,6 +56,24 @@ class SharedDraws:
             self.key = key
         elif self.key != key:
             raise ValueError("SharedDraws: one per (parameter set, seed, replicate, chunk)")
+
+    def natural_history(self, k: int, rows: np.ndarray, make) -> Episode:
+        """Episode k's (k >= 1) natural history of chunk rows `rows`: a function of the patient
+        only, so each row is made once (`make(rows)`, rows ascending) for every policy that
+        reaches it; a row's values do not depend on the rows made with it."""
+        known, made = self.later.get(k, (np.zeros(0, np.int64), None))
+        at = np.searchsorted(known, rows)
+        if made is None or not (at < len(known)).all() or (known[at] != rows).any():
+            new = np.setdiff1d(rows, known)
+            if made is None:
+                known, made = new, make(new)
+            else:
+                merged = np.concatenate([known, new])
+                order = np.argsort(merged, kind="stable")
+                known, made = merged[order], _joined(made, make(new), order)
+            self.later[k] = (known, made)
+            at = np.searchsorted(known, rows)
+        return _rows_of(made, at)
 
     def uniforms(self, purpose: Purpose, stream: tuple, ids: np.ndarray) -> np.ndarray:
         """`uniforms_for(seed, replicate, purpose, ids, stream)`, cut from the chunk's block."""
@@ -145,15 +165,12 @@ class ChunkDraws:
             draws, disease = shared.first
         else:
             draws = {purpose: self._uniforms(purpose, (k,), ids)
-                     for purpose in (Purpose.NATURAL_HISTORY, Purpose.TEST_ACCURACY,
-                                     Purpose.TREATMENT)}
-            multiplier = 1.0 if k == 0 else params.recurrence.rerecurrence_theta_multiplier
-            thetas = self.thetas if rows is None else self.thetas[rows]
-            ratio = self.death_ratio if rows is None else self.death_ratio[rows]
-            # a later episode keeps the patient's tempo (episode 0 is drawn first, for all)
-            disease = draw_episode(draws[Purpose.NATURAL_HISTORY],
-                                   np.atleast_2d(thetas) * multiplier, np.atleast_1d(ratio),
-                                   params, None if k == 0 else self.tempo_u[rows])
+                     for purpose in (Purpose.TEST_ACCURACY, Purpose.TREATMENT)}
+            if k > 0 and shared is not None:     # made once for every policy that needs it
+                disease = shared.natural_history(k, np.atleast_1d(rows),
+                                                 lambda made: self._natural_history(made, k)[1])
+            else:
+                draws[Purpose.NATURAL_HISTORY], disease = self._natural_history(rows, k)
             if first and shared is not None:
                 shared.first = (draws, disease)
         if first:
@@ -176,6 +193,18 @@ class ChunkDraws:
             visit=visit, exponential=exponential, treatment=draws[Purpose.TREATMENT],
             attended=attended, workups=workups)
 
+    def _natural_history(self, rows: np.ndarray | None, k: int) -> tuple[np.ndarray, Episode]:
+        """(the NATURAL_HISTORY uniforms, the natural history) of episode k of chunk rows `rows`
+        (None: every patient)."""
+        ids = self.ids if rows is None else np.atleast_1d(self.ids[rows])
+        u = self._uniforms(Purpose.NATURAL_HISTORY, (k,), ids)
+        multiplier = 1.0 if k == 0 else self.params.recurrence.rerecurrence_theta_multiplier
+        thetas = self.thetas if rows is None else self.thetas[rows]
+        ratio = self.death_ratio if rows is None else self.death_ratio[rows]
+        # a later episode keeps the patient's tempo (episode 0 is drawn first, for all)
+        return u, draw_episode(u, np.atleast_2d(thetas) * multiplier, np.atleast_1d(ratio),
+                               self.params, None if k == 0 else self.tempo_u[rows])
+
     def _uniforms(self, purpose: Purpose, stream: tuple, ids: np.ndarray) -> np.ndarray:
         if self.shared is None:
             return uniforms_for(self.seed, self.replicate, purpose, ids, stream=stream)
@@ -192,6 +221,17 @@ class ChunkDraws:
             block = self.shared.uniforms(Purpose.VISIT, (k, month), ids)
             attend[:, j], false[:, j] = block[:, 0], block[:, 1]
         return attend, false
+
+
+def _rows_of(episode: Episode, at: np.ndarray) -> Episode:
+    """Rows `at` of an episode's arrays."""
+    return Episode(*(getattr(episode, f.name)[at] for f in fields(Episode)))
+
+
+def _joined(first: Episode, second: Episode, order: np.ndarray) -> Episode:
+    """The rows of two episodes one after the other, taken in `order`."""
+    return Episode(*(np.concatenate([getattr(first, f.name), getattr(second, f.name)])[order]
+                     for f in fields(Episode)))
 
 
 def detail_codes(names: np.ndarray) -> np.ndarray:
