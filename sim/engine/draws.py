@@ -43,7 +43,8 @@ class SharedDraws:
 
     def __init__(self):
         self.key: tuple | None = None     # (params, seed, replicate, first patient, patients)
-        self.first: tuple | None = None   # (uniforms by purpose, Episode) of episode 0
+        self.first: tuple | None = None   # (uniforms by purpose, Episode, its policy-free
+        #                                   arrays) of episode 0
         self.blocks: dict[tuple, np.ndarray] = {}   # (purpose, stream) -> the chunk's uniforms
         self.cohort: dict[str, np.ndarray] = {}     # the cohort's policy-free arrays
         # episode k >= 1: (the chunk rows whose natural history is made, ascending; it)
@@ -162,7 +163,7 @@ class ChunkDraws:
         first = k == 0 and rows is None          # episode 0 of every patient: policy-free
         shared, params, policy = self.shared, self.params, self.policy
         if first and shared is not None and shared.first is not None:
-            draws, disease = shared.first
+            draws, disease, free = shared.first
         else:
             draws = {purpose: self._uniforms(purpose, (k,), ids)
                      for purpose in (Purpose.TEST_ACCURACY, Purpose.TREATMENT)}
@@ -171,8 +172,9 @@ class ChunkDraws:
                                                  lambda made: self._natural_history(made, k)[1])
             else:
                 draws[Purpose.NATURAL_HISTORY], disease = self._natural_history(rows, k)
+            free = _policy_free(draws, disease)
             if first and shared is not None:
-                shared.first = (draws, disease)
+                shared.first = (draws, disease, free)
         if first:
             self.tempo_u = tempo_uniform(draws[Purpose.NATURAL_HISTORY])
         u_attend, u_false = self._by_month(ids, k)
@@ -182,16 +184,13 @@ class ChunkDraws:
             workups &= policy.visit_months[None, :] < disease.onset[:, None]
         else:
             workups = np.zeros_like(attended)
-        exponential = -np.log1p(-draws[Purpose.TEST_ACCURACY][:, 0])
+        exponential, onset_sites = free
         found, visit = detect(disease, attended, exponential, policy, params)
-        bits = np.array(rules.SITE_BITS)
         return EpisodeDraws(
             patients=np.arange(self.n) if rows is None else np.atleast_1d(rows),
-            disease=disease,
-            onset_sites=((disease.involved <= disease.onset[:, None]) * bits).sum(axis=1),
-            found=found, found_sites=((disease.involved <= found[:, None]) * bits).sum(axis=1),
-            visit=visit, exponential=exponential, treatment=draws[Purpose.TREATMENT],
-            attended=attended, workups=workups)
+            disease=disease, onset_sites=onset_sites, found=found,
+            found_sites=_sites_by(disease, found), visit=visit, exponential=exponential,
+            treatment=draws[Purpose.TREATMENT], attended=attended, workups=workups)
 
     def _natural_history(self, rows: np.ndarray | None, k: int) -> tuple[np.ndarray, Episode]:
         """(the NATURAL_HISTORY uniforms, the natural history) of episode k of chunk rows `rows`
@@ -213,7 +212,7 @@ class ChunkDraws:
     def _by_month(self, ids: np.ndarray, k: int):
         """`by_month` of the policy's visit months (each month's block drawn once when shared)."""
         months = self.policy.visit_month_index
-        if self.shared is None or kernels.AVAILABLE:     # (compiled: cheaper than a copy)
+        if self.shared is None or kernels.AVAILABLE:    # (compiled: as cheap as a copy)
             return by_month(self.seed, self.replicate, ids, k, months)
         attend = np.empty((len(ids), len(months)))
         false = np.empty_like(attend)
@@ -221,6 +220,17 @@ class ChunkDraws:
             block = self.shared.uniforms(Purpose.VISIT, (k, month), ids)
             attend[:, j], false[:, j] = block[:, 0], block[:, 1]
         return attend, false
+
+
+def _sites_by(disease: Episode, time: np.ndarray) -> np.ndarray:
+    """The site bits (`sim.model.rules.SITE_BITS`) involved by `time` in each episode."""
+    return ((disease.involved <= time[:, None]) * np.array(rules.SITE_BITS)).sum(axis=1)
+
+
+def _policy_free(draws: dict, disease: Episode) -> tuple[np.ndarray, np.ndarray]:
+    """(the episode's Exp(1) detection variates, its sites at onset): the same under every
+    policy."""
+    return -np.log1p(-draws[Purpose.TEST_ACCURACY][:, 0]), _sites_by(disease, disease.onset)
 
 
 def _rows_of(episode: Episode, at: np.ndarray) -> Episode:

@@ -328,8 +328,7 @@ def _draw_metrics(patients: dict[str, np.ndarray],
     on_grid = grid["survival"].to_numpy().reshape(groups.size, len(SURVIVAL_GRID))
     at = groups.frame({f"os_{month}": on_grid[:, np.searchsorted(SURVIVAL_GRID, month)]
                        for month in (36, 60, 120)})
-    restricted = rmst(km, 120.0).set_index(["scenario_id", "draw"])["rmst"].rename(
-        "rmst_120_months")
+    restricted = groups.frame({"rmst_120_months": rmst(km, 120.0)["rmst"].to_numpy()})
     recurred = patients["recurrence"].astype(bool)
     lead = np.clip(patients["first_symptom_months"] - patients["recurrence_months"], 0, None)
     counts = groups.frame({
