@@ -111,3 +111,19 @@ def test_detection_kernel_finds_what_the_numpy_detection_finds(monkeypatch, name
     assert (compiled[0][1] >= 0).mean() > 0.05                        # some found at a visit
     np.testing.assert_allclose(compiled[1], plain[1], rtol=1e-13, atol=0)
     assert len(compiled[1]) > 1000
+
+
+@pytest.mark.parametrize("with_tie", [True, False])
+def test_event_row_order_is_the_numpy_order(with_tie):
+    from sim.engine.records import _patient_order
+
+    rng = np.random.default_rng(2)
+    m, n = 50_000, 5_000
+    row = rng.integers(0, n, m)
+    time = rng.choice([0.0, 3.0, 6.0, 12.5, np.inf], m) + rng.integers(0, 3, m)  # many ties
+    tie = rng.integers(0, 40, m) if with_tie else None
+    expected = _patient_order(row, time, tie)
+    got = kernels.patient_order(row, time, tie, n)
+    assert np.array_equal(got, expected)
+    keys = np.lexsort((np.arange(m), np.arange(m) if tie is None else tie, time, row))
+    assert np.array_equal(got, keys)              # and lexicographic order itself

@@ -16,6 +16,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from sim.model import kernels
 from sim.model.policy import Policy
 
 __all__ = ["Event", "Detail", "EVENTS", "DETAILS", "ROW", "VisitSpans", "EngineRecord",
@@ -128,7 +129,10 @@ def _all_rows(record: EngineRecord, hepatic: np.ndarray) -> dict[str, np.ndarray
     first and last rows are put in their places around them."""
     n = len(hepatic)
     middle = record.rows
-    order = _patient_order(middle["row"], middle["time_months"], record.order)
+    if kernels.AVAILABLE:
+        order = kernels.patient_order(middle["row"], middle["time_months"], record.order, n)
+    else:
+        order = _patient_order(middle["row"], middle["time_months"], record.order)
     patient = middle["row"][order]
     counts = np.bincount(patient, minlength=n)
     first = np.cumsum(counts) - counts + 2 * np.arange(n)     # each patient's first place

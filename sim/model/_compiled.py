@@ -152,3 +152,33 @@ def background_death_months(hazards, age0, sex, calendar_year, exponential, firs
             if found:
                 break
             spent = spent + partial
+
+
+# Event rows (`sim.engine.records`)
+@njit(cache=True, nogil=True)
+def patient_order(row, time, tie, n):
+    """The order of rows by (patient row, time, tie, position): a counting sort by patient,
+    then each patient's few rows sorted by insertion (stable)."""
+    starts = np.zeros(n + 1, np.int64)
+    for r in row:
+        starts[r + 1] += 1
+    for p in range(n):
+        starts[p + 1] += starts[p]
+    order = np.empty(len(row), np.int64)
+    fill = starts[:-1].copy()
+    for i in range(len(row)):
+        order[fill[row[i]]] = i
+        fill[row[i]] += 1
+    for p in range(n):
+        for x in range(starts[p] + 1, starts[p + 1]):
+            i = order[x]
+            y = x - 1
+            while y >= starts[p]:
+                j = order[y]
+                if time[j] > time[i] or (time[j] == time[i] and tie[j] > tie[i]):
+                    order[y + 1] = j
+                    y -= 1
+                else:
+                    break
+            order[y + 1] = i
+    return order

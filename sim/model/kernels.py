@@ -22,6 +22,10 @@ computes, and that function calls it when it can:
   chance of about 1e-16 a visit). Both schedulers call the same function (the SimPy scheduler
   through `visit_hazard`), so they agree bit for bit either way.
 
+- `patient_order`: the order of a chunk's event rows by patient, time and tie
+  (`sim.engine.records`): a counting sort by patient and an insertion sort of each patient's few
+  rows, instead of numpy's sorts; the same permutation.
+
 `tests/test_kernels.py` compares each kernel with its numpy twin.
 """
 
@@ -33,7 +37,7 @@ from functools import cache
 import numpy as np
 
 __all__ = ["AVAILABLE", "philox_rows", "philox_pairs", "background_death_months", "detect",
-           "visit_hazard"]
+           "visit_hazard", "patient_order"]
 
 AVAILABLE = importlib.util.find_spec("numba") is not None
 """Whether numba is installed; the model's functions use the kernels when it is."""
@@ -114,3 +118,12 @@ def detect(visit_months, onset, symptom, involved, doubling, producer, attended,
         np.ascontiguousarray(attended, np.bool_), np.ascontiguousarray(exponential, float),
         site_rate, marker_rate, float(exponent), float(log2_onset), time, visit)
     return time, visit
+
+
+def patient_order(row: np.ndarray, time: np.ndarray, tie: np.ndarray | None,
+                  n: int) -> np.ndarray:
+    """The order of event rows by (patient `row` in 0..n-1, `time`, `tie`, position; None:
+    ties by position), as `sim.engine.records` sorts them with numpy."""
+    row = np.ascontiguousarray(row, np.int64)
+    tie = np.arange(len(row)) if tie is None else np.ascontiguousarray(tie, np.int64)
+    return _compiled().patient_order(row, np.ascontiguousarray(time, float), tie, n)
