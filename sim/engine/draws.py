@@ -47,8 +47,8 @@ class SharedDraws:
         #                                   arrays) of episode 0
         self.blocks: dict[tuple, np.ndarray] = {}   # (purpose, stream) -> the chunk's uniforms
         self.cohort: dict[str, np.ndarray] = {}     # the cohort's policy-free arrays
-        # episode k >= 1: (the chunk rows whose natural history is made, ascending; it)
-        self.later: dict[int, tuple[np.ndarray, Episode]] = {}
+        # episode k >= 1: (which chunk rows are made, their natural history by field)
+        self.later: dict[int, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
 
     def check(self, params: Params, seed: int, replicate: int, ids: np.ndarray) -> None:
         contiguous = len(ids) > 0 and int(ids[-1]) - int(ids[0]) + 1 == len(ids)
@@ -60,21 +60,22 @@ class SharedDraws:
 
     def natural_history(self, k: int, rows: np.ndarray, make) -> Episode:
         """Episode k's (k >= 1) natural history of chunk rows `rows`: a function of the patient
-        only, so each row is made once (`make(rows)`, rows ascending) for every policy that
-        reaches it; a row's values do not depend on the rows made with it."""
-        known, made = self.later.get(k, (np.zeros(0, np.int64), None))
-        at = np.searchsorted(known, rows)
-        if made is None or not (at < len(known)).all() or (known[at] != rows).any():
-            new = np.setdiff1d(rows, known)
-            if made is None:
-                known, made = new, make(new)
-            else:
-                merged = np.concatenate([known, new])
-                order = np.argsort(merged, kind="stable")
-                known, made = merged[order], _joined(made, make(new), order)
-            self.later[k] = (known, made)
-            at = np.searchsorted(known, rows)
-        return _rows_of(made, at)
+        only, so each row is made once (`make(rows)`) for every policy that reaches it, and kept
+        at its row of chunk-sized arrays; a row's values do not depend on the rows made with
+        it."""
+        if k not in self.later:
+            self.later[k] = (np.zeros(self.key[4], bool), {})
+        made, arrays = self.later[k]
+        missing = rows[~made[rows]]
+        if len(missing):
+            new = make(missing)
+            for f in fields(Episode):
+                values = getattr(new, f.name)
+                if f.name not in arrays:
+                    arrays[f.name] = np.empty((len(made), *values.shape[1:]), values.dtype)
+                arrays[f.name][missing] = values
+            made[missing] = True
+        return Episode(*(arrays[f.name][rows] for f in fields(Episode)))
 
     def uniforms(self, purpose: Purpose, stream: tuple, ids: np.ndarray) -> np.ndarray:
         """`uniforms_for(seed, replicate, purpose, ids, stream)`, cut from the chunk's block."""
@@ -231,17 +232,6 @@ def _policy_free(draws: dict, disease: Episode) -> tuple[np.ndarray, np.ndarray]
     """(the episode's Exp(1) detection variates, its sites at onset): the same under every
     policy."""
     return -np.log1p(-draws[Purpose.TEST_ACCURACY][:, 0]), _sites_by(disease, disease.onset)
-
-
-def _rows_of(episode: Episode, at: np.ndarray) -> Episode:
-    """Rows `at` of an episode's arrays."""
-    return Episode(*(getattr(episode, f.name)[at] for f in fields(Episode)))
-
-
-def _joined(first: Episode, second: Episode, order: np.ndarray) -> Episode:
-    """The rows of two episodes one after the other, taken in `order`."""
-    return Episode(*(np.concatenate([getattr(first, f.name), getattr(second, f.name)])[order]
-                     for f in fields(Episode)))
 
 
 def detail_codes(names: np.ndarray) -> np.ndarray:
