@@ -95,12 +95,13 @@ class _State:
         for j, (name, kind) in enumerate([*((name, ROW[name]) for name in ROW.names),
                                           ("step", np.dtype(np.int64))]):
             values = [piece[j] for piece in self.pieces]
-            if all(np.ndim(value) == 0 for value in values):     # one value a piece
+            arrays = [isinstance(value, np.ndarray) for value in values]
+            if not any(arrays):                                   # one value a piece
                 columns[name] = np.repeat(np.array(values, kind), sizes)
             else:
-                columns[name] = (np.concatenate([np.broadcast_to(np.asarray(value, kind), (size,))
-                                                 for value, size in zip(values, sizes)])
-                                 if values else np.zeros(0, kind))
+                columns[name] = np.concatenate([
+                    value if array else np.full(size, value, kind)
+                    for value, size, array in zip(values, sizes, arrays)]).astype(kind, copy=False)
         step = columns.pop("step")
         return columns, step
 
