@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -115,3 +116,30 @@ def test_policies_sharing_their_common_draws_give_what_each_gives_alone(params):
     with pytest.raises(ValueError, match="SharedDraws"):
         simulate_priced(CohortSpec(900, 14, "horizon", "both", 10.0, replicate=4), params,
                         policy, 100, 900, 60.0, None, None, shared)
+
+
+@pytest.mark.parametrize("path", WITHOUT_CAPACITY, ids=lambda p: p.stem)
+def test_a_run_without_rows_gives_the_patient_columns_of_its_rows(params, path):
+    # a probabilistic analysis whose patients are only digested records no event rows: each
+    # patient's end and first onset, detection and curative reoperation give the same columns
+    from sim.output.tables import WITHOUT_ROWS, patient_columns
+
+    policy = load_policy(path)
+    heavy = with_values(params, {"treatment.curative_prob_if_resectable": 0.9,
+                                 "recurrence.rerecurrence_theta_multiplier": 5.0})
+    for (design, primary), values in itertools.product(
+            itertools.product(DESIGNS, PRIMARY_CHOICES), (params, heavy)):
+        cohort = sample_cohort(values, primary, 8, 0, 0, 1500)
+        cohort["entry_months"] = cohort.pop("entry_fraction") * 0.0
+        months, why = censoring(design, cohort, values, 10.0)
+        got = [patient_columns(cohort, simulate_chunk(values, policy, cohort, months, why, 8, 0,
+                                                      rows=rows), WITHOUT_ROWS)
+               for rows in (True, False)]
+        assert got[1]["recurrence"].any() and not np.isnan(
+            got[1]["curative_reoperation_months"]).all()
+        for name in WITHOUT_ROWS:
+            assert got[0][name].tobytes() == got[1][name].tobytes(), (design, primary, name)
+    result = simulate_chunk(params, policy, cohort, months, why, 8, 0, rows=False)
+    assert result.events is None
+    with pytest.raises(ValueError, match="without event rows"):
+        patient_columns(cohort, result, None)

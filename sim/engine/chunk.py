@@ -26,19 +26,25 @@ ENGINES = ("auto", "simpy", "direct")
 def simulate_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray],
                    censor_months: np.ndarray, censor_detail: np.ndarray, seed: int,
                    replicate: int, discount_rate: float | None = None,
-                   engine: str = "auto", shared: SharedDraws | None = None) -> ChunkResult:
+                   engine: str = "auto", shared: SharedDraws | None = None,
+                   rows: bool = True) -> ChunkResult:
     """Run one chunk of patients through the engine; returns per-patient and per-event columns
     (with `discount_rate`, also the discounted examinations an economic evaluation prices).
 
     `engine`: "simpy" runs one SimPy process per patient; "direct" applies the same rules to
     all patients at once (byte for byte the same output, for a policy without capacity only);
     "auto" takes the direct path whenever the policy allows it. `shared`: draws common to the
-    policies run on this cohort (`SharedDraws`)."""
+    policies run on this cohort (`SharedDraws`). `rows` False: the direct scheduler records no
+    event rows (`ChunkResult.events` None), only what `sim.output.tables.WITHOUT_ROWS` needs;
+    the SimPy scheduler always records them."""
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {', '.join(ENGINES)} (got {engine!r})")
     if engine == "direct" and policy.has_capacity:
         raise ValueError("engine: the direct path cannot run a policy with a capacity")
     chunk = draw_chunk(params, policy, cohort, censor_months, censor_detail, seed, replicate,
                        shared)
-    scheduler = run_simpy if engine == "simpy" or policy.has_capacity else run_direct
-    return chunk_result(scheduler(chunk), chunk.hepatic, policy, discount_rate)
+    if engine == "simpy" or policy.has_capacity:
+        record = run_simpy(chunk)
+    else:
+        record = run_direct(chunk, rows)
+    return chunk_result(record, chunk.hepatic, policy, discount_rate)

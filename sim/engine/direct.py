@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.draws import ChunkDraws, EpisodeDraws
-from sim.engine.records import ROW, Detail, EngineRecord, Event, VisitSpans
+from sim.engine.records import FIRSTS, ROW, Detail, EngineRecord, Event, VisitSpans
 from sim.model import rules
 from sim.model.streams import MAX_EPISODES
 
@@ -27,12 +27,15 @@ _STEP_ONSET, _STEP_DETECTION, _STEP_TREATMENT, _STEP_PROGRESSION = 0, 1, 2, 3
 _STEPS = _STEP_PROGRESSION + len(rules.SITE_BITS)
 
 
-def run_direct(chunk: ChunkDraws) -> EngineRecord:
-    """Record the chunk's run as the SimPy scheduler would, episode by episode for all patients."""
+def run_direct(chunk: ChunkDraws, rows: bool = True) -> EngineRecord:
+    """Record the chunk's run as the SimPy scheduler would, episode by episode for all patients.
+    `rows` False: no event rows, only each patient's end and its first onset, detection and
+    curative reoperation (`EngineRecord.firsts`), for a caller that needs no more."""
     n = chunk.n
     stop, censored = rules.follow_up_stop(chunk.censor_months, chunk.background_months)
     state = _State(chunk, stop, np.where(censored, Event.CENSORED, Event.DEATH).astype(np.int8),
-                   np.where(censored, chunk.censor_detail, Detail.BACKGROUND).astype(np.int8))
+                   np.where(censored, chunk.censor_detail, Detail.BACKGROUND).astype(np.int8),
+                   rows)
     dead = rules.perioperative_death(chunk.periop_months, stop)   # ends the patient at once
     state.end(dead, chunk.periop_months[dead], Event.DEATH, Detail.PERIOPERATIVE)
 
@@ -46,9 +49,9 @@ def run_direct(chunk: ChunkDraws) -> EngineRecord:
         order = np.argsort(active, kind="stable")
         active, origin = active[order], origin[order]
 
-    rows, step = state.columns()
-    return EngineRecord(rows, step, state.end_time, state.end_event, state.end_detail,
-                        state.first_symptom, state.spans)
+    recorded, step = state.columns() if rows else (None, None)
+    return EngineRecord(recorded, step, state.end_time, state.end_event, state.end_detail,
+                        state.first_symptom, state.spans, firsts=state.firsts)
 
 
 def _parts(chunk: ChunkDraws, k: int, active: np.ndarray, origin: np.ndarray) -> list[tuple]:
@@ -68,7 +71,7 @@ def _parts(chunk: ChunkDraws, k: int, active: np.ndarray, origin: np.ndarray) ->
 class _State:
     """What the episodes of a chunk add up to: event rows, ends, first symptoms, visit spans."""
 
-    def __init__(self, chunk: ChunkDraws, stop, stop_event, stop_detail):
+    def __init__(self, chunk: ChunkDraws, stop, stop_event, stop_detail, rows: bool = True):
         self.treatment = chunk.params.treatment
         self.stop, self.stop_event, self.stop_detail = stop, stop_event, stop_detail
         self.visits = np.asarray(chunk.policy.visit_months, float)
@@ -77,6 +80,8 @@ class _State:
         self.end_detail = np.zeros(chunk.n, np.int8)
         self.first_symptom = np.full(chunk.n, np.nan)
         self.pieces: list[tuple] = []    # (rows, then the values of `ROW`'s fields, step)
+        self.rows = rows                 # else only the firsts are kept
+        self.firsts = None if rows else {name: np.full(chunk.n, np.nan) for name in FIRSTS}
         self.spans: list[VisitSpans] = []
 
     def end(self, i, when, what, why) -> None:
@@ -85,8 +90,14 @@ class _State:
     def record(self, i, time, event, sites, modality, detail, k: int, step: int) -> None:
         """Event rows of patient rows `i` at `time`, keyed by their place in the patient's order
         (`step`); a field is an array of one value per row, or one value for all."""
-        if len(i):
+        if self.rows and len(i):
             self.pieces.append((i, time, event, sites, modality, detail, k * _STEPS + step))
+
+    def first(self, name: str, k: int, i, time) -> None:
+        """Keep the time of a patient's first row of a kind (`FIRSTS`): the first episode's, as
+        a later episode follows a curative operation, which follows its detection."""
+        if self.firsts is not None and k == 0:
+            self.firsts[name][i] = time
 
     def columns(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The rows recorded, in the order recorded: `ROW`'s fields as columns, and the steps."""
@@ -119,6 +130,7 @@ class _State:
         seen = rules.onset_recorded(onset, s)
         self.record(i[seen], onset[seen], Event.ONSET, a.onset_sites[at][seen], -1,
                     Detail.LATENT, k, _STEP_ONSET)
+        self.first("onset_months", k, i[seen], onset[seen])
 
         # detection at the drawn time, or nothing before the finish
         detected = o + a.found[at]
@@ -136,6 +148,7 @@ class _State:
         finish_event, finish_detail = finish_event[go], finish_detail[go]
         mask = a.found_sites[at]
         self.record(i, detected, Event.DETECTION, mask, at_visit[go], 0, k, _STEP_DETECTION)
+        self.first("detection_months", k, i, detected)
         unset = np.isnan(self.first_symptom[i])
         self.first_symptom[i[unset]] = (o + a.disease.symptom[at])[unset]
 
@@ -145,6 +158,7 @@ class _State:
                                           treatment)
         self.record(i[curative], surgery[curative], Event.REOPERATION, mask[curative], -1,
                     Detail.CURATIVE, k, _STEP_TREATMENT)
+        self.first("curative_months", k, i[curative], surgery[curative])
         death = rules.operative_death_time(surgery, a.u_operative_time[at])
         dies = curative & rules.operative_death(a.u_operative_death[at], treatment) & (death < s)
         self.end(i[dies], death[dies], Event.DEATH, Detail.OPERATIVE)

@@ -19,7 +19,7 @@ import numpy as np
 from sim.model import kernels
 from sim.model.policy import Policy
 
-__all__ = ["Event", "Detail", "EVENTS", "DETAILS", "ROW", "VisitSpans", "EngineRecord",
+__all__ = ["Event", "Detail", "EVENTS", "DETAILS", "ROW", "FIRSTS", "VisitSpans", "EngineRecord",
            "ChunkResult", "chunk_result"]
 
 
@@ -82,6 +82,11 @@ class VisitSpans:
     origins: np.ndarray
 
 
+FIRSTS = ("onset_months", "detection_months", "curative_months")
+"""What a run without event rows keeps of each patient's course (besides its end): the time of
+its first onset, detection and curative reoperation (NaN: none)."""
+
+
 @dataclass
 class EngineRecord:
     """A scheduler's record of a chunk's run.
@@ -90,7 +95,8 @@ class EngineRecord:
     a dict of its fields as columns); `order`: each row's place
     in its patient's order, which settles ties in time (None: the rows are in that order
     already, as a SimPy run emits them); `end_*`: each patient's death or censoring;
-    `spans`: visits counted, per episode draw in the order the draws were first used."""
+    `spans`: visits counted, per episode draw in the order the draws were first used;
+    `rows` None: no rows were recorded, and `firsts` holds the times of `FIRSTS`."""
 
     rows: np.ndarray
     order: np.ndarray | None
@@ -100,11 +106,13 @@ class EngineRecord:
     first_symptom_months: np.ndarray
     spans: list[VisitSpans]
     department: dict | None = None
+    firsts: dict[str, np.ndarray] | None = None
 
 
 @dataclass
 class ChunkResult:
-    """Columns out of the engine: per patient (`patients`), per event (`events`), and the
+    """Columns out of the engine: per patient (`patients`), per event (`events`; None when the
+    run recorded no rows: then `patients` also holds the patients' ends and `FIRSTS`), and the
     department's waits and utilisation when the policy has a capacity."""
 
     patients: dict[str, np.ndarray]
@@ -116,10 +124,13 @@ def chunk_result(record: EngineRecord, hepatic: np.ndarray, policy: Policy,
                  discount_rate: float | None) -> ChunkResult:
     """The chunk's columns from what its run recorded; `hepatic`: each patient's hepatic
     treatment (a `Detail` code), the detail of its hepatectomy row."""
-    events = _all_rows(record, hepatic)
     patients = _visit_tally(record.spans, policy, len(hepatic), discount_rate)
     patients["first_symptom_months"] = np.asarray(record.first_symptom_months, float)
-    return ChunkResult(patients, events, record.department)
+    if record.rows is None:            # no rows: the ends and the firsts instead
+        patients |= {"end_months": record.end_time, "end_event": record.end_event,
+                     **{f"first_{name}": record.firsts[name] for name in FIRSTS}}
+        return ChunkResult(patients, None, record.department)
+    return ChunkResult(patients, _all_rows(record, hepatic), record.department)
 
 
 def _all_rows(record: EngineRecord, hepatic: np.ndarray) -> dict[str, np.ndarray]:

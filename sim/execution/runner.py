@@ -29,7 +29,7 @@ from sim.execution.executor import LocalExecutor, Progress
 from sim.execution.staging import check_out, finish, release, staging_for
 from sim.model.params import Params
 from sim.model.policy import Policy
-from sim.output.tables import events_table, patient_columns, patients_table
+from sim.output.tables import WITHOUT_ROWS, events_table, patient_columns, patients_table
 from sim.output.tally import merge, tally_of
 
 __all__ = ["CohortSpec", "run_cohort", "simulate_tables", "simulate_department", "simulate_priced",
@@ -129,8 +129,11 @@ def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int
     for a caller that summarises them without writing them."""
     cohort, months, why, arrays = prepared or prepare_cohort(spec, params, first, count,
                                                              accrual_months)
+    # event rows only when something reads them (a table, events, or columns beyond the ends
+    # and firsts a run without rows keeps)
+    rows = table or events or columns is None or not set(columns) <= {*cohort, *WITHOUT_ROWS}
     result = simulate_chunk(params, policy, cohort, months, why, spec.seed, spec.replicate,
-                            discount_rate, shared=shared)
+                            discount_rate, shared=shared, rows=rows)
     priced = ({name: result.patients[name] for name in ("discounted_tests", "discounted_workups",
                                                         "discounted_visits")}
               if discount_rate is not None else None)

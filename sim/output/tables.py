@@ -9,7 +9,8 @@ from sim.engine.records import DETAILS, EVENTS, ChunkResult
 from sim.model.policy import Policy
 from sim.output.schema import SITE_ORDER, events_schema, patients_schema
 
-__all__ = ["patients_table", "patient_columns", "arrow_patients", "events_table", "site_names"]
+__all__ = ["patients_table", "patient_columns", "arrow_patients", "events_table", "site_names",
+           "WITHOUT_ROWS"]
 
 # '+'-joined site names for each 4-bit mask (bit s = SITE_ORDER[s]); mask 0 is null.
 _MASK_NAMES = np.array([None] + ["+".join(s for b, s in enumerate(SITE_ORDER) if m >> b & 1)
@@ -64,6 +65,8 @@ def patient_columns(cohort: dict[str, np.ndarray], result: ChunkResult,
     caller that summarises them without a table; `names`: only these are needed (the others
     may be left out), None: every column."""
     ev = result.events
+    if ev is None:
+        return _columns_without_rows(cohort, result, names)
     n = len(cohort["patient_id"])
     code = {name: EVENTS.index(name) for name in EVENTS}
     detail = {name: DETAILS.index(name) for name in DETAILS}
@@ -108,6 +111,35 @@ def patient_columns(cohort: dict[str, np.ndarray], result: ChunkResult,
         **{f"{site}_recurrence_months": site_months[site] for site in SITE_ORDER},
         "curative_reoperation_sites": site_names(_first(ev, curative, mask, n, 0)),
         "any_reoperation_months": _first(ev, event == code["reoperation"], time, n, np.nan),
+    }
+
+
+WITHOUT_ROWS = ("os_months", "death", "recurrence", "recurrence_months",
+                "recurrence_onset_months", "curative_reoperation_months", "n_scans", "n_imaging",
+                "n_workups", "surveillance_cost", "first_symptom_months")
+"""The outcome columns `patient_columns` gives of a run that recorded no event rows (the direct
+scheduler's `rows=False`): from each patient's end and first onset, detection and curative
+reoperation, the same values as from the rows."""
+
+
+def _columns_without_rows(cohort: dict[str, np.ndarray], result: ChunkResult,
+                          names) -> dict[str, np.ndarray]:
+    if names is None or not set(names) <= {*cohort, *WITHOUT_ROWS}:
+        raise ValueError("patient_columns: a run without event rows gives only "
+                         + ", ".join(WITHOUT_ROWS))
+    p = result.patients
+    recurrence_months = p["first_detection_months"]
+    recurrence = ~np.isnan(recurrence_months)
+    return {
+        **cohort,
+        "os_months": p["end_months"],
+        "death": p["end_event"] == EVENTS.index("death"),
+        "recurrence": recurrence,
+        "recurrence_months": recurrence_months,
+        "recurrence_onset_months": np.where(recurrence, p["first_onset_months"], np.nan),
+        "curative_reoperation_months": p["first_curative_months"],
+        **{name: p[name] for name in ("n_scans", "n_imaging", "n_workups", "surveillance_cost",
+                                      "first_symptom_months")},
     }
 
 
