@@ -157,13 +157,25 @@ def time_to_burden(level: np.ndarray, involved: np.ndarray, doubling: np.ndarray
                    params: Params) -> np.ndarray:
     """First time log2 B reaches `level` (n,): B grows exponentially between the times sites
     join and jumps up when one joins, so the answer is on the first piece that reaches it."""
+    return _time_to(level, _pieces(involved, doubling), doubling, params)
+
+
+def _pieces(involved: np.ndarray, doubling: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the times sites join, sorted; log2 of the burden's multiple of one site's on each
+    piece), which every level of `time_to_burden` reads."""
     order = np.sort(involved, axis=1)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        offset = np.where(np.isfinite(order), (order - order[:, :1]) / doubling[:, None], np.inf)
+        return order, np.log2(np.cumsum(np.exp2(-offset), axis=1))        # log2 S_k, k = 1..4
+
+
+def _time_to(level: np.ndarray, pieces: tuple[np.ndarray, np.ndarray], doubling: np.ndarray,
+             params: Params) -> np.ndarray:
+    order, log2_sum = pieces
     first = order[:, :1]
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        offset = np.where(np.isfinite(order), (order - first) / doubling[:, None], np.inf)
-        cumulative = np.cumsum(np.exp2(-offset), axis=1)                  # S_k, k = 1..4
         candidate = first + doubling[:, None] * (level[:, None] - onset_log2_burden(params)
-                                                 - np.log2(cumulative))
+                                                 - log2_sum)
     candidate = np.maximum(candidate, order)
     after = np.concatenate([order[:, 1:], np.full((len(order), 1), np.inf)], axis=1)
     reached = candidate < after
@@ -211,8 +223,9 @@ def draw_episode(u: np.ndarray, thetas: np.ndarray, death_ratio: np.ndarray,
         u[:, _Column.SYMPTOM])
     resectable_level = g.resectable_log2_burden_mean + g.resectable_log2_burden_sd * ndtri(
         u[:, _Column.RESECTABLE])
-    symptom = time_to_burden(symptom_level, involved, doubling, params)
-    resectable_until = time_to_burden(resectable_level, involved, doubling, params)
+    pieces = _pieces(involved, doubling)             # the same for both levels
+    symptom = _time_to(symptom_level, pieces, doubling, params)
+    resectable_until = _time_to(resectable_level, pieces, doubling, params)
 
     # Cancer death, from the symptoms: H(v) = ratio * [H0(min(v, v2)) + m * (H0(v) - H0(v2))+]
     # with H0(v) = (v / (scale * (Td / median Td) ** exponent)) ** shape and v2 the time from the
@@ -221,7 +234,7 @@ def draw_episode(u: np.ndarray, thetas: np.ndarray, death_ratio: np.ndarray,
     scale = d.weibull_scale_months * relative_doubling ** d.doubling_exponent
     need = -np.log1p(-u[:, _Column.CANCER_DEATH]) / death_ratio
     with np.errstate(invalid="ignore"):
-        v2 = np.maximum(np.sort(involved, axis=1)[:, 1] - symptom, 0.0)
+        v2 = np.maximum(pieces[0][:, 1] - symptom, 0.0)
         h_at_v2 = (np.where(np.isfinite(v2), v2, np.inf) / scale) ** d.weibull_shape
         single = need <= h_at_v2
         h_total = np.where(single, need, h_at_v2 + (need - h_at_v2) / d.hazard_ratio.multiple_sites)
