@@ -128,8 +128,9 @@ class _State:
         finish_detail = np.where(by_stop, self.stop_detail[i], Detail.CANCER).astype(np.int8)
 
         seen = rules.onset_recorded(onset, s)
-        self.record(i[seen], onset[seen], Event.ONSET, a.onset_sites[at][seen], -1,
-                    Detail.LATENT, k, _STEP_ONSET)
+        if self.rows:
+            self.record(i[seen], onset[seen], Event.ONSET, a.onset_sites[at][seen], -1,
+                        Detail.LATENT, k, _STEP_ONSET)
         self.first("onset_months", k, i[seen], onset[seen])
 
         # detection at the drawn time, or nothing before the finish
@@ -147,7 +148,8 @@ class _State:
         detected, finish = detected[go], finish[go]
         finish_event, finish_detail = finish_event[go], finish_detail[go]
         mask = a.found_sites[at]
-        self.record(i, detected, Event.DETECTION, mask, at_visit[go], 0, k, _STEP_DETECTION)
+        if self.rows:
+            self.record(i, detected, Event.DETECTION, mask, at_visit[go], 0, k, _STEP_DETECTION)
         self.first("detection_months", k, i, detected)
         unset = np.isnan(self.first_symptom[i])
         self.first_symptom[i[unset]] = (o + a.disease.symptom[at])[unset]
@@ -156,27 +158,35 @@ class _State:
         curative = rules.curative_surgery(detected, finish, o + a.disease.resectable_until[at],
                                           mask, a.u_curative[at], a.disease.tempo[at], k,
                                           treatment)
-        self.record(i[curative], surgery[curative], Event.REOPERATION, mask[curative], -1,
-                    Detail.CURATIVE, k, _STEP_TREATMENT)
+        if self.rows:
+            self.record(i[curative], surgery[curative], Event.REOPERATION, mask[curative], -1,
+                        Detail.CURATIVE, k, _STEP_TREATMENT)
         self.first("curative_months", k, i[curative], surgery[curative])
         death = rules.operative_death_time(surgery, a.u_operative_time[at])
         dies = curative & rules.operative_death(a.u_operative_death[at], treatment) & (death < s)
         self.end(i[dies], death[dies], Event.DEATH, Detail.OPERATIVE)
 
         rest = ~curative
+        if self.rows:     # (what else is done, and the progression, are rows only)
+            self._treated(k, a, i, at, o, detected, finish, surgery, mask, rest)
+        self.end(i[rest], finish[rest], finish_event[rest], finish_detail[rest])
+        again = curative & ~dies
+        return i[again], surgery[again]
+
+    def _treated(self, k, a, i, at, o, detected, finish, surgery, mask, rest) -> None:
+        """The rows of the detected recurrences not operated with curative intent (`rest`):
+        another procedure or systemic therapy, then the sites that join after the detection,
+        found at the next restaging."""
+        treatment = self.treatment
         other = rest & rules.other_procedure(surgery, finish, a.u_other[at], treatment)
         systemic = rest & ~other
         self.record(i[other], surgery[other], Event.REOPERATION, mask[other], -1, Detail.OTHER,
                     k, _STEP_TREATMENT)
         self.record(i[systemic], detected[systemic], Event.SYSTEMIC_THERAPY, 0, -1, 0, k,
                     _STEP_TREATMENT)
-        # sites that join after detection, found at the next restaging
         involved = a.disease.involved[at]
         for site, bit in enumerate(rules.SITE_BITS):
             when, found = rules.restaging_time(detected, o + involved[:, site], finish, treatment)
             found &= rest
             self.record(i[found], when[found], Event.PROGRESSION, bit, -1, 0, k,
                         _STEP_PROGRESSION + site)
-        self.end(i[rest], finish[rest], finish_event[rest], finish_detail[rest])
-        again = curative & ~dies
-        return i[again], surgery[again]
