@@ -101,6 +101,16 @@ def _numpy(column: pa.ChunkedArray) -> np.ndarray:
     return column.to_numpy()
 
 
+def _local_codes(names: np.ndarray) -> tuple[list, np.ndarray]:
+    """(the distinct policy names of a part, each row's index among them): a part of a unit
+    holds one policy, seen at once."""
+    names = np.asarray(names)
+    if len(names) and (names == names[0]).all():
+        return [names[0]], np.zeros(len(names), np.int64)
+    indices, distinct = pd.factorize(names)
+    return list(distinct), indices
+
+
 def _codes(local: list[tuple[list, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """(each row's policy as an integer code, the policies' names in sorted order), from the
     parts' policies as (names, each row's index among them)."""
@@ -143,8 +153,7 @@ def digest_columns(parts: list[dict[str, np.ndarray]], extra_columns: tuple[str,
     as of the same patients written and read back."""
     names = [name for name in [*DIGESTED, *extra_columns] if name != "scenario_id"]
     patients = {name: np.concatenate([part[name] for part in parts]) for name in names}
-    local = [pd.factorize(part["scenario_id"]) for part in parts]
-    codes, policies = _codes([(list(names), indices) for indices, names in local])
+    codes, policies = _codes([_local_codes(part["scenario_id"]) for part in parts])
     return _digest(patients, codes, policies, extra_columns, reference)
 
 
@@ -217,15 +226,27 @@ class _Groups:
 
     def quantiles(self, values: np.ndarray, qs: tuple[float, ...],
                   where: np.ndarray | None = None) -> list[np.ndarray]:
-        """The `qs` quantiles of each group, interpolated linearly (pandas' and numpy's
-        default): the values are sorted group by group (a few groups of thousands)."""
+        """The `qs` quantiles of each group, interpolated linearly as numpy's (and pandas')
+        default computes them, for every group at once: the values sorted within their groups,
+        then numpy's order statistics and interpolation, operation for operation (its
+        `_quantile` and `_lerp`; `tests/test_policies.py` compares them bit for bit)."""
         values, group = self._kept(values, where)
-        order = np.argsort(group, kind="stable")
-        values, ends = values[order], np.cumsum(np.bincount(group, minlength=self.size))
+        values = values[np.lexsort((values, group))]
+        counts = np.bincount(group, minlength=self.size)
+        present = counts > 0
+        n, start = counts[present], (np.cumsum(counts) - counts)[present]
         out = np.full((len(qs), self.size), np.nan)
-        for g, (start, end) in enumerate(zip(np.r_[0, ends[:-1]].tolist(), ends.tolist())):
-            if end > start:
-                out[:, g] = np.quantile(values[start:end], qs)
+        for row, q in enumerate(qs):
+            virtual = (n - 1) * q                      # numpy's virtual index ("linear")
+            below = np.floor(virtual)
+            last = virtual >= n - 1                    # numpy takes the last value (index -1)
+            lower = np.where(last, n - 1, below).astype(np.int64)
+            upper = np.where(last, n - 1, below + 1).astype(np.int64)
+            gamma = virtual - np.where(last, -1.0, below)
+            a, b = values[start + lower], values[start + upper]
+            difference = b - a
+            out[row, present] = np.where(gamma >= 0.5, b - difference * (1 - gamma),
+                                         a + difference * gamma)
         return list(out)
 
 
