@@ -346,8 +346,8 @@ def _draw_metrics(patients: dict[str, np.ndarray],
     of `patients`."""
     km = kaplan_meier(patients["os_months"], patients["death"],
                       groups={"scenario_id": groups.codes, "draw": groups.draw})
-    km["scenario_id"] = groups.names[km["scenario_id"].to_numpy()]
     grid = survival_at(km, SURVIVAL_GRID)     # curves in the groups' order, then times
+    grid["scenario_id"] = groups.names[grid["scenario_id"].to_numpy()]   # (codes until here)
     on_grid = grid["survival"].to_numpy().reshape(groups.size, len(SURVIVAL_GRID))
     at = groups.frame({f"os_{month}": on_grid[:, np.searchsorted(SURVIVAL_GRID, month)]
                        for month in (36, 60, 120)})
