@@ -161,8 +161,8 @@ def _digest(patients: dict[str, np.ndarray], codes: np.ndarray, names: np.ndarra
             extra_columns: tuple[str, ...], reference: str | None) -> Digest:
     groups = _Groups(codes, patients["draw"], names)
     paired = _reference_rows(patients, groups, reference) if reference in names else None
-    km, grid, table = _draw_metrics(patients, groups)
-    table = pd.concat([table, _detection(patients, groups, paired)], axis=1)
+    grid, metrics = _draw_metrics(patients, groups)
+    table = groups.frame(metrics | _detection(patients, groups, paired))
     means = None
     if extra_columns:
         means = groups.frame({name: groups.mean(patients[name]) for name in extra_columns})
@@ -341,20 +341,20 @@ def digest(staging: Path, extra_columns: tuple[str, ...] = (), rows: int | None 
 
 
 def _draw_metrics(patients: dict[str, np.ndarray],
-                  groups: _Groups) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(Kaplan-Meier table, survival on `SURVIVAL_GRID`, metrics table) of each (policy, draw)
-    of `patients`."""
+                  groups: _Groups) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """(survival on `SURVIVAL_GRID`, the metrics by name) of each (policy, draw) of
+    `patients`, in the groups' order."""
     km = kaplan_meier(patients["os_months"], patients["death"],
                       groups={"scenario_id": groups.codes, "draw": groups.draw})
     grid = survival_at(km, SURVIVAL_GRID)     # curves in the groups' order, then times
     grid["scenario_id"] = groups.names[grid["scenario_id"].to_numpy()]   # (codes until here)
     on_grid = grid["survival"].to_numpy().reshape(groups.size, len(SURVIVAL_GRID))
-    at = groups.frame({f"os_{month}": on_grid[:, np.searchsorted(SURVIVAL_GRID, month)]
-                       for month in (36, 60, 120)})
-    restricted = groups.frame({"rmst_120_months": rmst(km, 120.0)["rmst"].to_numpy()})
+    metrics = {f"os_{month}": on_grid[:, np.searchsorted(SURVIVAL_GRID, month)]
+               for month in (36, 60, 120)}
+    metrics["rmst_120_months"] = rmst(km, 120.0)["rmst"].to_numpy()
     recurred = patients["recurrence"].astype(bool)
     lead = np.clip(patients["first_symptom_months"] - patients["recurrence_months"], 0, None)
-    counts = groups.frame({
+    return grid, metrics | {
         "curative_share": groups.mean(~np.isnan(patients["curative_reoperation_months"])),
         "found_before_symptoms": groups.mean(lead > 1e-9, recurred),
         "median_lead_months": groups.quantiles(lead, (0.5,), recurred)[0],
@@ -362,8 +362,7 @@ def _draw_metrics(patients: dict[str, np.ndarray],
         "scans_per_patient": groups.mean(patients["n_imaging"]),
         "workups_per_patient": groups.mean(patients["n_workups"]),
         "cost_per_patient": groups.mean(patients["surveillance_cost"]),
-    })
-    return km, grid, pd.concat([at, restricted, counts], axis=1)
+    }
 
 
 ADVANCE_COLUMNS = ("onset_to_detection_months", "onset_to_detection_median_months",
@@ -389,7 +388,7 @@ def _under(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _detection(patients: dict[str, np.ndarray], groups: _Groups,
-               reference: np.ndarray | None) -> pd.DataFrame:
+               reference: np.ndarray | None) -> dict[str, np.ndarray]:
     """Per (policy, draw): the months from the onset of the first recurrence to its detection
     (mean and median, over the patients whose first recurrence is detected), and the detection
     advance over the `reference` policy, paired by patient: among the patients whose first
@@ -410,7 +409,7 @@ def _detection(patients: dict[str, np.ndarray], groups: _Groups,
         table |= {"detection_advance_months": groups.mean(advance, paired),
                   "detection_advance_median_months": median,
                   "detection_advance_q25_months": q25, "detection_advance_q75_months": q75}
-    return groups.frame(table).reindex(columns=list(ADVANCE_COLUMNS))
+    return {name: table.get(name, np.full(groups.size, np.nan)) for name in ADVANCE_COLUMNS}
 
 
 def _paired_noise(patients: dict[str, np.ndarray], groups: _Groups,
