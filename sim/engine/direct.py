@@ -137,9 +137,13 @@ class _State:
         detected = o + a.found[at]
         go = rules.detected_in_time(detected, finish)
         at_visit = a.visit[at]
-        counted = np.where(~go, np.searchsorted(self.visits, finish - o, side="left"),
-                           np.where(at_visit >= 0, at_visit + 1,
-                                    np.searchsorted(self.visits, detected - o, side="left")))
+        # visits counted: up to the finish if not detected, through the visit that found it,
+        # or up to the detection at symptoms (each looked up only where it is needed)
+        counted = at_visit + 1
+        by_finish, by_symptoms = ~go, go & (at_visit < 0)
+        counted[by_finish] = np.searchsorted(self.visits, (finish - o)[by_finish], side="left")
+        counted[by_symptoms] = np.searchsorted(self.visits, (detected - o)[by_symptoms],
+                                               side="left")
         self.spans.append(VisitSpans(a.attended, a.workups, i, at, counted, o))
         missed = ~go
         self.end(i[missed], finish[missed], finish_event[missed], finish_detail[missed])
