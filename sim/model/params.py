@@ -303,13 +303,18 @@ def load_params(path: str | Path | None = None) -> tuple[Params, dict[str, str]]
 
 def with_values(params: Params, values: dict[str, float]) -> Params:
     """A copy of `params` with the given dotted paths (``"recurrence.theta_liver"``) replaced;
-    the frozen dataclasses are rebuilt along each path, the original is untouched."""
-    def replace(node, parts, value):
-        if len(parts) == 1:
-            return dataclasses.replace(node, **{parts[0]: value})
-        child = getattr(node, parts[0])
-        return dataclasses.replace(node, **{parts[0]: replace(child, parts[1:], value)})
-
+    the frozen dataclasses are rebuilt along the paths, each once, the original is untouched."""
+    tree: dict = {}
     for path, value in values.items():
-        params = replace(params, path.split("."), float(value))
-    return params
+        *parents, leaf = path.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = float(value)
+
+    def replace(node, updates: dict):
+        return dataclasses.replace(node, **{
+            name: replace(getattr(node, name), value) if isinstance(value, dict) else value
+            for name, value in updates.items()})
+
+    return replace(params, tree)
