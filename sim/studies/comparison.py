@@ -29,6 +29,7 @@ from sim._paths import named_file, scenario_file
 from sim.errors import InputError
 from sim.limits import MAX_CHUNK, MAX_COMPARISON_PATIENTS, MAX_PATIENT_LIVES
 from sim.execution.executor import Progress
+from sim.studies.summaries import department_records
 from sim.model.economics import Economics, load_economics
 from sim.model.params import Params, load_params, with_values
 from sim.model.policy import Policy, load_policy
@@ -206,9 +207,15 @@ class ComparisonUnit:
     keep_patients: bool = True     # write the patients (else a whole draw's are not written)
     reference: str | None = None   # the reference policy (for the digest's detection advance)
 
+    @property
+    def key(self) -> str:
+        """The unit's name: its file of the departments' records (one per policy) is its mark
+        of done."""
+        return f"d{self.draw:03d}-r{self.replicate:02d}-c{self.first:09d}"
+
     def name(self, k: int) -> str:
         """The name of policy k's partition and record."""
-        return f"p{k:02d}-d{self.draw:03d}-r{self.replicate:02d}-c{self.first:09d}"
+        return f"p{k:02d}-{self.key}"
 
     @property
     def names(self) -> list[str]:
@@ -245,14 +252,14 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
         if write:
             write_atomic(_policy_table(columns[-1], prepared, added),
                           Path(unit.staging) / "patients" / f"{unit.name(k)}.parquet")
-        records.append({"scenario_id": policy.name, "draw": unit.draw, "department": department})
+        records.append({"name": unit.name(k), "scenario_id": policy.name, "draw": unit.draw,
+                        "department": department})
     if unit.whole_draw:   # the analysis's share of the work, done while the patients are here
         store_digest(Path(unit.staging), unit.draw, columns,
                      priced_columns() if unit.economics is not None else (), unit.reference)
-    for k, record in enumerate(records):
-        done = Path(unit.staging) / "departments" / f"{unit.name(k)}.json"
-        done.with_name(f".{done.name}.partial").write_text(json.dumps(record))
-        os.replace(done.with_name(f".{done.name}.partial"), done)
+    done = Path(unit.staging) / "departments" / f"{unit.key}.json"   # the unit's mark of done
+    done.with_name(f".{done.name}.partial").write_text(json.dumps(records))
+    os.replace(done.with_name(f".{done.name}.partial"), done)
     return unit.lives
 
 
@@ -298,7 +305,7 @@ def run_units(comparison: Comparison, staging: Path, executor,
     without writing its patients."""
     for folder in ("patients", "departments"):
         (staging / folder).mkdir(parents=True, exist_ok=True)  # (tests call it on a bare folder)
-    done = {p.stem for p in (staging / "departments").glob("*.json")}
+    done = {record["name"] for record in department_records(staging)}
     cohort, uncertainty = comparison.cohort, comparison.uncertainty
     draws = draw_parameters(uncertainty.draws)
     prices = (economic_draws(comparison.economics, uncertainty.seed, uncertainty.draws)

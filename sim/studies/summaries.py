@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["METRICS", "PAIRED", "interval", "paired_per_draw", "summarise", "departments",
-           "QUARTER_MONTHS", "levels_and_differences"]
+           "department_records", "QUARTER_MONTHS", "levels_and_differences"]
 
 METRICS = {  # name: (label, unit, definition, format)
     "os_36": ("overall survival at 3 years", "proportion",
@@ -117,17 +117,25 @@ QUARTER_MONTHS = 3.0
 WEEKS_PER_QUARTER = 13.0
 
 
+def department_records(staging: Path) -> list[dict]:
+    """Every department's record (one per policy of a unit, under its `name`), in the order of
+    their names: each unit done keeps its policies' records in one file of
+    `staging`/departments."""
+    records = [record for path in (staging / "departments").glob("*.json")
+               for record in json.loads(path.read_text())]
+    return sorted(records, key=lambda record: record["name"])
+
+
 def departments(staging: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(waits and utilisation per policy and kind of slot: over the whole run and at the peak
     quarter; the same by quarter of the departments' time). A department is one chunk of
     patients of one draw; quarters count from its first patient's hepatectomy."""
     requests = []
-    for path in sorted((staging / "departments").glob("*.json")):
-        record = json.loads(path.read_text())
+    for record in department_records(staging):
         for kind, data in (record["department"] or {}).items():
             waits, asked = np.asarray(data["waits"], float), np.asarray(data["asked"], float)
             requests.append(pd.DataFrame({
-                "scenario_id": record["scenario_id"], "slots": kind, "department": path.stem,
+                "scenario_id": record["scenario_id"], "slots": kind, "department": record["name"],
                 "wait_weeks": waits * (52 / 12),
                 "quarter": np.floor(asked / QUARTER_MONTHS),                # when the wait began
                 "started": np.floor((asked + waits) / QUARTER_MONTHS),      # when the slot was used
