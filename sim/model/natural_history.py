@@ -126,11 +126,13 @@ def cancer_death_hazard_ratio(cohort: dict[str, np.ndarray], params: Params) -> 
 def _promotion_time(u: np.ndarray, thetas: np.ndarray, shape: float, scale: float) -> np.ndarray:
     """First arrival of a Poisson process with cumulative intensity theta * Weibull CDF(t):
     inf when the Exp(1) exposure exceeds theta (the site is cured of this clock)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        exposure = -np.log1p(-u)
-        fraction = np.where(exposure < thetas, exposure / thetas, np.nan)
-        latent = scale * (-np.log1p(-fraction)) ** (1.0 / shape)
-    return np.where(np.isnan(latent), np.inf, latent)
+    exposure = -np.log1p(-u)
+    arrives = exposure < np.broadcast_to(thetas, exposure.shape)
+    latent = np.full(exposure.shape, np.inf)
+    with np.errstate(divide="ignore"):   # (only the sites that arrive: most never do)
+        fraction = exposure[arrives] / np.broadcast_to(thetas, exposure.shape)[arrives]
+        latent[arrives] = scale * (-np.log1p(-fraction)) ** (1.0 / shape)
+    return latent
 
 
 def tempo_uniform(u: np.ndarray) -> np.ndarray:
