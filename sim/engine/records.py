@@ -206,12 +206,14 @@ def _visit_tally(spans: list[VisitSpans], policy: Policy, n: int,
         patient, row = span.patients, span.rows
         before = np.arange(policy.n_visits)[None, :] < span.counted[:, None]
         counted = span.attended[row] & before
-        _add(scans, patient, counted.sum(axis=1))
-        _add(imaging, patient, counted.astype(np.int64) @ exams.astype(np.int64))
+        visits = counted.astype(float)
+        _add(scans, patient, np.count_nonzero(counted, axis=1))
+        # a product of whole numbers below 2**53 is exact in floating point
+        _add(imaging, patient, (visits @ exams.astype(float)).astype(np.int64))
         false_positive = span.workups[row] & counted
-        false = false_positive.sum(axis=1)
+        false = np.count_nonzero(false_positive, axis=1)
         _add(workups, patient, false)
-        spent = counted.astype(float) @ (policy.uses.T.astype(float) @ policy.modality_cost)
+        spent = visits @ (policy.uses.T.astype(float) @ policy.modality_cost)
         _add(cost, patient, spent + policy.workup_cost * false)
         if discount_rate is not None:
             months = span.origins[:, None] + policy.visit_months[None, :]
