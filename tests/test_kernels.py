@@ -127,3 +127,15 @@ def test_event_row_order_is_the_numpy_order(with_tie):
     assert np.array_equal(got, expected)
     keys = np.lexsort((np.arange(m), np.arange(m) if tie is None else tie, time, row))
     assert np.array_equal(got, keys)              # and lexicographic order itself
+
+
+def test_stream_keys_are_numpys_seed_sequence_bit_for_bit():
+    rng = np.random.default_rng(6)
+    spawn = [tuple(int(x) for x in rng.integers(0, 2**40, rng.integers(1, 6)))
+             for _ in range(200)] + [(0,), (1_000_003, 3, 7, 239)]
+    for seed in (0, 1, 2**31, 2**32 + 7, 2**70 + 3):
+        expected = [np.random.SeedSequence(seed, spawn_key=key).generate_state(2, np.uint64)
+                    for key in spawn]
+        assert kernels.seed_keys(seed, spawn).tobytes() == np.array(expected).tobytes()
+    with pytest.raises(ValueError, match="non-negative"):
+        kernels.seed_keys(-1, [(0,)])

@@ -182,3 +182,55 @@ def patient_order(row, time, tie, n):
                     break
             order[y + 1] = i
     return order
+
+
+# numpy's SeedSequence (`numpy.random.bit_generator`): the Philox keys of streams
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R, _MASK = 0xCA01F9DD, 0x4973F715, 0xFFFFFFFF
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hashmix(value, hash_const):
+    """(the mixed word, the next hash constant): 32-bit words held in uint64."""
+    value = (value ^ hash_const) & np.uint64(_MASK)
+    hash_const = (hash_const * np.uint64(_MULT_A)) & np.uint64(_MASK)
+    value = (value * hash_const) & np.uint64(_MASK)
+    return value ^ (value >> np.uint64(16)), hash_const
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix(x, y):
+    result = (np.uint64(_MIX_L) * x - np.uint64(_MIX_R) * y) & np.uint64(_MASK)
+    return result ^ (result >> np.uint64(16))
+
+
+@njit(cache=True, nogil=True)
+def seed_keys(entropy, starts, out):
+    """Row m of `out`: `SeedSequence` of the entropy words ``entropy[starts[m]:starts[m+1]]``
+    (already assembled: run entropy padded to the pool size, then the spawn key), its
+    ``generate_state(2, uint64)``."""
+    pool = np.zeros(4, np.uint64)
+    for m in range(len(starts) - 1):
+        words = entropy[starts[m]:starts[m + 1]]
+        hash_const = np.uint64(_INIT_A)
+        for i in range(4):
+            value = words[i] if i < len(words) else np.uint64(0)
+            pool[i], hash_const = _hashmix(value, hash_const)
+        for source in range(4):
+            for target in range(4):
+                if source != target:
+                    value, hash_const = _hashmix(pool[source], hash_const)
+                    pool[target] = _mix(pool[target], value)
+        for source in range(4, len(words)):
+            for target in range(4):
+                value, hash_const = _hashmix(words[source], hash_const)
+                pool[target] = _mix(pool[target], value)
+        hash_b = np.uint64(_INIT_B)
+        state = np.zeros(4, np.uint64)
+        for i in range(4):
+            value = (pool[i] ^ hash_b) & np.uint64(_MASK)
+            hash_b = (hash_b * np.uint64(_MULT_B)) & np.uint64(_MASK)
+            value = (value * hash_b) & np.uint64(_MASK)
+            state[i] = value ^ (value >> np.uint64(16))
+        out[m, 0] = state[0] | (state[1] << np.uint64(32))
+        out[m, 1] = state[2] | (state[3] << np.uint64(32))

@@ -18,7 +18,6 @@ own blocks (10 nanoseconds per block of four).
 from __future__ import annotations
 
 from enum import IntEnum
-from functools import lru_cache
 
 import numpy as np
 
@@ -51,10 +50,29 @@ WIDTH = {
 }
 
 
-@lru_cache(maxsize=4096)
+_KEYS: dict[tuple, np.ndarray] = {}
+"""The Philox keys made so far, by (seed, replicate, purpose, stream) (emptied when large)."""
+
+
+def _keys(seed: int, replicate: int, purpose: int, streams: list) -> list[np.ndarray]:
+    """The Philox key of each stream: ``SeedSequence(seed, spawn_key=(replicate, purpose,
+    *stream)).generate_state(2, uint64)`` (stream None: no more), those not made yet made in
+    one call of the compiled kernel when there is one (`sim.model.kernels.seed_keys`)."""
+    names = [(seed, replicate, int(purpose), stream) for stream in streams]
+    missing = list(dict.fromkeys(name for name in names if name not in _KEYS))
+    if missing:
+        if len(_KEYS) > 16384:
+            _KEYS.clear()
+        spawn = [(replicate, int(purpose), *(stream or ())) for *_, stream in missing]
+        made = (kernels.seed_keys(seed, spawn) if kernels.AVAILABLE else
+                [np.random.SeedSequence(seed, spawn_key=key).generate_state(2, np.uint64)
+                 for key in spawn])
+        _KEYS.update(zip(missing, made))
+    return [_KEYS[name] for name in names]
+
+
 def _key(seed: int, replicate: int, purpose: int, stream: tuple | None) -> np.ndarray:
-    spawn_key = (replicate, int(purpose)) if stream is None else (replicate, int(purpose), *stream)
-    return np.random.SeedSequence(seed, spawn_key=spawn_key).generate_state(2, np.uint64)
+    return _keys(seed, replicate, purpose, [stream])[0]
 
 
 def uniforms(seed: int, replicate: int, purpose: int, first_patient: int, n_patients: int,
@@ -117,8 +135,8 @@ def by_month(seed: int, replicate: int, patient_ids: np.ndarray, episode: int,
     the VISIT stream of (episode, month): a visit month gets the same draws under every policy
     that has it."""
     if kernels.AVAILABLE:
-        keys = [_key(seed, replicate, int(Purpose.VISIT), (episode, month))
-                for month in np.asarray(months).tolist()]
+        keys = _keys(seed, replicate, int(Purpose.VISIT),
+                     [(episode, month) for month in np.asarray(months).tolist()])
         return kernels.philox_pairs(np.array(keys, np.uint64).reshape(-1, 2), patient_ids)
     attend = np.empty((len(patient_ids), len(months)))
     false = np.empty_like(attend)
