@@ -139,3 +139,15 @@ def test_stream_keys_are_numpys_seed_sequence_bit_for_bit():
         assert kernels.seed_keys(seed, spawn).tobytes() == np.array(expected).tobytes()
     with pytest.raises(ValueError, match="non-negative"):
         kernels.seed_keys(-1, [(0,)])
+
+
+def test_stream_keys_survive_the_cache_being_emptied(monkeypatch):
+    # the cache of keys is emptied when it grows large; a call that finds some keys made and
+    # others not gets them all (a run of a thousand draws fills it many times)
+    monkeypatch.setattr(streams, "_KEYS", {})
+    months = np.arange(0, 240, 2)
+    for replicate in range(150):         # each time all the months made but one
+        streams.by_month(1, replicate, np.arange(3), 0, months[:-1])
+        attend, _ = streams.by_month(1, replicate, np.arange(3), 0, months)
+        assert attend.shape == (3, 120)
+    assert 0 < len(streams._KEYS) <= 16384 + 120

@@ -58,11 +58,11 @@ def _keys(seed: int, replicate: int, purpose: int, streams: list) -> list[np.nda
     """The Philox key of each stream: ``SeedSequence(seed, spawn_key=(replicate, purpose,
     *stream)).generate_state(2, uint64)`` (stream None: no more), those not made yet made in
     one call of the compiled kernel when there is one (`sim.model.kernels.seed_keys`)."""
+    if len(_KEYS) > 16384:
+        _KEYS.clear()
     names = [(seed, replicate, int(purpose), stream) for stream in streams]
     missing = list(dict.fromkeys(name for name in names if name not in _KEYS))
     if missing:
-        if len(_KEYS) > 16384:
-            _KEYS.clear()
         spawn = [(replicate, int(purpose), *(stream or ())) for *_, stream in missing]
         made = (kernels.seed_keys(seed, spawn) if kernels.AVAILABLE else
                 [np.random.SeedSequence(seed, spawn_key=key).generate_state(2, np.uint64)
