@@ -143,3 +143,29 @@ def test_a_run_without_rows_gives_the_patient_columns_of_its_rows(params, path):
     assert result.events is None
     with pytest.raises(ValueError, match="without event rows"):
         patient_columns(cohort, result, None)
+
+
+def test_drawing_every_policy_at_once_gives_what_each_draws_alone(params):
+    # a comparison's unit draws its policies episode by episode all at once (a later episode's
+    # natural history made once for every policy that reaches it); each policy's output is the
+    # same as when it is drawn and run alone
+    from sim.engine.draws import SharedDraws, draw_chunks
+    from sim.execution.runner import prepare_cohort
+
+    frequent = with_values(params, {"treatment.curative_prob_if_resectable": 0.9,
+                                    "recurrence.rerecurrence_theta_multiplier": 8.0})
+    spec = CohortSpec(1200, 17, "horizon", "both", 10.0, replicate=2)
+    prepared = prepare_cohort(spec, frequent, 0, 1200, 60.0)
+    names = ("symptoms-only.toml", "intensive.toml", "baseline-capacity.toml", "yearly.toml",
+             "cea-only.toml", "esmo.toml")
+    policies = [load_policy(ROOT / "scenarios" / name) for name in names]
+    shared = SharedDraws()
+    drawn = draw_chunks(frequent, policies, prepared.cohort, prepared.censor_months,
+                        prepared.censor_detail, 17, 2, shared)
+    assert max(max(chunk.episodes) for chunk in drawn) >= 3      # later episodes were drawn
+    for policy, chunk in zip(policies, drawn):
+        together = simulate_priced(spec, frequent, policy, 0, 1200, 60.0, 0.03, prepared, shared,
+                                   drawn=chunk)
+        alone = simulate_priced(spec, frequent, policy, 0, 1200, 60.0, 0.03)
+        assert _bytes(together[0]) == _bytes(alone[0]), policy.name
+        assert _bytes(together[1]) == _bytes(alone[1]), policy.name

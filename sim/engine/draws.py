@@ -29,7 +29,8 @@ from sim.model.params import Params
 from sim.model.policy import Policy
 from sim.model.streams import MAX_EPISODES, Purpose, by_month, uniforms, uniforms_for
 
-__all__ = ["SharedDraws", "EpisodeDraws", "ChunkDraws", "draw_chunk", "detail_codes"]
+__all__ = ["SharedDraws", "EpisodeDraws", "ChunkDraws", "draw_chunk", "draw_chunks",
+           "detail_codes"]
 
 
 class SharedDraws:
@@ -170,7 +171,7 @@ class ChunkDraws:
                      for purpose in (Purpose.TEST_ACCURACY, Purpose.TREATMENT)}
             if k > 0 and shared is not None:     # made once for every policy that needs it
                 disease = shared.natural_history(k, np.atleast_1d(rows),
-                                                 lambda made: self._natural_history(made, k)[1])
+                                                 lambda made: self.natural_history_of(made, k))
             else:
                 draws[Purpose.NATURAL_HISTORY], disease = self._natural_history(rows, k)
             free = _policy_free(draws, disease)
@@ -204,6 +205,11 @@ class ChunkDraws:
         # a later episode keeps the patient's tempo (episode 0 is drawn first, for all)
         return u, draw_episode(u, np.atleast_2d(thetas) * multiplier, np.atleast_1d(ratio),
                                self.params, None if k == 0 else self.tempo_u[rows])
+
+    def natural_history_of(self, rows: np.ndarray, k: int) -> Episode:
+        """The natural history of episode k >= 1 of chunk rows `rows` (a function of the
+        patients, whatever the policy)."""
+        return self._natural_history(rows, k)[1]
 
     def _uniforms(self, purpose: Purpose, stream: tuple, ids: np.ndarray) -> np.ndarray:
         if self.shared is None:
@@ -247,6 +253,17 @@ def draw_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray],
                shared: SharedDraws | None = None) -> ChunkDraws:
     """A chunk's draws: its covariates' hazards, its ends, and every episode that the rules
     (`sim.model.rules`) say a patient will reach without a capacity, drawn in bulk."""
+    return draw_chunks(params, [policy], cohort, censor_months, censor_detail, seed, replicate,
+                       shared)[0]
+
+
+def draw_chunks(params: Params, policies: list[Policy], cohort: dict[str, np.ndarray],
+                censor_months: np.ndarray, censor_detail: np.ndarray, seed: int, replicate: int,
+                shared: SharedDraws | None = None) -> list[ChunkDraws]:
+    """`draw_chunk` of each policy on the same cohort, episode by episode for all of them: a
+    later episode's natural history, the patient's whatever the policy, is then made once for
+    the patients any policy needs it for (with `shared`); each chunk is what `draw_chunk`
+    gives."""
     ids = cohort["patient_id"]
     if shared is not None:
         shared.check(params, seed, replicate, ids)
@@ -259,27 +276,38 @@ def draw_chunk(params: Params, policy: Policy, cohort: dict[str, np.ndarray],
             periop_months=np.where(cohort["periop_death_draw"],
                                    cohort["periop_death_draw_months"], np.inf),
             hepatic=detail_codes(cohort["hepatic_treatment"]))
-    chunk = ChunkDraws(
+    chunks = [ChunkDraws(
         params, policy, seed, replicate, shared, ids,
         thetas=arrays["thetas"], death_ratio=arrays["death_ratio"],
         censor_months=censor_months, censor_detail=arrays["censor_detail"],
         background_months=cohort["background_death_months"],
         periop_months=arrays["periop_months"], hepatic=arrays["hepatic"],
         entry_months=cohort["entry_months"] if policy.has_capacity else np.zeros(len(ids)))
+        for policy in policies]
     treatment = params.treatment
-    stop, _ = rules.follow_up_stop(chunk.censor_months, chunk.background_months)
-    in_follow_up = ~rules.perioperative_death(chunk.periop_months, stop)
-    rows, origin = None, np.zeros(len(ids))
+    stop, _ = rules.follow_up_stop(censor_months, cohort["background_death_months"])
+    in_follow_up = ~rules.perioperative_death(arrays["periop_months"], stop)
+    going = [(None, np.zeros(len(ids))) for _ in chunks]    # (rows of episode k, origins)
     for k in range(MAX_EPISODES - 1):
-        episode = chunk.episode(rows, k)
-        chunk.episodes[k] = episode
-        index = episode.patients
-        detected = origin + episode.found
-        finish, _ = rules.episode_end(stop[index], origin + episode.disease.cancer_death)
-        operate = in_follow_up[index] & rules.curative_surgery(
-            detected, finish, origin + episode.disease.resectable_until, episode.found_sites,
-            episode.u_curative, episode.disease.tempo, k, treatment)
-        rows, origin = index[operate], rules.surgery_time(detected, treatment)[operate]
-        if not len(rows):
+        wanted = [rows for rows, _ in going if rows is not None and len(rows)]
+        if k > 0 and shared is not None and len(wanted) > 1:   # made once, for all of them
+            shared.natural_history(k, np.unique(np.concatenate(wanted)),
+                                   lambda made: chunks[0].natural_history_of(made, k))
+        after = []
+        for chunk, (rows, origin) in zip(chunks, going):
+            if rows is not None and not len(rows):            # this policy's chunk is done
+                after.append((rows, origin))
+                continue
+            episode = chunk.episode(rows, k)
+            chunk.episodes[k] = episode
+            index = episode.patients
+            detected = origin + episode.found
+            finish, _ = rules.episode_end(stop[index], origin + episode.disease.cancer_death)
+            operate = in_follow_up[index] & rules.curative_surgery(
+                detected, finish, origin + episode.disease.resectable_until,
+                episode.found_sites, episode.u_curative, episode.disease.tempo, k, treatment)
+            after.append((index[operate], rules.surgery_time(detected, treatment)[operate]))
+        going = after
+        if not any(len(rows) for rows, _ in going):
             break
-    return chunk
+    return chunks

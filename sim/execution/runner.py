@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from sim.model.cohort import PRIMARY_CHOICES, sample_cohort
 from sim.model.design import DESIGNS, censoring
 from sim.engine.chunk import simulate_chunk
-from sim.engine.draws import SharedDraws
+from sim.engine.draws import ChunkDraws, SharedDraws
 from sim.errors import InputError
 from sim.limits import MAX_PATIENTS
 from sim.execution.executor import LocalExecutor, Progress
@@ -118,7 +118,8 @@ def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int
                     accrual_months: float, discount_rate: float | None,
                     prepared: PreparedCohort | None = None, shared: SharedDraws | None = None,
                     events: bool = True, table: bool = True,
-                    columns: tuple[str, ...] | None = None) -> PricedChunk:
+                    columns: tuple[str, ...] | None = None,
+                    drawn: ChunkDraws | None = None) -> PricedChunk:
     """As `simulate_department`, plus (with a `discount_rate`) each patient's discounted
     examinations by modality, work-ups and visits: {"discounted_tests", "discounted_workups",
     "discounted_visits"}.
@@ -126,14 +127,15 @@ def simulate_priced(spec: CohortSpec, params: Params, policy: Policy, first: int
     `SharedDraws` (their common draws are then made once). `events` False: no events table
     (None in its place), for a caller that needs only the patients; `table` False: the patients
     as numpy columns (`sim.output.tables.patient_columns`; `columns`: only these are needed),
-    for a caller that summarises them without writing them."""
+    for a caller that summarises them without writing them. `drawn`: the policy's draws on
+    this cohort already made (`sim.engine.draws.draw_chunks`)."""
     cohort, months, why, arrays = prepared or prepare_cohort(spec, params, first, count,
                                                              accrual_months)
     # event rows only when something reads them (a table, events, or columns beyond the ends
     # and firsts a run without rows keeps)
     rows = table or events or columns is None or not set(columns) <= {*cohort, *WITHOUT_ROWS}
     result = simulate_chunk(params, policy, cohort, months, why, spec.seed, spec.replicate,
-                            discount_rate, shared=shared, rows=rows)
+                            discount_rate, shared=shared, rows=rows, drawn=drawn)
     priced = ({name: result.patients[name] for name in ("discounted_tests", "discounted_workups",
                                                         "discounted_visits")}
               if discount_rate is not None else None)

@@ -33,7 +33,7 @@ from sim.studies.summaries import department_records
 from sim.model.economics import Economics, load_economics
 from sim.model.params import Params, load_params, with_values
 from sim.model.policy import Policy, load_policy
-from sim.engine.draws import SharedDraws
+from sim.engine.draws import SharedDraws, draw_chunks
 from sim.execution.runner import (CohortSpec, PreparedCohort, prepare_cohort, simulate_priced,
                                   write_atomic)
 from sim.output.tables import arrow_patients
@@ -238,6 +238,11 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
     rate = unit.economics.discount_costs if unit.economics is not None else None
     prepared = prepare_cohort(spec, unit.params, unit.first, unit.count, unit.accrual_months)
     shared = SharedDraws()
+    # every policy's draws at once, episode by episode (a later episode's natural history made
+    # once for the patients any policy needs it for)
+    drawn = draw_chunks(unit.params, list(unit.policies), prepared.cohort,
+                        prepared.censor_months, prepared.censor_detail, spec.seed,
+                        spec.replicate, shared)
     # a whole draw whose patients are not kept is digested here and never written: its
     # departments' records, the unit's mark of done, follow its digest
     write = unit.keep_patients or not unit.whole_draw
@@ -247,7 +252,7 @@ def simulate_comparison_unit(unit: ComparisonUnit) -> int:
         patients, events, department, discounted = simulate_priced(
             spec, unit.params, policy, unit.first, unit.count, unit.accrual_months, rate,
             prepared, shared, events=unit.economics is not None, table=False,
-            columns=None if write else _DIGESTED)
+            columns=None if write else _DIGESTED, drawn=drawn[k])
         columns.append(_policy_columns(unit, policy, patients, events, discounted))
         if write:
             write_atomic(_policy_table(columns[-1], prepared, added),
