@@ -3,8 +3,7 @@
 For every policy file without a capacity (the direct path runs no other), under every design
 and for every primary site, with and without discounting, and on parameter sets from the
 posterior sample, the patients and events tables are serialized and compared as bytes. A
-parameter set that makes repeat surgery frequent reaches the last episode, which is drawn per
-patient rather than in bulk.
+parameter set that makes repeat surgery frequent reaches the last episode.
 """
 
 from __future__ import annotations
@@ -72,7 +71,7 @@ def test_direct_path_gives_the_simpy_output_on_posterior_draws(draw):
 
 def test_direct_path_reaches_the_last_episode_as_simpy_does(params):
     # every resectable recurrence operated at once, and recurring again often: some patients
-    # need the last episode, which is not drawn in bulk
+    # reach the last episode the streams provide for
     params = with_values(params, {"treatment.curative_prob_if_resectable": 1.0,
                                   "treatment.curative_max_sites": 4.0,
                                   "recurrence.rerecurrence_theta_multiplier": 30.0,

@@ -4,9 +4,9 @@ Everything a patient will do is a function of its keyed streams (`sim.model.stre
 natural history, the test accuracy and treatment uniforms of each episode, and each visit
 month's attendance and false positive. `draw_chunk` makes them for a chunk of patients: the
 first episode of every patient, and episode k + 1 of the patients whose episode k will end in a
-curative operation (the rules of `sim.model.rules`, applied to the whole chunk). A patient who
-needs an episode not drawn in bulk (a capacity delayed its operation, or the last episode) gets
-it drawn alone (`ChunkDraws.episode`), with the same values it would have had in bulk: a
+curative operation (the rules of `sim.model.rules`, applied to the whole chunk), up to the
+last episode the streams provide for. A patient who needs an episode not drawn in bulk (a
+capacity delayed its operation) gets it drawn alone (`ChunkDraws.episode`), with the same values it would have had in bulk: a
 stream's uniforms are a function of the patient, not of who else is drawn. So the result of a
 patient does not depend on the chunk it runs in, nor on the scheduler.
 
@@ -288,7 +288,7 @@ def draw_chunks(params: Params, policies: list[Policy], cohort: dict[str, np.nda
     stop, _ = rules.follow_up_stop(censor_months, cohort["background_death_months"])
     in_follow_up = ~rules.perioperative_death(arrays["periop_months"], stop)
     going = [(None, np.zeros(len(ids))) for _ in chunks]    # (rows of episode k, origins)
-    for k in range(MAX_EPISODES - 1):
+    for k in range(MAX_EPISODES):
         wanted = [rows for rows, _ in going if rows is not None and len(rows)]
         if k > 0 and shared is not None and len(wanted) > 1:   # made once, for all of them
             shared.natural_history(k, np.unique(np.concatenate(wanted)),
