@@ -151,3 +151,14 @@ def test_stream_keys_survive_the_cache_being_emptied(monkeypatch):
         attend, _ = streams.by_month(1, replicate, np.arange(3), 0, months)
         assert attend.shape == (3, 120)
     assert 0 < len(streams._KEYS) <= 16384 + 120
+
+
+def test_sites_by_a_time_are_the_numpy_masks():
+    rng = np.random.default_rng(8)
+    involved = np.where(rng.random((5000, 4)) < 0.4, np.inf, rng.exponential(20.0, (5000, 4)))
+    time = np.where(rng.random(5000) < 0.1, np.inf, rng.exponential(20.0, 5000))
+    bits = (1, 2, 4, 8)
+    expected = ((involved <= time[:, None]) * np.array(bits)).sum(axis=1)
+    got = kernels.sites_by(involved, time, bits)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    assert len(np.unique(got)) == 16

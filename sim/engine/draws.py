@@ -231,6 +231,8 @@ class ChunkDraws:
 
 def _sites_by(disease: Episode, time: np.ndarray) -> np.ndarray:
     """The site bits (`sim.model.rules.SITE_BITS`) involved by `time` in each episode."""
+    if kernels.AVAILABLE:
+        return kernels.sites_by(disease.involved, time, rules.SITE_BITS)
     return ((disease.involved <= time[:, None]) * np.array(rules.SITE_BITS)).sum(axis=1)
 
 

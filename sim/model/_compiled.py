@@ -234,3 +234,14 @@ def seed_keys(entropy, starts, out):
             state[i] = value ^ (value >> np.uint64(16))
         out[m, 0] = state[0] | (state[1] << np.uint64(32))
         out[m, 1] = state[2] | (state[3] << np.uint64(32))
+
+
+# Sites of an episode (`sim.engine.draws`)
+@njit(cache=True, nogil=True)
+def sites_by(involved, time, bits, out):
+    for i in range(len(time)):
+        mask = 0
+        for s in range(involved.shape[1]):
+            if involved[i, s] <= time[i]:
+                mask += bits[s]
+        out[i] = mask
