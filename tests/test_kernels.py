@@ -162,3 +162,17 @@ def test_sites_by_a_time_are_the_numpy_masks():
     got = kernels.sites_by(involved, time, bits)
     assert got.dtype == expected.dtype and np.array_equal(got, expected)
     assert len(np.unique(got)) == 16
+
+
+def test_visits_compared_as_drawn_are_the_numpy_comparisons(monkeypatch):
+    ids = np.array([4, 0, 9_999, 17, 250_000])
+    months = np.array([0, 3, 12, 60, 239])
+    below = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
+    first, second = streams.by_month(7, 3, ids, 1, months)
+    got = streams.below_by_month(7, 3, ids, 1, months, 0.8, below)
+    assert np.array_equal(got[0], first < 0.8)
+    assert np.array_equal(got[1], second < below[None, :])
+    assert got[0].dtype == bool and got[0].any() and not got[0].all()
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    plain = streams.below_by_month(7, 3, ids, 1, months, 0.8, below)
+    assert all(np.array_equal(a, b) for a, b in zip(got, plain))

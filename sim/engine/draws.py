@@ -22,12 +22,14 @@ import numpy as np
 
 from sim.engine.records import Detail
 from sim.model import kernels, rules
-from sim.model.detection import attendance, detect, false_positives
+from sim.model.detection import (attendance, attendance_below, detect, false_positives,
+                                  positive_below)
 from sim.model.natural_history import (Episode, cancer_death_hazard_ratio, draw_episode,
                                       site_thetas, tempo_uniform)
 from sim.model.params import Params
 from sim.model.policy import Policy
-from sim.model.streams import MAX_EPISODES, Purpose, by_month, uniforms, uniforms_for
+from sim.model.streams import (MAX_EPISODES, Purpose, below_by_month, by_month, uniforms,
+                               uniforms_for)
 
 __all__ = ["SharedDraws", "EpisodeDraws", "ChunkDraws", "draw_chunk", "draw_chunks",
            "detail_codes"]
@@ -179,10 +181,18 @@ class ChunkDraws:
                 shared.first = (draws, disease, free)
         if first:
             self.tempo_u = tempo_uniform(draws[Purpose.NATURAL_HISTORY])
-        u_attend, u_false = self._by_month(ids, k)
-        attended = attendance(u_attend, policy)
+        if kernels.AVAILABLE:    # drawn and compared in one pass (`sim.model.kernels`)
+            attended, positive = below_by_month(self.seed, self.replicate, ids, k,
+                                                policy.visit_month_index,
+                                                attendance_below(policy), positive_below(policy))
+            positive &= attended             # = false_positives(its uniforms, attended, policy)
+        else:
+            u_attend, u_false = self._by_month(ids, k)
+            attended = attendance(u_attend, policy)
+            positive = None
         if (policy.specificity < 1).any():
-            workups = false_positives(u_false, attended, policy)
+            workups = (positive if positive is not None
+                       else false_positives(u_false, attended, policy))
             workups &= policy.visit_months[None, :] < disease.onset[:, None]
         else:
             workups = np.zeros_like(attended)
@@ -219,7 +229,7 @@ class ChunkDraws:
     def _by_month(self, ids: np.ndarray, k: int):
         """`by_month` of the policy's visit months (each month's block drawn once when shared)."""
         months = self.policy.visit_month_index
-        if self.shared is None or kernels.AVAILABLE:    # (compiled: as cheap as a copy)
+        if self.shared is None:
             return by_month(self.seed, self.replicate, ids, k, months)
         attend = np.empty((len(ids), len(months)))
         false = np.empty_like(attend)

@@ -245,3 +245,15 @@ def sites_by(involved, time, bits, out):
             if involved[i, s] <= time[i]:
                 mask += bits[s]
         out[i] = mask
+
+
+@njit(cache=True, nogil=True)
+def philox_pairs_below(keys, ids, first_below, second_below, first, second):
+    """`philox_pairs`' uniforms compared at once: ``first[i, j]`` is whether the first is below
+    `first_below`, ``second[i, j]`` whether the second is below ``second_below[j]``."""
+    for i in range(len(ids)):
+        counter = np.uint64(ids[i]) + np.uint64(1)
+        for j in range(len(keys)):
+            c0, c1, _, _ = _block(keys[j, 0], keys[j, 1], counter)
+            first[i, j] = _double(c0) < first_below
+            second[i, j] = _double(c1) < second_below[j]

@@ -29,18 +29,30 @@ from sim.model.natural_history import REFERENCE_DIAMETER_MM, Episode
 from sim.model.params import Params
 from sim.model.policy import Policy
 
-__all__ = ["detect", "attendance", "false_positives", "visit_hazard", "sensitivity_at"]
+__all__ = ["detect", "attendance", "false_positives", "attendance_below", "positive_below",
+           "visit_hazard", "sensitivity_at"]
+
+
+def attendance_below(policy: Policy) -> float:
+    """A visit is attended when its VISIT uniform is below this: the policy's adherence."""
+    return policy.adherence
+
+
+def positive_below(policy: Policy) -> np.ndarray:
+    """A visit's result is positive without disease when its other VISIT uniform is below this
+    (per visit): each modality tests negative with its specificity."""
+    return 1.0 - policy.specificity
 
 
 def attendance(u: np.ndarray, policy: Policy) -> np.ndarray:
     """(n, m) which scheduled visits a patient attends, from VISIT uniforms (n, m)."""
-    return u < policy.adherence
+    return u < attendance_below(policy)
 
 
 def false_positives(u: np.ndarray, attended: np.ndarray, policy: Policy) -> np.ndarray:
-    """(n, m) attended visits whose result is positive without disease: each modality tests
-    negative with its specificity; VISIT uniforms (n, m), another column."""
-    return attended & (u < 1.0 - policy.specificity[None, :])
+    """(n, m) attended visits whose result is positive without disease; VISIT uniforms (n, m),
+    another column."""
+    return attended & (u < positive_below(policy)[None, :])
 
 
 def sensitivity_at(reference: np.ndarray | float, diameter_mm: np.ndarray | float,

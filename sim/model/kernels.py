@@ -42,7 +42,7 @@ from functools import cache
 import numpy as np
 
 __all__ = ["AVAILABLE", "philox_rows", "philox_pairs", "background_death_months", "detect",
-           "visit_hazard", "patient_order", "seed_keys", "sites_by"]
+           "visit_hazard", "patient_order", "seed_keys", "sites_by", "philox_pairs_below"]
 
 AVAILABLE = importlib.util.find_spec("numba") is not None
 """Whether numba is installed; the model's functions use the kernels when it is."""
@@ -72,6 +72,19 @@ def philox_pairs(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndar
     keys = np.ascontiguousarray(keys, np.uint64).reshape(-1, 2)
     first, second = np.empty((len(ids), len(keys))), np.empty((len(ids), len(keys)))
     _compiled().philox_pairs(keys, np.ascontiguousarray(ids, np.int64), first, second)
+    return first, second
+
+
+def philox_pairs_below(keys: np.ndarray, ids: np.ndarray, first_below: float,
+                       second_below: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`philox_pairs` compared as they are drawn: two boolean (len(ids), len(keys)) arrays,
+    whether each first uniform is below `first_below` and each second below
+    ``second_below[j]`` (a visit attended, a false positive: `sim.model.detection`)."""
+    keys = np.ascontiguousarray(keys, np.uint64).reshape(-1, 2)
+    first = np.empty((len(ids), len(keys)), np.bool_)
+    second = np.empty((len(ids), len(keys)), np.bool_)
+    _compiled().philox_pairs_below(keys, np.ascontiguousarray(ids, np.int64), float(first_below),
+                                   np.ascontiguousarray(second_below, float), first, second)
     return first, second
 
 

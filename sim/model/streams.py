@@ -24,7 +24,7 @@ import numpy as np
 from sim.model import kernels
 
 __all__ = ["Purpose", "WIDTH", "MAX_EPISODES", "VISIT_MONTHS", "uniforms", "uniforms_for",
-           "by_month"]
+           "by_month", "below_by_month"]
 
 MAX_EPISODES = 8  # recurrence episodes per patient: the first and up to 7 after curative surgery
 VISIT_MONTHS = 240  # visits are keyed by their month (0..239) within an episode: 20 years
@@ -144,3 +144,18 @@ def by_month(seed: int, replicate: int, patient_ids: np.ndarray, episode: int,
         block = uniforms_for(seed, replicate, Purpose.VISIT, patient_ids, stream=(episode, month))
         attend[:, j], false[:, j] = block[:, 0], block[:, 1]
     return attend, false
+
+
+def below_by_month(seed: int, replicate: int, patient_ids: np.ndarray, episode: int,
+                   months: np.ndarray, first_below: float,
+                   second_below: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`by_month`'s two uniforms compared with thresholds: whether each first is below
+    `first_below`, each second below ``second_below[j]`` (the compiled kernel compares them
+    as it draws them, without the uniforms' arrays)."""
+    if kernels.AVAILABLE:
+        keys = _keys(seed, replicate, int(Purpose.VISIT),
+                     [(episode, month) for month in np.asarray(months).tolist()])
+        return kernels.philox_pairs_below(np.array(keys, np.uint64).reshape(-1, 2), patient_ids,
+                                          first_below, second_below)
+    first, second = by_month(seed, replicate, patient_ids, episode, months)
+    return first < first_below, second < np.asarray(second_below)[None, :]
