@@ -344,10 +344,11 @@ def _draw_metrics(patients: dict[str, np.ndarray],
                   groups: _Groups) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """(survival on `SURVIVAL_GRID`, the metrics by name) of each (policy, draw) of
     `patients`, in the groups' order."""
-    km = kaplan_meier(patients["os_months"], patients["death"],
-                      groups={"scenario_id": groups.codes, "draw": groups.draw})
+    km = kaplan_meier(patients["os_months"], patients["death"], groups=groups.of_row)
     grid = survival_at(km, SURVIVAL_GRID)     # curves in the groups' order, then times
-    grid["scenario_id"] = groups.names[grid["scenario_id"].to_numpy()]   # (codes until here)
+    group = grid.pop("group").to_numpy()      # the group's number, then its policy and draw
+    grid.insert(0, "draw", groups.index.get_level_values("draw").to_numpy()[group])
+    grid.insert(0, "scenario_id", groups.index.get_level_values("scenario_id").to_numpy()[group])
     on_grid = grid["survival"].to_numpy().reshape(groups.size, len(SURVIVAL_GRID))
     metrics = {f"os_{month}": on_grid[:, np.searchsorted(SURVIVAL_GRID, month)]
                for month in (36, 60, 120)}
