@@ -6,9 +6,10 @@ month's attendance and false positive. `draw_chunk` makes them for a chunk of pa
 first episode of every patient, and episode k + 1 of the patients whose episode k will end in a
 curative operation (the rules of `sim.model.rules`, applied to the whole chunk), up to the
 last episode the streams provide for. A patient who needs an episode not drawn in bulk (a
-capacity delayed its operation) gets it drawn alone (`ChunkDraws.episode`), with the same values it would have had in bulk: a
-stream's uniforms are a function of the patient, not of who else is drawn. So the result of a
-patient does not depend on the chunk it runs in, nor on the scheduler.
+capacity delayed its operation) gets it drawn alone (`ChunkDraws.episode`), with the same values
+it would have had in bulk: a stream's uniforms are a function of the patient, not of who else is
+drawn. So the result of a patient does not depend on the chunk it runs in, nor on the scheduler.
+`draw_chunks` draws several policies on the same cohort, episode by episode for all of them.
 
 `SharedDraws` holds what every policy run on the same chunk draws alike (common random numbers),
 so that a comparison draws it once for all its policies.
