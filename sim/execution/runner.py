@@ -233,7 +233,8 @@ def run_cohort(spec: CohortSpec, params: Params, policy: Policy, out: Path, mani
 def _versions() -> tuple:
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
     found = {"python": platform.python_version()}
-    for name in ("crlm-sim", "simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic"):
+    # numba: whether the compiled kernels ran (`sim.model.kernels`), and which
+    for name in ("crlm-sim", "simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "numba"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:
