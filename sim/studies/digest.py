@@ -270,8 +270,8 @@ def _digest_batch(batch: _Batch) -> tuple[int, Digest]:
 def store_digest(staging: Path, draw: int, parts: list[dict[str, np.ndarray]],
                  extra_columns: tuple[str, ...] = (), reference: str | None = None) -> None:
     """Digest a whole draw where it was simulated (its patients still in memory, as the numpy
-    columns of `digest_columns`) and keep the result in `staging`/digests/<draw> (Parquet: data
-    only), so that the analysis need not read the draw back."""
+    columns of `digest_columns`) and keep the result in `staging`/digests/<draw> (Arrow IPC, the
+    index as columns), so that the analysis need not read the draw back."""
     folder = staging / "digests"
     folder.mkdir(exist_ok=True)
     partial, done = folder / f".{draw}.partial", folder / str(draw)
