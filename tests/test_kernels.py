@@ -32,15 +32,17 @@ def test_rows_are_numpys_philox_bit_for_bit(width):
         assert got.tobytes() == expected.tobytes()
 
 
-def test_pairs_are_the_first_two_uniforms_of_each_streams_block():
+def test_visit_pairs_are_the_first_two_uniforms_of_each_streams_block_compared():
     rng = np.random.default_rng(3)
     keys = rng.integers(0, 2**64, size=(5, 2), dtype=np.uint64)
     ids = np.array([9, 0, 123_456, 2])
-    first, second = kernels.philox_pairs(keys, ids)
+    below = np.array([0.0, 0.3, 0.5, 0.7, 1.0])
+    first, second = kernels.philox_pairs_below(keys, ids, 0.6, below)
     for j, key in enumerate(keys):
         block = np.array([_numpy_block(key, int(p), 4) for p in ids])
-        assert first[:, j].tobytes() == block[:, 0].tobytes()
-        assert second[:, j].tobytes() == block[:, 1].tobytes()
+        assert np.array_equal(first[:, j], block[:, 0] < 0.6)
+        assert np.array_equal(second[:, j], block[:, 1] < below[j])
+    assert first.any() and not first.all()
 
 
 def test_streams_are_the_same_with_and_without_the_kernel(monkeypatch):
@@ -146,9 +148,10 @@ def test_stream_keys_survive_the_cache_being_emptied(monkeypatch):
     # others not gets them all (a run of a thousand draws fills it many times)
     monkeypatch.setattr(streams, "_KEYS", {})
     months = np.arange(0, 240, 2)
+    below = np.full(len(months), 0.5)
     for replicate in range(150):         # each time all the months made but one
-        streams.by_month(1, replicate, np.arange(3), 0, months[:-1])
-        attend, _ = streams.by_month(1, replicate, np.arange(3), 0, months)
+        streams.below_by_month(1, replicate, np.arange(3), 0, months[:-1], 0.5, below[:-1])
+        attend, _ = streams.below_by_month(1, replicate, np.arange(3), 0, months, 0.5, below)
         assert attend.shape == (3, 120)
     assert 0 < len(streams._KEYS) <= 16384 + 120
 

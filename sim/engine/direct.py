@@ -89,8 +89,9 @@ class _State:
 
     def record(self, i, time, event, sites, modality, detail, k: int, step: int) -> None:
         """Event rows of patient rows `i` at `time`, keyed by their place in the patient's order
-        (`step`); a field is an array of one value per row, or one value for all."""
-        if self.rows and len(i):
+        (`step`); a field is an array of one value per row, or one value for all. Called only
+        when the run records rows."""
+        if len(i):
             self.pieces.append((i, time, event, sites, modality, detail, k * _STEPS + step))
 
     def first(self, name: str, k: int, i, time) -> None:

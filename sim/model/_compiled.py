@@ -66,16 +66,6 @@ def philox_rows(key0, key1, ids, width, out):
             out[i, 4 * b + 3] = _double(c3)
 
 
-@njit(cache=True, nogil=True)
-def philox_pairs(keys, ids, first, second):
-    for i in range(len(ids)):
-        counter = np.uint64(ids[i]) + np.uint64(1)      # width 4: one block per patient
-        for j in range(len(keys)):
-            c0, c1, _, _ = _block(keys[j, 0], keys[j, 1], counter)
-            first[i, j] = _double(c0)
-            second[i, j] = _double(c1)
-
-
 # Detection (`sim.model.detection`)
 @njit(cache=True, nogil=True, inline="always")
 def _hazard(time, visit, involved, doubling, producer, site_rate, marker_rate, exponent,
@@ -249,8 +239,9 @@ def sites_by(involved, time, bits, out):
 
 @njit(cache=True, nogil=True)
 def philox_pairs_below(keys, ids, first_below, second_below, first, second):
-    """`philox_pairs`' uniforms compared at once: ``first[i, j]`` is whether the first is below
-    `first_below`, ``second[i, j]`` whether the second is below ``second_below[j]``."""
+    """The first two uniforms of each patient's block (width 4: one block, at counter id + 1) in
+    each stream of `keys`, compared as they are drawn: ``first[i, j]`` is whether the first is
+    below `first_below`, ``second[i, j]`` whether the second is below ``second_below[j]``."""
     for i in range(len(ids)):
         counter = np.uint64(ids[i]) + np.uint64(1)
         for j in range(len(keys)):

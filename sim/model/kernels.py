@@ -5,12 +5,13 @@ MB): `AVAILABLE` says whether it is installed, and it is imported on first use o
 that simulates nothing never pays for it. Each kernel computes what a numpy function of the model
 computes, and that function calls it when it can:
 
-- `philox_rows`, `philox_pairs`: numpy's Philox4x64-10 (Salmon et al., "Parallel random numbers:
-  as easy as 1, 2, 3", SC 2011; numpy's ``philox.h``), with random access by counter. numpy
-  reaches a counter only by making a generator and advancing it (about 10 microseconds), so it
-  draws whole chunks; here each patient's blocks come from their counters, so a chunk's later
-  episodes (a few hundred patients of ten thousand) cost their own blocks only. Bit for bit
-  numpy's uniforms (`sim.model.streams`).
+- `philox_rows`, `philox_pairs_below`: numpy's Philox4x64-10 (Salmon et al., "Parallel random
+  numbers: as easy as 1, 2, 3", SC 2011; numpy's ``philox.h``), with random access by counter.
+  numpy reaches a counter only by making a generator and advancing it (about 10 microseconds),
+  so it draws whole chunks; here each patient's blocks come from their counters, so a chunk's
+  later episodes (a few hundred patients of ten thousand) cost their own blocks only. Bit for
+  bit numpy's uniforms (`sim.model.streams`); the visits' pairs are compared with their
+  thresholds as they are drawn.
 - `seed_keys`: numpy's `SeedSequence(seed, spawn_key=...).generate_state(2, uint64)`, the
   Philox key of a stream, for many streams in one call (a `SeedSequence` costs about 15
   microseconds, and a unit keys some two hundred streams); the same keys.
@@ -41,7 +42,7 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "philox_rows", "philox_pairs", "background_death_months", "detect",
+__all__ = ["AVAILABLE", "philox_rows", "background_death_months", "detect",
            "visit_hazard", "patient_order", "seed_keys", "sites_by", "philox_pairs_below"]
 
 AVAILABLE = importlib.util.find_spec("numba") is not None
@@ -65,20 +66,11 @@ def philox_rows(key: np.ndarray, ids: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def philox_pairs(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The first two uniforms of each patient's block in each of several streams of width 4 (the
-    VISIT streams, one per month): two (len(ids), len(keys)) arrays, column j from the stream of
-    key ``keys[j]``."""
-    keys = np.ascontiguousarray(keys, np.uint64).reshape(-1, 2)
-    first, second = np.empty((len(ids), len(keys))), np.empty((len(ids), len(keys)))
-    _compiled().philox_pairs(keys, np.ascontiguousarray(ids, np.int64), first, second)
-    return first, second
-
-
 def philox_pairs_below(keys: np.ndarray, ids: np.ndarray, first_below: float,
                        second_below: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`philox_pairs` compared as they are drawn: two boolean (len(ids), len(keys)) arrays,
-    whether each first uniform is below `first_below` and each second below
+    """The first two uniforms of each patient's block in each of several streams of width 4 (the
+    VISIT streams, one per month), compared as they are drawn: two boolean (len(ids),
+    len(keys)) arrays, whether each first uniform is below `first_below` and each second below
     ``second_below[j]`` (a visit attended, a false positive: `sim.model.detection`)."""
     keys = np.ascontiguousarray(keys, np.uint64).reshape(-1, 2)
     first = np.empty((len(ids), len(keys)), np.bool_)

@@ -134,10 +134,6 @@ def by_month(seed: int, replicate: int, patient_ids: np.ndarray, episode: int,
     """Two (patients, visits) arrays of uniforms, for attendance and for a false positive, from
     the VISIT stream of (episode, month): a visit month gets the same draws under every policy
     that has it."""
-    if kernels.AVAILABLE:
-        keys = _keys(seed, replicate, int(Purpose.VISIT),
-                     [(episode, month) for month in np.asarray(months).tolist()])
-        return kernels.philox_pairs(np.array(keys, np.uint64).reshape(-1, 2), patient_ids)
     attend = np.empty((len(patient_ids), len(months)))
     false = np.empty_like(attend)
     for j, month in enumerate(np.asarray(months).tolist()):
