@@ -16,7 +16,7 @@ from scipy import integrate, stats
 import sim
 from conftest import ROOT
 from sim.cli import main
-from sim.model.economics import load_economics
+from sim.model.economics import discount_factor, load_economics
 from sim.studies.comparison import load_comparison
 from sim.studies.decision import evpi, evppi, icers
 from sim.studies.economics import discounted_years, norm_integral, patient_economics
@@ -51,12 +51,26 @@ def test_icers_remove_extended_dominance_until_the_ratios_rise():
 
 @pytest.mark.parametrize("rate, start, end", [(0.03, 0.0, 10.0), (0.035, 2.5, 7.25), (0.0, 1.0, 4.0)])
 def test_discounting_is_the_closed_form_of_a_constant_stream(rate, start, end):
-    expected = integrate.quad(lambda t: math.exp(-rate * t), start, end)[0]
+    """Year t weighs (1 + r)^-t, as NICE and the Second Panel define it."""
+    expected = integrate.quad(lambda t: (1 + rate) ** -t, start, end)[0]
     assert discounted_years(start, end, rate) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("rate", [0.03, 0.035])
+def test_discounting_weighs_year_t_as_the_guidelines_do(rate):
+    """The weight of year 30 is (1 + r)^-30 (0.4120 at 3%, 0.3563 at 3.5%), not exp(-30 r); a
+    payment at the start of every year for 30 years sums to the annuity-due closed form."""
+    assert discount_factor(30.0, rate) == pytest.approx((1 + rate) ** -30, rel=1e-13)
+    assert discount_factor(30.0, rate) > math.exp(-30 * rate)
+    annuity_due = (1 - (1 + rate) ** -30) / (rate / (1 + rate))
+    assert discount_factor(np.arange(30.0), rate).sum() == pytest.approx(annuity_due, rel=1e-12)
+    # a continuous stream over the 30 years: (1 - (1 + r)^-30) / ln(1 + r)
+    assert discounted_years(0.0, 30.0, rate) == pytest.approx(
+        (1 - (1 + rate) ** -30) / math.log1p(rate), rel=1e-12)
+
+
 def _area(rate, a, b, weight=lambda t: 1.0):
-    return integrate.quad(lambda t: weight(t) * math.exp(-rate * t), a, b, limit=200)[0]
+    return integrate.quad(lambda t: weight(t) * (1 + rate) ** -t, a, b, limit=200)[0]
 
 
 def _norm(economics, age, male):
@@ -175,14 +189,14 @@ def test_a_curative_repeat_operation_is_priced_by_its_sites_and_its_complication
                                economics).iloc[0]
     complication = u["probability.major_complication"]
     operation = (u["cost.repeat_liver_resection"] + u["cost.lung_resection"]
-                 + complication * u["cost.major_complication"]) * math.exp(-r * 25 / 12)
+                 + complication * u["cost.major_complication"]) * (1 + r) ** (-25 / 12)
     assert priced["cost_treatment"] == pytest.approx(operation, rel=1e-12)
     norm = _norm(economics, 60.0, 1.0)
     qalys = (u["utility.disease_free_after_hepatectomy"] * _area(re, 0, 2, norm)
              + u["utility.recurrence"] * _area(re, 2, 25 / 12, norm)
              + u["utility.disease_free_after_repeat"] * _area(re, 25 / 12, 5, norm)
              - (u["disutility.operation"] + complication * u["disutility.major_complication"])
-             * math.exp(-re * 25 / 12))
+             * (1 + re) ** (-25 / 12))
     assert priced["qalys"] == pytest.approx(qalys, rel=1e-9)
 
 

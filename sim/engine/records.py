@@ -17,6 +17,7 @@ from enum import IntEnum
 import numpy as np
 
 from sim.model import kernels
+from sim.model.economics import discount_factor
 from sim.model.policy import Policy
 
 __all__ = ["Event", "Detail", "EVENTS", "DETAILS", "ROW", "FIRSTS", "VisitSpans", "EngineRecord",
@@ -193,7 +194,7 @@ def _visit_tally(spans: list[VisitSpans], policy: Policy, n: int,
     """Visits, imaging examinations, work-ups and surveillance cost per patient, from the visits
     counted in each episode (vectorized per episode draw). With a `discount_rate` (a year,
     continuous), also each patient's examinations by modality and work-ups weighted by
-    exp(-rate * years at the scheduled visit): `discounted_tests` (patients x modalities),
+    (1 + rate) ** -(years at the scheduled visit): `discounted_tests` (patients x modalities),
     `discounted_workups` and `discounted_visits`, from which an economic evaluation prices them."""
     scans, imaging, workups = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     exams = (policy.uses[policy.imaging].sum(axis=0) if len(policy.imaging)
@@ -217,7 +218,7 @@ def _visit_tally(spans: list[VisitSpans], policy: Policy, n: int,
         _add(cost, patient, spent + policy.workup_cost * false)
         if discount_rate is not None:
             months = span.origins[:, None] + policy.visit_months[None, :]
-            factor = np.exp(-discount_rate * months / 12.0)
+            factor = discount_factor(months / 12.0, discount_rate)
             _add(discounted, patient, (counted * factor) @ policy.uses.T.astype(float))
             _add(discounted_workups, patient, (false_positive * factor).sum(axis=1))
             _add(discounted_visits, patient, (counted * factor).sum(axis=1))

@@ -43,7 +43,7 @@ from scipy import stats
 from sim._paths import scenario_file
 from sim._toml import validate_file
 
-__all__ = ["Economics", "Input", "load_economics", "EVENT_COSTS", "MONTHLY_COSTS", "UTILITIES",
+__all__ = ["Economics", "Input", "load_economics", "discount_factor", "EVENT_COSTS", "MONTHLY_COSTS", "UTILITIES",
            "DISUTILITIES", "DURATIONS", "PROBABILITIES", "GROUPS", "TABLES"]
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
@@ -192,6 +192,13 @@ class Input:
 def _beta_shape(mean: float, se: float) -> tuple[float, float]:
     common = mean * (1 - mean) / se ** 2 - 1
     return mean * common, (1 - mean) * common
+
+
+def discount_factor(years, rate: float):
+    """The weight of a cost or an effect `years` after the hepatectomy at the annual discount
+    `rate`, as NICE and the Second Panel on Cost-Effectiveness define it: ``(1 + rate) ** -years``,
+    in continuous time ``exp(-ln(1 + rate) years)`` (elementwise)."""
+    return np.exp(-np.log1p(rate) * np.asarray(years, float))
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,8 @@ def blocks(result: DecisionTables, economics, reference: str, comparison=None) -
     summary, incremental, value = result.economics, result.icers, result.evppi
     intro = [f"Economics file: {economics.name} ({economics.description}). Costs in {unit}, "
              f"discounted at {economics.discount_costs:.1%} a year and effects at "
-             f"{economics.discount_effects:.1%}, both in continuous time from the hepatectomy; "
+             f"{economics.discount_effects:.1%}, year t from the hepatectomy weighing (1 + r)^-t "
+             "(in continuous time); "
              "the hepatectomy itself is the same under every policy and is not priced. Values "
              "per patient: means over the draws (natural history from the posterior sample, "
              "economic parameters from their distributions in the file) with the 2.5th to 97.5th "

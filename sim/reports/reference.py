@@ -156,8 +156,8 @@ def inputs_reference() -> str:
                   "file like the policies; `crlm-sim run --economics FILE` replaces it) the "
                   "comparison is a cost-effectiveness analysis.", _ComparisonFile),
         *_section("Economics (`scenarios/economics/*.toml`)",
-                  "Currency and price year; discount rates for costs and effects (continuous "
-                  "time); durations; the population for the value of information; one-off costs "
+                  "Currency and price year; discount rates for costs and effects (a year: year t "
+                  "weighs (1 + r)^-t, in continuous time); durations; the population for the value of information; one-off costs "
                   "of events, costs per examination by the policies' modality names, costs per "
                   "month in a state; utilities of states and one-off disutilities. Numbers are "
                   "`{ value, sd, source }` tables: `sd` is the spread for the probabilistic "

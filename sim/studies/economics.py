@@ -8,8 +8,8 @@ probabilistic analysis prices every draw's patients in the worker under every st
 one-way, two-way and threshold analyses price one base-case cohort many times
 (`sim.studies.sensitivity`).
 
-**Pricing**, in continuous time (discounting ``exp(-r t)``, ``r`` a year, t in years from the
-hepatectomy):
+**Pricing**, in continuous time (discounting ``(1 + r) ** -t`` as NICE and the Second Panel
+define it, ``r`` the annual rate, t in years from the hepatectomy; `discount_factor`):
 
 - states: disease-free after the hepatectomy until a recurrence is detected; awaiting a curative
   repeat operation from its detection; disease-free after a curative repeat operation; incurable
@@ -52,6 +52,8 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from sim.model.economics import discount_factor
 
 __all__ = ["discounted_years", "patient_economics", "ECONOMIC_COLUMNS", "Course", "course_of",
            "price", "Structure", "STRUCTURES", "priced_columns", "norm_integral"]
@@ -98,18 +100,19 @@ def priced_columns(structures=STRUCTURES) -> tuple[str, ...]:
 
 
 def discounted_years(start, end, rate: float):
-    """The integral of exp(-rate t) dt from `start` to `end` (years), elementwise; `end` below
-    `start` gives 0."""
+    """The integral of the discount factor ``(1 + rate) ** -t`` dt from `start` to `end` (years),
+    elementwise, `rate` the annual rate; `end` below `start` gives 0."""
     start, end = np.asarray(start, float), np.asarray(end, float)
     end = np.maximum(end, start)
     if rate == 0:
         return end - start
-    return (np.exp(-rate * start) - np.exp(-rate * end)) / rate
+    force = np.log1p(rate)
+    return (discount_factor(start, rate) - discount_factor(end, rate)) / force
 
 
 def norm_integral(start, end, age, male, norm: dict[str, float], rate: float):
-    """The integral of the population norm at age ``age + t`` times exp(-rate t) dt from `start`
-    to `end` (years), elementwise; the norm is ``intercept + male * 1{male} + age * a +
+    """The integral of the population norm at age ``age + t`` times ``(1 + rate) ** -t`` dt from
+    `start` to `end` (years), elementwise; the norm is ``intercept + male * 1{male} + age * a +
     age_squared * a^2``. In closed form: the norm is a quadratic in t."""
     start, end = np.asarray(start, float), np.asarray(end, float)
     end = np.maximum(end, start)
@@ -120,7 +123,7 @@ def norm_integral(start, end, age, male, norm: dict[str, float], rate: float):
         def antiderivative(t):
             return alpha * t + beta * t ** 2 / 2 + gamma * t ** 3 / 3
     else:
-        r = rate
+        r = np.log1p(rate)
 
         def antiderivative(t):
             return -np.exp(-r * t) * (alpha / r + beta * (t / r + 1 / r ** 2)
@@ -283,13 +286,13 @@ def price(course: Course, values: dict[str, float], economics, modality_names,
     loss_at = u["disutility.operation"] + complication * u["disutility.major_complication"]
     op_who = c.op_who[kept]
     cost_treatment = (np.bincount(who, weights=treatment, minlength=n)
-                      + np.bincount(op_who, weights=(cost_at * np.exp(-rc * c.op_time))[kept],
+                      + np.bincount(op_who, weights=(cost_at * discount_factor(c.op_time, rc))[kept],
                                     minlength=n))
     test_prices = np.array([u[f"test.{m}"] for m in modality_names])
     cost_surveillance = ((c.tests @ test_prices if len(test_prices) else np.zeros(n))
                          + u["cost.workup"] * c.workups + u["cost.clinic_visit"] * c.visits)
     qalys = (np.bincount(who, weights=qaly, minlength=n)
-             - np.bincount(op_who, weights=(loss_at * np.exp(-re * c.op_time))[kept],
+             - np.bincount(op_who, weights=(loss_at * discount_factor(c.op_time, re))[kept],
                            minlength=n)
              - u["disutility.workup"] * c.workups)
     return {"cost_surveillance": cost_surveillance, "cost_treatment": cost_treatment,
