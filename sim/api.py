@@ -37,7 +37,7 @@ from sim.model.policy import load_policy as _load_policy
 from sim.studies.comparison import (Comparison, draw_parameters, economic_draws, load_comparison,
                                    run_units)
 from sim.studies.power.curve import PowerCurve, power_curve
-from sim.studies.results import ComparisonResult, analyse
+from sim.studies.results import ComparisonResult, analyse, value_of_information_violations
 from sim.studies.power.designs import Design, load_design
 from sim.studies.power.simulate import inputs_identity, simulate_replicates
 
@@ -248,6 +248,8 @@ def _economic_manifest(result: ComparisonResult) -> dict:
         out["deterministic_patients"] = result.sensitivity.patients
     if result.evsi_checks is not None:
         out["evsi_checks"] = result.evsi_checks.to_dict(orient="records")
+    out["value_of_information_violations"] = value_of_information_violations(
+        result.decision.evppi_checks, result.evsi_checks)
     return out
 
 

@@ -19,8 +19,8 @@ from conftest import ROOT
 from sim.model.economics import TABLES, load_economics
 from sim.model.params import load_params
 from sim.studies.comparison import load_comparison
-from sim.studies.decision import evpi, evppi, value_points
-from sim.studies.evsi import evsi, evsi_table
+from sim.studies.decision import value_points
+from sim.studies.evsi import evsi_table
 from sim.studies.sensitivity import Priced, base_courses, sensitivity
 
 FILES = [ROOT / "scenarios" / "economics" / name for name in ("us.toml", "uk-nice.toml")]
@@ -47,7 +47,7 @@ def test_evsi_by_regression_matches_the_conjugate_closed_form(n):
     estimates = []
     for seed in range(20):
         net, _, mean, analytic = _conjugate(n, 2000, seed)
-        estimates.append(evsi(net, mean[:, None])[0])
+        estimates.append(sim.evsi(net[0], None, mean[:, None]).value)
     estimates = np.array(estimates)
     error = estimates.std(ddof=1) / math.sqrt(len(estimates))
     assert abs(estimates.mean() - analytic) < 4 * error + 0.01 * analytic, (estimates.mean(),
@@ -62,18 +62,37 @@ def test_evsi_lies_below_the_evppi_of_what_the_trial_informs_and_grows_with_n():
     rows = [{"draw": d, "per_arm": n, "restricted_mean_difference_months": theta[d]
              + 4.0 / math.sqrt(n) * noise[d], "curative_share_difference": rng.normal()}
             for n in (4, 16, 64, 256) for d in range(3000)]
-    perfect = evpi(net)
-    informed = evppi(net, theta[:, None])
-    table, checks = evsi_table(net, [1.0], pd.DataFrame(rows), 1000.0, 50.0, 0.1, informed,
-                               perfect)
-    curve = table.sort_values("per_arm")["evsi_per_patient"].to_numpy()
-    assert np.all(np.diff(curve) > 0) and curve[-1] <= informed[0] <= perfect[0] * 1.001
+    perfect = sim.evpi(net[0])
+    informed = sim.evppi(net[0], theta[:, None])
+    cost = np.stack([np.zeros_like(theta), -theta], axis=1)     # net benefit at wtp 1: theta
+    table, checks = evsi_table(cost, np.zeros_like(cost), [1.0], pd.DataFrame(rows), 1000.0,
+                               50.0, 0.1, [informed], [perfect])
+    curve = table.sort_values("per_arm")["evsi"].to_numpy()
+    assert np.all(np.diff(curve) > 0) and curve[-1] <= informed <= perfect * 1.001
+    assert (table["se"] > 0).all()
+    np.testing.assert_allclose(table["enbs_se"], 1000.0 * table["se"])
     assert checks.iloc[0][["evsi_within_evppi", "evppi_within_evpi", "evsi_non_negative",
                            "evsi_grows_with_n"]].all()
     np.testing.assert_allclose(table["enbs"], table["evsi_population"]
                                - (50.0 + 0.1 * 2 * table["per_arm"]))
     best = table.loc[table["enbs"].idxmax()]
     assert table["maximises_enbs"].sum() == 1 and best["maximises_enbs"]
+    assert best["probability_optimal"] == table["probability_optimal"].max()
+    assert table["probability_optimal"].sum() == pytest.approx(1.0)
+
+
+def test_an_optimum_lost_in_the_noise_is_not_named():
+    """A trial worth nothing (statistics that carry no information) has ENBS = -cost at every
+    size: no size is named the optimum."""
+    rng = np.random.default_rng(6)
+    theta = rng.normal(-0.3, 1.0, 500)
+    rows = [{"draw": d, "per_arm": n, "restricted_mean_difference_months": rng.normal(),
+             "curative_share_difference": rng.normal()} for n in (4, 16) for d in range(500)]
+    cost = np.stack([np.zeros_like(theta), -theta], axis=1)
+    informed = sim.evppi(cost * -1, theta[:, None])
+    table, _ = evsi_table(cost, np.zeros_like(cost), [1.0], pd.DataFrame(rows), 10.0, 50.0,
+                          0.1, [informed], [informed])
+    assert not table["maximises_enbs"].any()
 
 
 @pytest.mark.parametrize("path", FILES)
@@ -210,8 +229,8 @@ def test_the_monte_carlo_error_is_the_paired_patient_variance(small_run):
 def test_expected_loss_is_least_for_the_best_policy_and_equals_the_evpi(small_run):
     _, result = small_run
     ceac = result.ceac
-    value = result.evppi[result.evppi["group"] == "all parameters (EVPI)"].set_index("wtp")
+    value = result.evppi[result.evppi["group"] == "EVPI"].set_index("wtp")
     for wtp, rows in ceac.groupby("wtp"):
         best = rows.loc[rows["expected_net_benefit"].idxmax()]
         assert best["expected_loss"] == pytest.approx(rows["expected_loss"].min(), abs=1e-9)
-        assert best["expected_loss"] == pytest.approx(value.loc[wtp, "per_patient"], abs=1e-6)
+        assert best["expected_loss"] == pytest.approx(value.loc[wtp, "evppi"], abs=1e-6)

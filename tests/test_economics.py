@@ -18,7 +18,7 @@ from conftest import ROOT
 from sim.cli import main
 from sim.model.economics import discount_factor, load_economics
 from sim.studies.comparison import load_comparison
-from sim.studies.decision import evpi, evppi, icers
+from sim.studies.decision import evpi, icers
 from sim.studies.economics import discounted_years, norm_integral, patient_economics
 
 US = ROOT / "scenarios" / "economics" / "us.toml"
@@ -219,12 +219,12 @@ def test_evppi_is_bounded_by_evpi_and_reaches_it_with_every_parameter():
     net = np.stack([np.zeros_like(a), a + b], axis=1)[None]
     total = evpi(net)[0]
     assert total == pytest.approx(1 / math.sqrt(math.pi), rel=0.05)
-    partial = evppi(net, a[:, None])[0]
+    partial = sim.evppi(net[0], a[:, None])
     assert partial <= total
     assert partial == pytest.approx(1 / math.sqrt(2 * math.pi), rel=0.08)
-    both = evppi(net, np.stack([a, b], axis=1))[0]
+    both = sim.evppi(net[0], np.stack([a, b], axis=1))
     assert partial < both <= total * 1.01 and both == pytest.approx(total, rel=0.03)
-    assert evppi(net, np.ones((3000, 1)))[0] == 0.0          # a constant is worth nothing
+    assert sim.evppi(net[0], np.ones((3000, 1))) == 0.0          # a constant is worth nothing
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +253,10 @@ def test_the_guidelines_comparison_writes_every_economic_output(guidelines):
     assert (ceac.groupby("wtp")["on_acceptability_frontier"].sum() == 1).all()
     assert ceac["wtp"].min() == 0 and ceac["wtp"].max() == 200_000
     value = pd.read_csv(out / "evppi.csv")
-    assert {"all parameters (EVPI)", "natural history", "test accuracy", "costs", "utilities"} <= set(value["group"])
+    assert {"EVPI", "all parameters", "natural history", "test accuracy", "costs",
+            "utilities"} <= set(value["group"])
+    assert {"group", "parameters", "wtp", "evppi", "se"} <= set(value.columns)
+    assert (value["se"] >= 0).all() and (value["evppi"] >= 0).all()
     page = (out / "report.html").read_text()
     assert "Cost-effectiveness" in page and page.count("USD, 2024 prices") >= 8
     patients = pd.read_parquet(out / "patients", columns=["cost_surveillance", "cost_treatment",
@@ -267,6 +270,7 @@ def test_compare_returns_every_table_in_memory_equal_to_the_files_it_writes(guid
     names = {"results.csv", "results_by_draw.csv", "capacity.csv", "capacity_by_quarter.csv",
              "economics.csv", "economics_by_draw.csv", "icers.csv", "ceac.csv", "evppi.csv",
              "structures.csv", "evppi_ranking.csv", "monte_carlo_error.csv", "inputs.csv",
+             "evppi_checks.csv",
              "deterministic.csv", "one_way.csv", "two_way.csv", "thresholds.csv"}
     assert set(result.tables()) == names
     for name, frame in result.tables().items():
@@ -293,8 +297,8 @@ def test_the_decision_tables_follow_from_the_per_draw_outcomes(guidelines):
                               "net": net}).pivot(index="draw", columns="policy", values="net")
         evpi_expected = table.max(axis=1).mean() - table.mean().max()
         value = result.evppi
-        row = value[(value["group"] == "all parameters (EVPI)") & (value["wtp"] == wtp)]
-        assert row["per_patient"].iloc[0] == pytest.approx(evpi_expected, rel=1e-9, abs=1e-9)
+        row = value[(value["group"] == "EVPI") & (value["wtp"] == wtp)]
+        assert row["evppi"].iloc[0] == pytest.approx(evpi_expected, rel=1e-9, abs=1e-9)
         shares = table.idxmax(axis=1).value_counts(normalize=True)
         ceac = result.ceac[result.ceac["wtp"] == wtp].set_index("policy")["probability_best"]
         assert ceac.to_dict() == pytest.approx({p: shares.get(p, 0.0) for p in ceac.index})

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.studies.decision import ALL, EVPI
+from sim.studies.results import value_of_information_violations
 from sim.reports.document import Block, Bullets, Figure, Heading, Paragraph, Table
 from sim.reports.figures import png_bytes
 from sim.reports.text import number
@@ -56,8 +58,17 @@ def _plane(by_draw, names, reference, economics):
 def _evpi(value, economics, population):
     def draw(plt):
         figure, axis = plt.subplots(figsize=(7.5, 4.2))
-        rows = value[value["group"] == "all parameters (EVPI)"]
-        axis.plot(rows["wtp"], rows["per_patient"], color="C0")
+        rows = value[value["group"] == EVPI]
+        axis.plot(rows["wtp"], rows["evppi"], color="C0", label="EVPI (each draw's net benefit)")
+        axis.fill_between(rows["wtp"], rows["evppi"] - 2 * rows["se"],
+                          rows["evppi"] + 2 * rows["se"], color="C0", alpha=0.2,
+                          label="± 2 standard errors")
+        parameters = value[value["group"] == ALL]
+        if len(parameters):
+            axis.errorbar(parameters["wtp"], parameters["evppi"], yerr=2 * parameters["se"],
+                          fmt="o", color="C3", capsize=3,
+                          label="EVPI of the parameters (patient noise regressed away)")
+        axis.legend(fontsize=8)
         for threshold in economics.thresholds:
             axis.axvline(threshold, color="grey", linestyle=":", linewidth=1)
         axis.set(xlabel=f"Willingness to pay per QALY ({economics.cost_unit})",
@@ -124,20 +135,32 @@ def blocks(result: DecisionTables, economics, reference: str, comparison=None) -
                        f"net benefit is {chosen['policy']}, best in {chosen['probability_best']:.0%} "
                        f"of the draws.")
         rows = value[value["wtp"] == threshold]
-        if len(rows) and not np.isfinite(rows.iloc[0].per_patient):
+        if not len(rows):
             closing.append("No value of information: one parameter set (uncertainty.draws = 0) "
                            "leaves no uncertainty to value; give draws of the posterior sample.")
         elif len(rows):
-            parts = [f"{r.group} {_money(r.per_patient)} per patient" for r in rows.itertuples()]
-            closing.append(f"Value of information at {threshold:,.0f} per QALY ({unit}): "
-                           + "; ".join(parts) + f". For the population "
+            parts = [f"{r.group} {_money(r.evppi)} (SE {_money(r.se)}"
+                     + (f", R² {r.r2:.2f}" if np.isfinite(r.r2) else "") + ")"
+                     for r in rows.itertuples()]
+            whole = rows[rows["group"] == ALL]
+            whole = whole if len(whole) else rows[rows["group"] == EVPI]
+            closing.append(f"Value of information per patient at {threshold:,.0f} per QALY "
+                           f"({unit}): " + "; ".join(parts) + f". For the population "
                            f"({economics.incident_per_year:,.0f} patients a year for "
                            f"{economics.population_years:g} years, discounted: "
                            f"{result.population:,.0f} patients) perfect information on all "
-                           f"parameters would be worth {_money(rows.iloc[0].population)}.")
-    closing.append("Partial values come from a regression of each policy's net benefit on the "
-                   "group's parameters over the draws (Strong, Oakley and Brennan 2014); with few "
-                   "draws they are rough, and a group that does not vary between draws is worth 0.")
+                           f"parameters would be worth {_money(whole.iloc[0].evppi_population)}"
+                           f" (SE {_money(whole.iloc[0].se_population)}).")
+    closing.append("EVPI is taken over each draw's net benefit, which still holds the patients' "
+                   "Monte Carlo noise; \"all parameters\" is the EVPI of the parameters alone, "
+                   "each draw's net benefit regressed on every parameter that varies. Partial "
+                   "values regress each policy's costs and QALYs on the group's parameters over "
+                   "the draws (Strong, Oakley and Brennan 2014; an additive spline model or a "
+                   "Gaussian process, chosen by cross-validation, R² as cross-validated), with "
+                   "standard errors from the fit's posterior (Strong 2014) and the draws.")
+    violations = value_of_information_violations(
+        result.evppi_checks, None if comparison is None else comparison.evsi_checks)
+    closing += [f"CHECK FAILED: {text}." for text in violations]
     names = list(summary["policy"])
     extra = _more(result, economics, reference, comparison, names)
     return [Heading("Cost-effectiveness"), *[Paragraph(text) for text in intro],

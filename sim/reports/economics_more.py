@@ -14,6 +14,7 @@ import numpy as np
 from sim.reports.document import Block, Bullets, Figure, Heading, Paragraph, Table
 from sim.reports.figures import png_bytes
 from sim.reports.text import number
+from sim.studies.decision import EVPI
 
 __all__ = ["more", "wtp_curves", "PUBLISHED_EVALUATIONS", "CHEERS_ITEMS"]
 
@@ -169,16 +170,16 @@ def _enbs(evsi, economics):
         figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
         for k, threshold in enumerate(np.sort(evsi["wtp"].unique())):
             rows = evsi[evsi["wtp"] == threshold].sort_values("per_arm")
-            left.plot(rows["per_arm"], rows["evsi_per_patient"], marker="o", color=f"C{k}",
-                      label=f"{threshold:,.0f} per QALY")
-            right.plot(rows["per_arm"], rows["enbs"], marker="o", color=f"C{k}",
-                       label=f"{threshold:,.0f} per QALY")
+            left.errorbar(rows["per_arm"], rows["evsi"], yerr=2 * rows["se"], marker="o",
+                          capsize=3, color=f"C{k}", label=f"{threshold:,.0f} per QALY")
+            right.errorbar(rows["per_arm"], rows["enbs"], yerr=2 * rows["enbs_se"], marker="o",
+                           capsize=3, color=f"C{k}", label=f"{threshold:,.0f} per QALY")
         right.axhline(0, color="black", linewidth=0.8)
         left.set(xlabel="Patients per arm", ylabel=f"EVSI per patient ({economics.currency})",
-                 title="Expected value of sample information")
+                 title="Expected value of sample information (± 2 SE)")
         right.set(xlabel="Patients per arm",
                   ylabel=f"Expected net benefit of sampling ({economics.currency})",
-                  title="ENBS: population EVSI minus the trial's cost")
+                  title="ENBS: population EVSI minus the trial's cost (± 2 SE)")
         sizes = np.sort(evsi["per_arm"].unique())
         for axis in (left, right):
             axis.set_xscale("log")
@@ -312,8 +313,8 @@ def _deterministic(s, reference, names, unit, thresholds) -> list[Block]:
 
 def _information(result, comparison, economics, names, reference, unit) -> list[Block]:
     value = result.evppi
-    perfect = value[value["group"] == "all parameters (EVPI)"]
-    at = perfect[perfect["wtp"].isin(economics.thresholds)]["per_patient"]
+    perfect = value[value["group"] == EVPI]
+    at = perfect[perfect["wtp"].isin(economics.thresholds)]["evppi"]
     verdict = []
     if len(at) and np.all(at.fillna(0).to_numpy() == 0):
         verdict = [Paragraph("No draw of the probabilistic analysis prefers another policy than "
@@ -328,33 +329,51 @@ def _information(result, comparison, economics, names, reference, unit) -> list[
                                    f"Expected loss per patient ({economics.currency})",
                                    "Expected loss curves (the lowest is the EVPI)",
                                    symlog=True)), heading=4)]
+    groups = value[(value["group"] != EVPI) | value["wtp"].isin(value.loc[
+        value["group"] != EVPI, "wtp"])]
+    if (groups["group"] != EVPI).any():
+        rows = [[r.group, f"{r.wtp:,.0f}", number(r.evppi, ",.2f"), number(r.se, ",.2f"),
+                 "–" if not np.isfinite(r.r2) else f"{r.r2:.2f}", r.method or "exact"]
+                for r in groups.itertuples()]
+        out += [Paragraph("EVPPI per patient by group of parameters, with its standard error "
+                          "and the regression's cross-validated R² (the worst over the "
+                          "policies' costs and QALYs' net benefit at that willingness to pay); "
+                          "the parameters of each group are in evppi.csv."),
+                Table(("group", "per QALY", f"EVPPI per patient ({economics.currency})", "SE",
+                       "R²", "method"), tuple(map(tuple, rows)))]
     ranking = result.evppi_ranking
     if ranking is not None and len(ranking):
         # at the first threshold, or where the EVPI is largest if every EVPPI is 0 there
-        valued = perfect[(perfect["per_patient"] > 0) & perfect["wtp"].isin(ranking["wtp"])]
+        valued = perfect[(perfect["evppi"] > 0) & perfect["wtp"].isin(ranking["wtp"])]
         wtp = economics.thresholds[0]
-        if (ranking[ranking["wtp"] == wtp]["per_patient"] <= 0).all() and len(valued):
-            wtp = valued.loc[valued["per_patient"].idxmax(), "wtp"]
+        if (ranking[ranking["wtp"] == wtp]["evppi"] <= 0).all() and len(valued):
+            wtp = valued.loc[valued["evppi"].idxmax(), "wtp"]
         top = ranking[ranking["wtp"] == wtp].head(12)
-        rows = [[f"{r.rank:.0f}", r.parameter, r.group, number(r.per_patient, ",.2f"),
+        rows = [[f"{r.rank:.0f}", r.parameter, r.group, number(r.evppi, ",.2f"),
+                 number(r.se, ",.2f"),
                  "–" if not np.isfinite(r.share_of_evpi) else f"{r.share_of_evpi:.0%}"]
                 for r in top.itertuples()]
         out += [Paragraph(f"EVPPI of each parameter alone at {wtp:,.0f} per QALY, ranked (as "
-                          "BCEA's info.rank); every parameter's value at the thresholds and from "
-                          "50,000 to 200,000 per QALY is in evppi_ranking.csv."),
+                          "BCEA's info.rank), with its standard error; every parameter's value "
+                          "at the thresholds and from 50,000 to 200,000 per QALY is in "
+                          "evppi_ranking.csv."),
                 Table(("rank", "parameter", "group", f"EVPPI per patient ({economics.currency})",
-                       "share of EVPI"), tuple(map(tuple, rows)))]
+                       "SE", "share of the parameters' EVPI"), tuple(map(tuple, rows)))]
     if comparison is not None and comparison.evsi is not None:
         evsi, checks = comparison.evsi, comparison.evsi_checks
-        rows = [[f"{r.per_arm:,}", f"{r.wtp:,.0f}", number(r.evsi_per_patient, ",.2f"),
-                 _money(r.evsi_population), _money(r.trial_cost), _money(r.enbs),
-                 "yes" if r.maximises_enbs else ""] for r in evsi.itertuples()]
+        rows = [[f"{r.per_arm:,}", f"{r.wtp:,.0f}", number(r.evsi, ",.2f"), number(r.se, ",.2f"),
+                 _money(r.evsi_population), _money(r.trial_cost),
+                 f"{_money(r.enbs)} ± {_money(2 * r.enbs_se)}", f"{r.probability_optimal:.0%}",
+                 "yes" if r.maximises_enbs else ("within noise" if r.within_noise_of_best
+                                                 else "")] for r in evsi.itertuples()]
         passed = [f"At {c.wtp:,.0f} per QALY: EVSI at most {number(c.evsi_max, ',.2f')} "
-                  "≤ EVPPI of "
-                  f"natural history and test accuracy {number(c.evppi_informed, ',.2f')} ≤ EVPI "
-                  f"{number(c.evpi, ',.2f')} per patient: "
-                  + ("holds" if c.evsi_within_evppi and c.evppi_within_evpi else "DOES NOT HOLD")
-                  + "; EVSI non-negative and growing with n: "
+                  f"(SE {number(c.evsi_max_se, ',.2f')}) ≤ EVPPI of "
+                  f"natural history and test accuracy {number(c.evppi_informed, ',.2f')} "
+                  f"(SE {number(c.evppi_informed_se, ',.2f')}) ≤ EVPI of the parameters "
+                  f"{number(c.evpi, ',.2f')} (SE {number(c.evpi_se, ',.2f')}) per patient: "
+                  + ("holds" if c.evsi_within_evppi and c.evppi_within_evpi
+                     else "DOES NOT HOLD within 2 standard errors")
+                  + "; EVSI non-negative and not falling with n within 2 standard errors: "
                   + ("yes" if c.evsi_non_negative and c.evsi_grows_with_n else "NO")
                   for c in checks.itertuples()]
         first = evsi.iloc[0]
@@ -363,13 +382,18 @@ def _information(result, comparison, economics, names, reference, unit) -> list[
                           f"{first['follow_up_years']:g} years: "
                           "each draw's trial simulated on its natural history, summarised by "
                           "the difference in restricted mean survival and in curative repeat "
-                          "operations; EVSI by regression on those two statistics (Strong et al., "
-                          "Med Decis Making 2015), at the thresholds and from 50,000 to 200,000 "
-                          "per QALY. ENBS = EVSI for the decision's population "
+                          "operations; EVSI by regression of each policy's costs and QALYs on "
+                          "those two statistics (Strong et al., Med Decis Making 2015), at the "
+                          "thresholds and from 50,000 to 200,000 per QALY, with its standard "
+                          "error. ENBS = EVSI for the decision's population "
                           f"({result.population:,.0f} discounted patients) minus the trial's cost "
-                          "(the economics file's trial_cost)."),
+                          "(the economics file's trial_cost), ± 2 standard errors; the "
+                          "probability that a size is optimal is over the ENBS's estimation "
+                          "error, and a size is named the optimum only where its ENBS is "
+                          "positive by more than 2 standard errors."),
                 Table(("patients per arm", "per QALY", f"EVSI per patient ({economics.currency})",
-                       "EVSI, population", f"trial cost ({unit})", "ENBS", "maximises ENBS"),
+                       "SE", "EVSI, population", f"trial cost ({unit})", "ENBS ± 2 SE",
+                       "probability optimal", "optimum"),
                       tuple(map(tuple, rows))),
                 Bullets(tuple(passed)),
                 Figure("evsi.png", "EVSI and ENBS by trial size",

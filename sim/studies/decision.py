@@ -9,9 +9,8 @@ acceptability curves and frontier from 0 to 200,000 per QALY with each policy's 
 (`ceac`: `acceptability`, `expected_loss`); the expected value of perfect information per
 patient and for the file's population over the same range (`evpi`), and of partial perfect
 information by group of parameters and by parameter (at the thresholds and `value_points`),
-ranked as BCEA's ``info.rank`` does (`evppi`: Strong, Oakley and Brennan, Med Decis Making
-2014;34:311-326, with scikit-learn's additive splines and ridge regression); the same base-case
-results under every
+ranked as BCEA's ``info.rank`` does, each with its standard error, and checked for nesting
+(`value_of_information`, by `sim.studies.voi`); the same base-case results under every
 structural scenario (`structures`); and the patient-level Monte Carlo error of every
 incremental result (`monte_carlo_error`).
 """
@@ -25,9 +24,11 @@ import pandas as pd
 
 from sim.model.economics import GROUPS
 from sim.studies.economics import STRUCTURES, discounted_years
+from sim.studies import voi
 from sim.studies.summaries import levels_and_differences
 
-__all__ = ["DecisionTables", "decision_tables", "icers", "acceptability", "evpi", "evppi",
+__all__ = ["DecisionTables", "decision_tables", "icers", "acceptability", "evpi",
+           "value_of_information", "estimate_at", "priced_arrays", "nesting", "nesting_checks", "ALL", "EVPI", "INFORMED",
            "expected_loss", "population_factor", "parameter_groups", "parameter_columns",
            "monte_carlo_error", "value_points", "net_benefit_by_draw", "WTP", "PRICED_COLUMNS"]
 
@@ -46,7 +47,8 @@ class DecisionTables:
     patient and for the population), `evppi_ranking` (EVPPI of each parameter at the
     thresholds, ranked), `structures` (the base-case results under every structural scenario),
     `monte_carlo` (the Monte Carlo error of each incremental result), and the population the
-    decision concerns (discounted patients)."""
+    decision concerns (discounted patients); `evppi_checks` (every nested pair of groups: the
+    inner's EVPPI at most the outer's within 2 standard errors)."""
 
     by_draw: pd.DataFrame
     economics: pd.DataFrame
@@ -57,6 +59,7 @@ class DecisionTables:
     evppi_ranking: pd.DataFrame | None = None
     structures: pd.DataFrame | None = None
     monte_carlo: pd.DataFrame | None = None
+    evppi_checks: pd.DataFrame | None = None
 
 
 def value_points(economics) -> np.ndarray:
@@ -86,18 +89,34 @@ def parameter_columns(draws: int, prices: list[dict]) -> tuple[pd.DataFrame, dic
     return frame[varied], {c: group[c] for c in varied}
 
 
-def parameter_groups(draws: int, prices: list[dict]) -> dict[str, np.ndarray]:
-    """(draw x parameter) matrices of the groups whose values change between draws: natural
-    history and test accuracy (the posterior sample's columns), costs, utilities, durations and
-    probabilities; and natural history with test accuracy together (what a trial informs)."""
-    frame, group = parameter_columns(draws, prices)
-    groups = {}
-    for name in dict.fromkeys(group.values()):
-        groups[name] = frame[[c for c in frame.columns if group[c] == name]].to_numpy()
-    # (all of them together is the EVPI itself, computed exactly: not a group of its own)
-    informed = [c for c in frame.columns if group[c] in ("natural history", "test accuracy")]
-    groups["natural history and test accuracy"] = frame[informed].to_numpy()
-    return groups
+INFORMED = "natural history and test accuracy"
+"""The group a trial of follow-up informs (its EVPPI bounds the EVSI)."""
+ALL = "all parameters"
+"""Every parameter that varies between draws: its EVPPI is the EVPI of the parameter
+uncertainty, the patients' Monte Carlo noise in each draw's net benefit regressed away."""
+EVPI = "EVPI"
+"""The EVPI over each draw's net benefit (patient noise included, so a little above `ALL`)."""
+
+
+def parameter_groups(group: dict[str, str]) -> dict[str, list[str]]:
+    """The groups valued, by name: each group of parameters that vary between draws (natural
+    history, test accuracy, costs, utilities, durations and probabilities), natural history with
+    test accuracy (what a trial informs), and all of them; `group` maps each parameter to its
+    group (`parameter_columns`)."""
+    groups: dict[str, list[str]] = {}
+    for column, name in group.items():
+        groups.setdefault(name, []).append(column)
+    groups[INFORMED] = [c for c, g in group.items() if g in ("natural history", "test accuracy")]
+    groups[ALL] = list(group)
+    return {name: columns for name, columns in groups.items() if columns}
+
+
+def nesting(groups: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(inner, outer) pairs of groups where the outer holds every parameter of the inner, so
+    that EVPPI(inner) <= EVPPI(outer) (`ALL` <= `EVPI` too)."""
+    pairs = [(a, b) for a, cols_a in groups.items() for b, cols_b in groups.items()
+             if a != b and set(cols_a) < set(cols_b)]
+    return pairs + [(ALL, EVPI)]
 
 
 def _base(means: pd.DataFrame, structure: str = "base") -> pd.DataFrame:
@@ -147,24 +166,15 @@ def decision_tables(means: pd.DataFrame, order: list[str], reference: str, econo
                           "on_acceptability_frontier": bool(best[i] == p)}
                          for i, w in enumerate(grid) for p in range(len(names))])
     population = population_factor(economics)
-    perfect = evpi(net) if net.shape[1] > 1 else np.full(len(grid), np.nan)
-    value_rows = [{"group": "all parameters (EVPI)", "wtp": w, "per_patient": v,
-                   "population": v * population} for w, v in zip(grid, perfect)]
-    ranking = None
-    if net.shape[1] > 2:
-        at = np.isin(grid, value_points(economics))
-        for group, matrix in parameter_groups(draws, prices).items():
-            partial = evppi(net[at], matrix)
-            value_rows += [{"group": group, "wtp": w, "per_patient": v,
-                            "population": v * population} for w, v in zip(grid[at], partial)]
-        ranking = evppi_ranking(net[at], grid[at], perfect[at], draws, prices)
+    value, ranking, checks = value_of_information(per_draw, names, grid, value_points(economics),
+                                                  draws, prices, population)
     structures = pd.DataFrame([
         row for structure in STRUCTURES
         for row in _structure_rows(_base(means, structure.name), structure, names, reference,
                                    economics)])
-    return DecisionTables(per_draw.reset_index(), summary, incremental, ceac,
-                          pd.DataFrame(value_rows), population, ranking, structures,
-                          monte_carlo_error(means, per_draw, names, reference, economics))
+    return DecisionTables(per_draw.reset_index(), summary, incremental, ceac, value, population,
+                          ranking, structures,
+                          monte_carlo_error(means, per_draw, names, reference, economics), checks)
 
 
 def _structure_rows(per_draw: pd.DataFrame, structure, names, reference, economics) -> list[dict]:
@@ -235,21 +245,84 @@ def monte_carlo_error(means: pd.DataFrame, per_draw: pd.DataFrame, names, refere
     return pd.DataFrame(rows)
 
 
-def evppi_ranking(net_benefit: np.ndarray, thresholds, perfect, draws: int,
-                  prices: list[dict]) -> pd.DataFrame:
-    """The EVPPI of every parameter alone at each threshold, its share of the EVPI and its rank
-    (1: the most valuable), as BCEA's ``info.rank``."""
+def priced_arrays(per_draw: pd.DataFrame, names) -> tuple[np.ndarray, np.ndarray]:
+    """(cost, QALYs), each (draw, policy), from the priced means by scenario_id and draw."""
+    return tuple(np.stack([per_draw.xs(n, level="scenario_id")[column].to_numpy() for n in names],
+                          axis=1) for column in ("cost_total", "qalys"))
+
+
+def _value_row(group, parameters, wtp, estimate, population) -> dict:
+    return {"group": group, "parameters": parameters, "wtp": wtp, "evppi": float(estimate),
+            "se": estimate.se, "evppi_population": float(estimate) * population,
+            "se_population": estimate.se * population, "method": estimate.method or "exact",
+            "r2": estimate.r2, "residual_check": estimate.residual_check}
+
+
+def value_of_information(per_draw: pd.DataFrame, names, grid, points, draws: int,
+                         prices: list[dict], population: float
+                         ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """(EVPI at every willingness to pay of `grid` and EVPPI of every group at `points`, each
+    with its standard error, per patient and for the population; the EVPPI of every parameter
+    alone at `points`, ranked as BCEA's ``info.rank``; the nesting checks). EVPPI by
+    `sim.studies.voi.evppi_curve` (costs and QALYs fitted once each, the regression chosen by
+    cross-validation); with fewer than 3 draws, or one policy, only the EVPI."""
+    cost, qalys = priced_arrays(per_draw, names)
+    if len(names) < 2 or len(cost) < 2:
+        return pd.DataFrame(columns=["group", "parameters", "wtp", "evppi", "se"]), None, None
+    rows = [_value_row(EVPI, "(each draw's net benefit)", w, voi.evpi(w * qalys - cost),
+                       population) for w in grid]
+    if draws < 3:
+        return pd.DataFrame(rows), None, None
     frame, group = parameter_columns(draws, prices)
-    rows = []
+    groups = parameter_groups(group)
+    for name, columns in groups.items():
+        curve = voi.evppi_curve(cost, qalys, points, frame[columns].to_numpy())
+        rows += [_value_row(name, ";".join(columns), w, e, population)
+                 for w, e in zip(points, curve)]
+    value = pd.DataFrame(rows)
+    ranking = []
     for column in frame.columns:
-        partial = evppi(net_benefit, frame[[column]].to_numpy())
-        for w, value, total in zip(thresholds, partial, perfect):
-            rows.append({"parameter": column, "group": group[column], "wtp": w,
-                         "per_patient": value,
-                         "share_of_evpi": value / total if total > 0 else np.nan})
-    table = pd.DataFrame(rows)
-    table["rank"] = table.groupby("wtp")["per_patient"].rank(ascending=False, method="first")
-    return table.sort_values(["wtp", "rank"], ignore_index=True)
+        curve = voi.evppi_curve(cost, qalys, points, frame[[column]].to_numpy(), method="gam")
+        ranking += [_value_row(group[column], column, w, e, population)
+                    for w, e in zip(points, curve)]
+    ranking = pd.DataFrame(ranking).rename(columns={"parameters": "parameter"})
+    total = value[value["group"] == ALL].set_index("wtp")["evppi"]
+    ranking["share_of_evpi"] = [e / total[w] if total[w] > 0 else np.nan
+                                for e, w in zip(ranking["evppi"], ranking["wtp"])]
+    ranking["rank"] = ranking.groupby("wtp")["evppi"].rank(ascending=False, method="first")
+    ranking = ranking.sort_values(["wtp", "rank"], ignore_index=True)
+    return value, ranking, nesting_checks(value, ranking, groups)
+
+
+def estimate_at(value: pd.DataFrame, group: str, wtp: float) -> voi.Estimate:
+    """A group's EVPPI at `wtp` from the table of `value_of_information`, with its standard
+    error."""
+    row = value[(value["group"] == group) & (value["wtp"] == wtp)].iloc[0]
+    return voi.Estimate(row["evppi"], row["se"], row["method"], row["r2"], row["residual_check"])
+
+
+def nesting_checks(value: pd.DataFrame, ranking: pd.DataFrame | None,
+                   groups: dict[str, list[str]]) -> pd.DataFrame:
+    """Every pair (inner, outer) of `nesting(groups)`, and every parameter within its group, at
+    each willingness to pay valued: the inner's EVPPI, the outer's, and whether the inner is at
+    most the outer within 2 standard errors of their difference (`holds`)."""
+    by = value.set_index(["group", "wtp"])
+    points = sorted(value.loc[value["group"] == ALL, "wtp"])
+    pairs = [(inner, outer) for inner, outer in nesting(groups)]
+    if ranking is not None:
+        single = ranking.set_index(["parameter", "wtp"])
+        by = pd.concat([by, single[["evppi", "se"]].rename_axis(["group", "wtp"])])
+        pairs += [(p, g) for g, columns in groups.items() if g != ALL for p in columns
+                  if len(columns) > 1]
+    rows = []
+    for inner, outer in pairs:
+        for w in points:
+            a, b = by.loc[(inner, w)], by.loc[(outer, w)]
+            tolerance = 2 * float(np.hypot(a["se"], b["se"]))
+            rows.append({"wtp": w, "inner": inner, "outer": outer, "inner_evppi": a["evppi"],
+                         "outer_evppi": b["evppi"], "tolerance": tolerance,
+                         "holds": bool(a["evppi"] <= b["evppi"] + tolerance)})
+    return pd.DataFrame(rows)
 
 
 def icers(names, cost, effect) -> pd.DataFrame:
@@ -307,45 +380,9 @@ def evpi(net_benefit: np.ndarray) -> np.ndarray:
     """Expected value of perfect information per patient, at each willingness-to-pay:
     E[max over policies] - max over policies of E; `net_benefit` is (wtp, draw, policy). Taken
     as the mean, over draws, of what the best policy of each draw gains over the policy best on
-    average: the same number, never negative, and exactly 0 when no draw disagrees."""
-    return _regret(net_benefit)
-
-
-def _regret(values: np.ndarray) -> np.ndarray:
-    """mean over draws of (max over policies - the policy with the highest mean), per wtp."""
-    chosen = values.mean(axis=1).argmax(axis=1)                   # (wtp,)
-    at_chosen = np.take_along_axis(values, chosen[:, None, None], axis=2)[..., 0]
-    return (values.max(axis=2) - at_chosen).mean(axis=1)
-
-
-def evppi(net_benefit: np.ndarray, parameters: np.ndarray) -> np.ndarray:
-    """Expected value of partial perfect information for a group of parameters (Strong, Oakley
-    and Brennan 2014): each policy's net benefit, relative to the first policy, is regressed on
-    the group's parameters over the draws (an additive cubic-spline model with ridge penalty
-    chosen by leave-one-out cross-validation, scikit-learn); the fitted values g stand for the
-    net benefit expected given the parameters, and EVPPI = E[max g] - max E[g]. `net_benefit`
-    is (wtp, draw, policy), `parameters` (draw, parameter)."""
-    from sklearn.linear_model import RidgeCV  # noqa: PLC0415 - only for the value of information
-    from sklearn.pipeline import make_pipeline  # noqa: PLC0415
-    from sklearn.preprocessing import SplineTransformer, StandardScaler  # noqa: PLC0415
-
-    parameters = np.asarray(parameters, float)
-    varied = parameters.std(axis=0) > 0
-    out = np.zeros(net_benefit.shape[0])
-    if not varied.any():
-        return out
-    x = parameters[:, varied]
-    draws = x.shape[0]
-    knots = max(2, min(5, draws // 10))
-    for w in range(net_benefit.shape[0]):
-        relative = net_benefit[w] - net_benefit[w][:, :1]
-        fitted = np.zeros_like(relative)
-        for p in range(1, relative.shape[1]):
-            model = make_pipeline(StandardScaler(), SplineTransformer(n_knots=knots, degree=3),
-                                  RidgeCV(alphas=np.logspace(-4, 4, 33)))
-            fitted[:, p] = model.fit(x, relative[:, p]).predict(x)
-        out[w] = _regret(fitted[None])[0]
-    return out
+    average (`sim.studies.voi.regret`): the same number, never negative, and exactly 0 when no
+    draw disagrees. `sim.studies.voi.evpi` gives one with its standard error."""
+    return voi.regret(net_benefit).mean(axis=-1)
 
 
 def population_factor(economics) -> float:

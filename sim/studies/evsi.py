@@ -11,13 +11,15 @@ mean of the survival times) and in the share of patients given a curative-intent
 operation.
 
 EVSI by regression (Strong, Oakley, Brennan and Breeze, Med Decis Making 2015;35:570-583): each
-policy's net benefit over the draws is regressed on the trial's two summary statistics
-(`sim.studies.decision.evppi`'s additive splines), and EVSI = E[max of the fitted values] - max
-of their means. It lies between 0 and the EVPPI of the parameters the trial informs (natural
-history and test accuracy), which lies below the EVPI; `evsi_table` checks both and that EVSI
-grows with n. The expected net benefit of sampling (ENBS) is the EVSI for the decision's
-population (`sim.studies.decision.population_factor`) minus the trial's cost (the economics
-file's ``trial_cost``: fixed plus per patient randomized); the size that maximises it is marked.
+policy's costs and QALYs over the draws are regressed on the trial's two summary statistics
+(`sim.studies.voi.evppi_curve`), and EVSI = E[max of the fitted net benefits] - max of their
+means, with its standard error. It lies between 0 and the EVPPI of the parameters the trial
+informs (natural history and test accuracy), which lies below the EVPI; `evsi_table` checks
+both and that EVSI does not fall with n, within 2 standard errors. The expected net benefit of
+sampling (ENBS) is the EVSI for the decision's population
+(`sim.studies.decision.population_factor`) minus the trial's cost (the economics file's
+``trial_cost``: fixed plus per patient randomized); the size that maximises it is named only
+where its ENBS stands clear of its noise.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import pyarrow.parquet as pq
 from sim.execution.runner import CohortSpec, prepare_cohort, simulate_priced
 from sim.model.params import Params
 from sim.model.policy import Policy
-from sim.studies.decision import evppi
+from sim.studies import voi
 
 __all__ = ["TrialUnit", "simulate_trial_draw", "simulate_trials", "evsi", "evsi_table",
            "STATISTICS", "TRIAL_KEY"]
@@ -98,42 +100,80 @@ def simulate_trials(units: list[TrialUnit], staging: Path, executor) -> pd.DataF
                      ignore_index=True).sort_values(["per_arm", "draw"], ignore_index=True)
 
 
-def evsi(net_benefit: np.ndarray, statistics: np.ndarray) -> np.ndarray:
-    """EVSI per patient at each willingness-to-pay by regression of the net benefits
-    ((wtp, draw, policy)) on the trial's summary statistics ((draw, statistic)) over the draws:
-    the EVPPI of the statistics (`sim.studies.decision.evppi`)."""
-    return evppi(net_benefit, statistics)
+def evsi(cost: np.ndarray, effect: np.ndarray, thresholds, statistics: np.ndarray
+         ) -> list[voi.Estimate]:
+    """EVSI per patient at each willingness-to-pay, with its standard error, by regression of
+    each policy's costs and QALYs ((draw, policy) each) on the trial's summary statistics
+    ((draw, statistic)) over the draws (`sim.studies.voi.evppi_curve`)."""
+    return voi.evppi_curve(cost, effect, thresholds, statistics)
 
 
-def evsi_table(net_benefit: np.ndarray, thresholds, statistics: pd.DataFrame, population: float,
-               fixed_cost: float, cost_per_patient: float, informed_evppi: np.ndarray,
-               perfect: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per trial size and threshold: EVSI per patient and for the population, the trial's cost,
-    the ENBS and whether the size maximises it; the checks EVSI <= EVPPI of the parameters the
-    trial informs <= EVPI and EVSI growing with n, per threshold). `net_benefit` is (threshold,
-    draw, policy) in draw order; `statistics` the trials' (`simulate_trials`)."""
+def evsi_table(cost: np.ndarray, effect: np.ndarray, thresholds, statistics: pd.DataFrame,
+               population: float, fixed_cost: float, cost_per_patient: float,
+               informed: list[voi.Estimate], perfect: list[voi.Estimate], seed: int = 1
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per trial size and threshold: EVSI per patient with its standard error, for the
+    population, the trial's cost, the ENBS with its standard error, the probability that the
+    size maximises the ENBS, whether its ENBS is within noise of the best, and whether it is
+    named the optimum; per threshold the checks). `cost` and `effect` are (draw, policy) in draw
+    order; `statistics` the trials' (`simulate_trials`); `informed` and `perfect` the EVPPI of
+    the parameters the trial informs and the EVPI at each threshold.
+
+    The checks, each within 2 standard errors: 0 <= EVSI(n) <= EVPPI(informed) <= EVPI, and
+    EVSI(n) non-decreasing in n. The optimum is named (`maximises_enbs`) only where the best
+    size's ENBS is positive by more than 2 standard errors; `probability_optimal` is the share
+    of 4,000 normal draws of every size's ENBS (its estimate and standard error) in which the
+    size is best, and `within_noise_of_best` marks the sizes whose ENBS is within 2 standard
+    errors of the best's."""
     rows = []
     sizes = sorted(statistics["per_arm"].unique())
+    thresholds = np.asarray(thresholds, float)
     for size in sizes:
         at = statistics[statistics["per_arm"] == size].sort_values("draw")
-        value = evsi(net_benefit, at[list(STATISTICS)].to_numpy())
-        cost = fixed_cost + cost_per_patient * 2 * size
-        for w, v in zip(thresholds, value):
-            rows.append({"per_arm": size, "wtp": w, "evsi_per_patient": v,
-                         "evsi_population": v * population, "trial_cost": cost,
-                         "enbs": v * population - cost})
-    table = pd.DataFrame(rows)
-    best = table.groupby("wtp")["enbs"].transform("max")
-    table["maximises_enbs"] = (table["enbs"] == best) & (best > 0)
+        values = evsi(cost, effect, thresholds, at[list(STATISTICS)].to_numpy())
+        trial_cost = fixed_cost + cost_per_patient * 2 * size
+        for w, v in zip(thresholds, values):
+            rows.append({"per_arm": size, "wtp": w, "evsi": float(v), "se": v.se,
+                         "evppi_informed": float(informed[list(thresholds).index(w)]),
+                         "evsi_population": float(v) * population, "trial_cost": trial_cost,
+                         "enbs": float(v) * population - trial_cost, "enbs_se": v.se * population,
+                         "method": v.method, "r2": v.r2})
+    table = pd.DataFrame(rows).sort_values(["wtp", "per_arm"], ignore_index=True)
+    rng = np.random.default_rng(seed)
+    optimal, near, named = [], [], []
+    for w in np.sort(thresholds):
+        part = table[table["wtp"] == w]
+        sampled = rng.normal(part["enbs"].to_numpy(), part["enbs_se"].to_numpy(),
+                             (4000, len(part)))
+        share = np.bincount(sampled.argmax(axis=1), minlength=len(part)) / len(sampled)
+        best = int(part["enbs"].to_numpy().argmax())
+        b = part.iloc[best]
+        gap = b["enbs"] - part["enbs"].to_numpy()
+        optimal += list(share)
+        near += list(gap <= 2 * np.hypot(b["enbs_se"], part["enbs_se"].to_numpy()))
+        named += [i == best and b["enbs"] > 2 * b["enbs_se"] for i in range(len(part))]
+    table["probability_optimal"], table["within_noise_of_best"] = optimal, near
+    table["maximises_enbs"] = named
+    return table, _checks(table, thresholds, informed, perfect)
+
+
+def _checks(table: pd.DataFrame, thresholds, informed, perfect) -> pd.DataFrame:
+    """Per threshold: EVSI <= EVPPI(informed) <= EVPI and EVSI non-negative and non-decreasing
+    in n, each within 2 standard errors."""
     checks = []
     for t, w in enumerate(thresholds):
-        curve = table[table["wtp"] == w].sort_values("per_arm")["evsi_per_patient"].to_numpy()
-        tolerance = 1e-6 * max(perfect[t], 1.0)
-        checks.append({"wtp": w, "evsi_max": curve.max(), "evppi_informed": informed_evppi[t],
-                       "evpi": perfect[t],
-                       "evsi_within_evppi": bool(curve.max() <= informed_evppi[t] + tolerance),
-                       "evppi_within_evpi": bool(informed_evppi[t] <= perfect[t] + tolerance),
-                       "evsi_non_negative": bool(curve.min() >= -tolerance),
-                       "evsi_grows_with_n": bool(np.all(np.diff(curve) >= -0.05 * max(
-                           curve.max(), tolerance)))})
-    return table, pd.DataFrame(checks)
+        curve = table[table["wtp"] == w].sort_values("per_arm")
+        value, se = curve["evsi"].to_numpy(), curve["se"].to_numpy()
+        top = int(value.argmax())
+        steps = np.diff(value) >= -2 * np.hypot(se[1:], se[:-1])
+        checks.append({
+            "wtp": w, "evsi_max": value[top], "evsi_max_se": se[top],
+            "evppi_informed": float(informed[t]), "evppi_informed_se": informed[t].se,
+            "evpi": float(perfect[t]), "evpi_se": perfect[t].se,
+            "evsi_within_evppi": bool(value[top] <= float(informed[t])
+                                      + 2 * np.hypot(se[top], informed[t].se)),
+            "evppi_within_evpi": bool(float(informed[t]) <= float(perfect[t])
+                                      + 2 * np.hypot(informed[t].se, perfect[t].se)),
+            "evsi_non_negative": bool(value.min() >= 0),
+            "evsi_grows_with_n": bool(steps.all())})
+    return pd.DataFrame(checks)

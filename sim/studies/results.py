@@ -14,20 +14,18 @@ from pathlib import Path
 
 import pandas as pd
 
-import numpy as np
-
 from sim.execution.executor import LocalExecutor
 from sim.model.params import load_params
 from sim.studies.comparison import Comparison, draw_parameters
-from sim.studies.decision import (DecisionTables, decision_tables, evpi, net_benefit_by_draw,
-                                  value_points)
+from sim.studies.decision import (ALL, INFORMED, DecisionTables, priced_arrays, decision_tables,
+                                  estimate_at, value_points)
 from sim.studies.evsi import TrialUnit, evsi_table, simulate_trials
 from sim.studies.sensitivity import Priced, SensitivityTables, base_courses, sensitivity
 from sim.studies.economics import priced_columns
 from sim.studies.digest import digest
 from sim.studies.summaries import departments, summarise
 
-__all__ = ["ComparisonResult", "analyse"]
+__all__ = ["ComparisonResult", "analyse", "value_of_information_violations"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,11 @@ class ComparisonResult:
     ceac = property(lambda self: self._decision("ceac"),
                     doc="Acceptability curves and frontier by willingness to pay.")
     evppi = property(lambda self: self._decision("evppi"),
-                     doc='EVPI (group "all parameters (EVPI)") and EVPPI by group of parameters.')
+                     doc='EVPI (group "EVPI": each draw\'s net benefit; "all parameters": the '
+                         'parameters\' alone) and EVPPI by group, with standard errors.')
+    evppi_checks = property(lambda self: self._decision("evppi_checks"),
+                            doc="Nested groups: the inner's EVPPI at most the outer's, within "
+                                "2 standard errors.")
 
     structures = property(lambda self: self._decision("structures"),
                           doc="The base-case results under every structural scenario.")
@@ -119,6 +121,8 @@ class ComparisonResult:
                 frames["evppi_ranking.csv"] = d.evppi_ranking
             if d.monte_carlo is not None:
                 frames["monte_carlo_error.csv"] = d.monte_carlo
+            if d.evppi_checks is not None:
+                frames["evppi_checks.csv"] = d.evppi_checks
         if self.inputs is not None:
             frames["inputs.csv"] = self.inputs
         if self.sensitivity is not None:
@@ -162,6 +166,30 @@ def analyse(staging: Path, comparison: Comparison, prices: list[dict] | None = N
                             decision, None, sensitivity, value, checks, inputs, trials)
 
 
+def value_of_information_violations(checks: pd.DataFrame | None,
+                                    evsi_checks: pd.DataFrame | None) -> list[str]:
+    """Every check of the value of information that fails, one sentence each: a group's EVPPI
+    above that of a group holding it (`checks`, `DecisionTables.evppi_checks`), an EVSI above
+    the EVPPI of what the trial informs, or falling with n (`evsi_checks`), each by more than 2
+    standard errors."""
+    out = []
+    if checks is not None:
+        out += [f"at {r.wtp:,.0f} per QALY the EVPPI of {r.inner} ({r.inner_evppi:,.2f}) exceeds "
+                f"that of {r.outer} ({r.outer_evppi:,.2f}) by more than 2 standard errors "
+                f"({r.tolerance:,.2f})" for r in checks.itertuples() if not r.holds]
+    if evsi_checks is not None:
+        for r in evsi_checks.itertuples():
+            for column, text in (("evsi_within_evppi", "EVSI exceeds the EVPPI of what the "
+                                                       "trial informs"),
+                                 ("evppi_within_evpi", "the EVPPI of what the trial informs "
+                                                       "exceeds the parameters' EVPI"),
+                                 ("evsi_non_negative", "an EVSI is negative"),
+                                 ("evsi_grows_with_n", "EVSI falls with the trial's size")):
+                if not getattr(r, column):
+                    out.append(f"at {r.wtp:,.0f} per QALY {text}, by more than 2 standard errors")
+    return out
+
+
 def input_table(economics) -> pd.DataFrame:
     """The economics file's inputs: value, distribution and its parameters, one-way interval,
     evidence, source, price year and conversion."""
@@ -195,15 +223,12 @@ def _sample_information(staging: Path, comparison: Comparison, decision: Decisio
              for d, params in enumerate(draw_parameters(draws))]
     statistics = simulate_trials(units, staging, executor or LocalExecutor(1))
     thresholds = value_points(economics)
-    net = net_benefit_by_draw(decision.by_draw.set_index(["scenario_id", "draw"]),
-                              list(decision.economics["policy"]), thresholds)
-    perfect = evpi(net)
-    value = decision.evppi
-    informed = np.array([value[(value["group"] == "natural history and test accuracy")
-                               & (value["wtp"] == w)]["per_patient"].iloc[0]
-                         for w in thresholds])
+    cost, qalys = priced_arrays(decision.by_draw.set_index(["scenario_id", "draw"]),
+                          list(decision.economics["policy"]))
+    informed = [estimate_at(decision.evppi, INFORMED, w) for w in thresholds]
+    perfect = [estimate_at(decision.evppi, ALL, w) for w in thresholds]
     means = economics.means
-    table, checks = evsi_table(net, thresholds, statistics, decision.population,
+    table, checks = evsi_table(cost, qalys, thresholds, statistics, decision.population,
                                means["trial.fixed"], means["trial.per_patient"], informed, perfect)
     table.insert(0, "control", trial.policies[0])
     table.insert(1, "experimental", trial.policies[1])
