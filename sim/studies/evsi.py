@@ -39,12 +39,17 @@ from sim.model.policy import Policy
 from sim.studies import voi
 
 __all__ = ["TrialUnit", "simulate_trial_draw", "simulate_trials", "evsi", "evsi_table",
-           "STATISTICS", "TRIAL_KEY"]
+           "STATISTICS", "SPREAD", "TRIAL_KEY", "trial_likelihood"]
 
 TRIAL_KEY = 7_000_000
 """The trials' streams: replicate key TRIAL_KEY + draw, apart from the analysis's patients
 (draw * 1000 + replicate) and the deterministic cohort's."""
 STATISTICS = ("restricted_mean_difference_months", "curative_share_difference")
+SPREAD = ("patient_variance_months", "patient_variance_curative", "patient_covariance")
+"""Per patient, summed over the two arms, at the largest size: the variance of survival, of a
+curative operation, and their covariance (a trial of n per arm has its statistics' covariance
+about these over n): what a likelihood of the trial's result given the parameters needs
+(`sim.studies.voi.evsi_importance`)."""
 
 
 @dataclass(frozen=True)
@@ -76,13 +81,18 @@ def simulate_trial_draw(unit: TrialUnit) -> int:
         arms.append((patients.column("os_months").to_numpy(),
                      patients.column("curative_reoperation_months").is_valid().to_numpy(
                          zero_copy_only=False)))
-    rows = {"draw": [], "per_arm": []} | {s: [] for s in STATISTICS}
+    rows = {"draw": [], "per_arm": []} | {s: [] for s in STATISTICS + SPREAD}
+    # each arm's per-patient covariance of (survival, curative operation) at the largest size,
+    # summed over the arms: a size n's statistics have covariance about this over n
+    spread = sum(np.cov(np.stack([o, c.astype(float)])) for o, c in arms)
     for size in unit.per_arm:
         (os_a, cure_a), (os_b, cure_b) = ((o[:size], c[:size]) for o, c in arms)
         rows["draw"].append(unit.draw)
         rows["per_arm"].append(size)
         rows[STATISTICS[0]].append(os_b.mean() - os_a.mean())
         rows[STATISTICS[1]].append(cure_b.mean() - cure_a.mean())
+        for name, value in zip(SPREAD, (spread[0, 0], spread[1, 1], spread[0, 1])):
+            rows[name].append(value)
     folder = Path(unit.staging) / "trials"
     partial = folder / f".{unit.draw}.partial"
     pq.write_table(pa.table(rows), partial)
@@ -177,3 +187,23 @@ def _checks(table: pd.DataFrame, thresholds, informed, perfect) -> pd.DataFrame:
             "evsi_non_negative": bool(value.min() >= 0),
             "evsi_grows_with_n": bool(steps.all())})
     return pd.DataFrame(checks)
+
+
+def trial_likelihood(statistics: pd.DataFrame, per_arm: int) -> tuple[np.ndarray, np.ndarray]:
+    """(each draw's observed statistics of a trial of `per_arm` per arm, the (observed draw,
+    parameter draw) matrix of their log-likelihood): the statistics are taken as normal, with
+    mean the draw's statistics at the largest size simulated (its expectation, up to that size's
+    noise) and covariance the draw's per-patient covariance over `per_arm` (`SPREAD`). The
+    importance-sampling (two-level) EVSI of Menzies (Med Decis Making 2016;36:308-320) weights
+    every draw's net benefit by it (`sim.studies.voi.evsi_importance`)."""
+    largest = statistics["per_arm"].max()
+    top = statistics[statistics["per_arm"] == largest].sort_values("draw")
+    observed = statistics[statistics["per_arm"] == per_arm].sort_values("draw")[
+        list(STATISTICS)].to_numpy()
+    mean = top[list(STATISTICS)].to_numpy()
+    a, d, b = (top[name].to_numpy() / per_arm for name in SPREAD)
+    determinant = a * d - b ** 2
+    dx = observed[:, None, 0] - mean[None, :, 0]
+    dy = observed[:, None, 1] - mean[None, :, 1]
+    quadratic = (d * dx ** 2 - 2 * b * dx * dy + a * dy ** 2) / determinant
+    return observed, -0.5 * quadratic - 0.5 * np.log(determinant)

@@ -26,12 +26,15 @@ between a residual and its fitted value, binned: what the fit left out).
   tensor product, as voi's ``te()`` does);
 - ``"gp"``: a Gaussian process with an automatic-relevance squared-exponential covariance and a
   noise term (Strong 2014; SAVI), its hyperparameters fitted by scikit-learn's
-  `GaussianProcessRegressor` on at most 500 draws, then the posterior mean on every draw. It
-  captures interactions, which an additive model cannot; it is tried where the group has three
-  or more parameters and at most 4,000 draws (its matrices are draws x draws).
+  `GaussianProcessRegressor` on 150 draws (Strong 2014 also fits them on a subset), then the
+  exact posterior on every draw. It captures interactions, which an additive model cannot; it
+  is tried (`fit_many`) where the additive model leaves more than 5% of the variance
+  unexplained, the group has three or more parameters and there are at most 2,500 draws (its
+  matrices are draws x draws), on the 12 parameters that explain most alone where the group is
+  larger (`_screen`).
 
 **The standard error** of an EVPPI or EVSI is Strong's: the fitted values' posterior (the
-Gaussian process's, or the ridge regression's as a Bayesian linear model) is sampled 400 times,
+Gaussian process's, or the ridge regression's as a Bayesian linear model) is sampled 200 times,
 the EVPPI computed for each sample, and their variance added to that of the mean over the draws
 (the regret's variance over their number). For EVPI it is the latter alone.
 
@@ -48,16 +51,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Estimate", "Fit", "evpi", "evppi", "evsi", "evppi_curve", "fit", "regret"]
+__all__ = ["Estimate", "Fit", "evpi", "evppi", "evsi", "evsi_importance", "evppi_curve", "fit",
+           "fit_many", "regret"]
 
 METHODS = ("auto", "gam", "gp")
 """The regressions: chosen by cross-validation, additive splines, a Gaussian process."""
-SAMPLES = 400
-"""Posterior samples of the fitted values for an estimate's standard error."""
+SAMPLES = 200
+"""Posterior samples of the fitted values for an estimate's standard error (its own relative
+error about 5%)."""
 GP_MAX_DRAWS = 2_500
 """The Gaussian process is tried up to this many draws (its matrices are draws x draws)."""
-GP_HYPER_DRAWS = 400
+GP_HYPER_DRAWS = 150
 """Draws on which a Gaussian process's hyperparameters are fitted (Strong 2014 uses a subset)."""
+GP_WORTH_TRYING = 0.95
+"""Above this leave-one-out R² of the additive model a Gaussian process is not tried."""
 GP_MAX_PARAMETERS = 12
 """A larger group is screened to this many parameters before a Gaussian process is fitted:
 those whose own spline regression explains most of the response (`_screen`)."""
@@ -188,15 +195,19 @@ def _spline_basis(x: np.ndarray) -> np.ndarray:
     return basis - basis.mean(axis=0)
 
 
-def _fit_gam(x: np.ndarray, y: np.ndarray) -> Fit:
+def _decompose(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The spline basis's singular vectors and values (made once for every response)."""
+    u, s, _ = np.linalg.svd(_spline_basis(x), full_matrices=False)
+    keep = s > s[0] * 1e-10
+    return u[:, keep], s[keep]
+
+
+def _fit_gam(x: np.ndarray, y: np.ndarray, decomposition=None) -> Fit:
     """Ridge regression on the spline basis, the penalty by exact leave-one-out error over a
     grid; the posterior is the Bayesian ridge regression's (prior precision = the penalty), with
     the intercept's."""
-    basis = _spline_basis(x)
+    u, s = decomposition if decomposition is not None else _decompose(x)
     centre = y.mean()
-    u, s, _ = np.linalg.svd(basis, full_matrices=False)
-    keep = s > s[0] * 1e-10
-    u, s = u[:, keep], s[keep]
     projected = u.T @ (y - centre)
     best = None
     for alpha in np.logspace(-6, 6, 49) * (s[0] ** 2):
@@ -219,6 +230,7 @@ def _fit_gp(x: np.ndarray, y: np.ndarray, seed: int) -> Fit:
     noise): hyperparameters by scikit-learn's marginal-likelihood fit on a subsample, then the
     exact posterior of the noise-free function at every draw. Its posterior is sampled by
     Matheron's rule (a prior sample corrected by the data), linear in standard normals."""
+    from scipy.linalg import cho_factor, cho_solve  # noqa: PLC0415
     from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
     from sklearn.gaussian_process import GaussianProcessRegressor  # noqa: PLC0415
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel  # noqa: PLC0415
@@ -234,8 +246,7 @@ def _fit_gp(x: np.ndarray, y: np.ndarray, seed: int) -> Fit:
         learned = GaussianProcessRegressor(kernel, random_state=seed).fit(
             x[subset], target[subset]).kernel_
     signal, noise = learned.k1(x), learned.k2.noise_level
-    chol = np.linalg.cholesky(signal + noise * np.eye(draws))
-    inverse = np.linalg.solve(chol.T, np.linalg.solve(chol, np.eye(draws)))
+    inverse = cho_solve(cho_factor(signal + noise * np.eye(draws), lower=True), np.eye(draws))
     weights = inverse @ target
     fitted = signal @ weights
     loo = weights / np.diag(inverse)                     # exact leave-one-out residuals
@@ -249,22 +260,40 @@ def _fit_gp(x: np.ndarray, y: np.ndarray, seed: int) -> Fit:
 def fit(parameters: np.ndarray, response: np.ndarray, method: str = "auto", seed: int = 1) -> Fit:
     """Regress `response` (draws) on `parameters` (draws x k) by `method` ("gam", "gp" or
     "auto": the one of least leave-one-out error among those that apply)."""
+    return fit_many(parameters, [response], method, seed)[0]
+
+
+def fit_many(parameters: np.ndarray, responses, method: str = "auto", seed: int = 1) -> list[Fit]:
+    """`fit` of each of `responses` on the same parameters (the spline basis decomposed once).
+    Under "auto" a Gaussian process is tried where the group has three or more parameters, at
+    most `GP_MAX_DRAWS` draws, and the additive model's leave-one-out R² is below
+    `GP_WORTH_TRYING` (above it there is too little left for interactions to explain)."""
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415 - scikit-learn's dependency
+
     _method(method)
-    x = np.asarray(parameters, float)
+    with threadpool_limits(1):   # small matrices: BLAS threads cost more than they give
+        return _fit_many(np.asarray(parameters, float), responses, method, seed)
+
+
+def _fit_many(x: np.ndarray, responses, method: str, seed: int) -> list[Fit]:
     x = _standardise(x[:, x.std(axis=0) > 0])
-    y = np.asarray(response, float)
-    draws = len(y)
-    if x.shape[1] == 0 or np.var(y) == 0:
-        return Fit(np.full(draws, y.mean()), np.zeros((draws, 1)), "constant", y - y.mean(),
-                   y - y.mean())
-    if method == "gam":
-        return _fit_gam(x, y)
-    if method == "gp":
-        return _fit_gp(x, y, seed)
-    candidates = [_fit_gam(x, y)]
-    if x.shape[1] >= 3 and draws <= GP_MAX_DRAWS:
-        candidates.append(_fit_gp(_screen(x, y), y, seed))
-    return max(candidates, key=lambda f: f.r2)
+    decomposition = _decompose(x) if x.shape[1] and method != "gp" else None
+    out = []
+    for y in responses:
+        y = np.asarray(y, float)
+        if x.shape[1] == 0 or np.var(y) == 0:
+            flat = y - y.mean()
+            out.append(Fit(np.full(len(y), y.mean()), np.zeros((len(y), 1)), "constant", flat,
+                           flat))
+        elif method == "gp":
+            out.append(_fit_gp(x, y, seed))
+        else:
+            additive = _fit_gam(x, y, decomposition)
+            if (method == "auto" and x.shape[1] >= 3 and len(y) <= GP_MAX_DRAWS
+                    and additive.r2 < GP_WORTH_TRYING):
+                additive = max(additive, _fit_gp(_screen(x, y), y, seed), key=lambda f: f.r2)
+            out.append(additive)
+    return out
 
 
 def _screen(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -322,7 +351,7 @@ def _stack(columns, draws: int) -> np.ndarray:
 
 def _regression_value(net: np.ndarray, x: np.ndarray, method: str, seed: int) -> Estimate:
     relative = net - net[:, :1]
-    fits = [fit(x, relative[:, d], method, seed) for d in range(1, net.shape[1])]
+    fits = fit_many(x, [relative[:, d] for d in range(1, net.shape[1])], method, seed)
     draws = len(net)
     z = _normal((max(f.root.shape[1] for f in fits), SAMPLES), seed + 1)
     samples = np.stack([np.zeros((draws, SAMPLES)), *(f.sample(z) for f in fits)], axis=-1)
@@ -392,6 +421,32 @@ def evsi(net_benefit, inputs, study_data, method: str = "auto", seed: int = 1) -
     return _regression_value(net, x, method, seed)
 
 
+def evsi_importance(net_benefit, log_likelihood: np.ndarray) -> Estimate:
+    """EVSI by importance sampling, a two-level Monte Carlo over the probabilistic sample
+    (Menzies, Med Decis Making 2016;36:308-320; voi's ``method = "is"``): for each draw k's
+    simulated study, every draw i's net benefit weighted by the likelihood of k's result given
+    i's parameters (`log_likelihood[k, i]`) is the net benefit expected after the study; EVSI =
+    mean over k of its maximum - the maximum of the prior means. The standard error is that of
+    the mean over the studies k.
+
+    Parameters
+    ----------
+    net_benefit : draws x options frame or array
+    log_likelihood : (studies, draws) array: log p(study k's data | draw i's parameters)
+    """
+    net = _net(net_benefit)
+    log_likelihood = np.asarray(log_likelihood, float)
+    if log_likelihood.ndim != 2 or log_likelihood.shape[1] != len(net):
+        raise ValueError(f"log_likelihood: (studies, {len(net)} draws) needed, got shape "
+                         f"{log_likelihood.shape}")
+    weights = np.exp(log_likelihood - log_likelihood.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    posterior = weights @ net                                   # (studies, options)
+    per_study = posterior.max(axis=1) - posterior[:, net.mean(axis=0).argmax()]
+    return Estimate(per_study.mean(), per_study.std(ddof=1) / np.sqrt(len(per_study)),
+                    "importance sampling")
+
+
 def evppi_curve(cost: np.ndarray, effect: np.ndarray, wtp, x: np.ndarray, method: str = "auto",
                 seed: int = 1) -> list[Estimate]:
     """EVPPI (or EVSI, with summary statistics as `x`) at every willingness to pay of `wtp`, the
@@ -401,8 +456,9 @@ def evppi_curve(cost: np.ndarray, effect: np.ndarray, wtp, x: np.ndarray, method
     cost, effect = np.asarray(cost, float), np.asarray(effect, float)
     dc, de = cost - cost[:, :1], effect - effect[:, :1]
     draws, options = cost.shape
-    cost_fits = [fit(x, dc[:, d], method, seed) for d in range(1, options)]
-    effect_fits = [fit(x, de[:, d], method, seed) for d in range(1, options)]
+    both = fit_many(x, [column for d in range(1, options) for column in (dc[:, d], de[:, d])],
+                    method, seed)
+    cost_fits, effect_fits = both[0::2], both[1::2]
     width = max(f.root.shape[1] for f in cost_fits + effect_fits)
     z_effect, independent = _normal((width, SAMPLES), seed + 1), _normal((width, SAMPLES), seed + 2)
     cost_samples, effect_samples = [], []
