@@ -117,6 +117,21 @@ def _phases(u, r, therapy_from, end_of_life_from, supportive_from=0.0):
                     + _span(r, max(supportive_from, second_end), eol)))
 
 
+def _unsurveilled():
+    return {"discounted_tests": np.zeros((1, 0)), "discounted_workups": np.zeros(1),
+            "discounted_visits": np.zeros(1)}
+
+
+def _systemic_from_detection(patient_id, detected_months, death_months):
+    """A lung recurrence found at `detected_months`, treated systemically from then, and a
+    cancer death."""
+    return pd.DataFrame({"patient_id": [patient_id] * 4,
+                         "time_months": [0.0, detected_months, detected_months, death_months],
+                         "event": ["hepatectomy", "detection", "systemic_therapy", "death"],
+                         "site": [None, "lung", None, None],
+                         "detail": ["resection", None, None, "cancer"]})
+
+
 @pytest.mark.parametrize("path", [US, UK])
 def test_a_patient_priced_by_hand_under_every_structure(path):
     """Disease-free for a year, an incurable recurrence found at 12 months (it would have caused
@@ -182,12 +197,8 @@ def test_a_death_during_first_line_leaves_only_the_end_of_life_after_it():
     economics = load_economics(UK)
     u = dict(economics.means)
     r = economics.discount_costs
-    events = pd.DataFrame({"patient_id": [4] * 4, "time_months": [0.0, 24.0, 24.0, 28.0],
-                           "event": ["hepatectomy", "detection", "systemic_therapy", "death"],
-                           "site": [None, "lung", None, None],
-                           "detail": ["resection", None, None, "cancer"]})
-    discounted = {"discounted_tests": np.zeros((1, 0)), "discounted_workups": np.zeros(1),
-                  "discounted_visits": np.zeros(1)}
+    events = _systemic_from_detection(4, 24.0, 28.0)
+    discounted = _unsurveilled()
     priced = patient_economics(_patient(events, np.nan), events, discounted, (), u,
                                economics).iloc[0]
     eol = 28 / 12 - u["duration.end_of_life_months"] / 12
@@ -200,12 +211,8 @@ def test_a_horizon_cuts_the_course_and_a_death_after_it_is_not_an_end_of_life():
     economics = load_economics(US)
     u = dict(economics.means)
     r, re = economics.discount_costs, economics.discount_effects
-    events = pd.DataFrame({"patient_id": [3] * 4, "time_months": [0.0, 96.0, 96.0, 180.0],
-                           "event": ["hepatectomy", "detection", "systemic_therapy", "death"],
-                           "site": [None, "lung", None, None],
-                           "detail": ["resection", None, None, "cancer"]})
-    discounted = {"discounted_tests": np.zeros((1, 0)), "discounted_workups": np.zeros(1),
-                  "discounted_visits": np.zeros(1)}
+    events = _systemic_from_detection(3, 96.0, 180.0)
+    discounted = _unsurveilled()
     priced = patient_economics(_patient(events, np.nan, 50.0, "female"), events, discounted, (),
                                u, economics).iloc[0]
     norm = _norm(economics, 50.0, 0.0)
@@ -226,8 +233,7 @@ def test_a_curative_repeat_operation_is_priced_by_its_sites_and_its_complication
                            "event": ["hepatectomy", "detection", "reoperation", "censored"],
                            "site": [None, "liver+lung", "liver+lung", None],
                            "detail": ["resection", None, "curative", "horizon"]})
-    discounted = {"discounted_tests": np.zeros((1, 0)), "discounted_workups": np.zeros(1),
-                  "discounted_visits": np.zeros(1)}
+    discounted = _unsurveilled()
     priced = patient_economics(_patient(events, 30.0), events, discounted, (), u,
                                economics).iloc[0]
     complication = u["probability.major_complication"]
