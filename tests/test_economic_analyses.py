@@ -198,7 +198,8 @@ def test_an_economic_run_writes_every_analysis_and_its_checks(small_run):
     assert len(manifest["evsi_checks"]) == len(value_points(load_economics(FILES[0]))) == 4
     assert set(result.evsi["per_arm"]) == {50, 200}
     assert set(result.decision.structures["structure"]) == {
-        "base", "therapy_to_death", "lead_time_disease_free", "both", "ten_years"}
+        "base", "therapy_to_death", "lead_time_disease_free", "both", "ten_years",
+        "therapy_at_symptoms", "untreated_free"}
     page = (out / "report.html").read_text()
     for heading in ("Structural scenarios", "Monte Carlo error", "Deterministic sensitivity",
                     "Value of information", "Inputs", "Published evaluations", "CHEERS 2022"):

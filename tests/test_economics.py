@@ -19,7 +19,7 @@ from sim.cli import main
 from sim.model.economics import discount_factor, load_economics
 from sim.studies.comparison import load_comparison
 from sim.studies.decision import evpi, icers
-from sim.studies.economics import discounted_years, norm_integral, patient_economics
+from sim.studies.economics import STRUCTURES, discounted_years, norm_integral, patient_economics
 
 US = ROOT / "scenarios" / "economics" / "us.toml"
 UK = ROOT / "scenarios" / "economics" / "uk-nice.toml"
@@ -94,68 +94,125 @@ def _patient(events, symptom_months, age=60.0, sex="male"):
                          "sex": [sex], "first_symptom_months": [symptom_months]})
 
 
+def _span(rate, a, b, weight=lambda t: 1.0):
+    """The discounted area from a to b, 0 when b <= a (a phase cut short before it starts)."""
+    return _area(rate, a, b, weight) if b > a else 0.0
+
+
+def _phases(u, r, therapy_from, end_of_life_from, supportive_from=0.0):
+    """The phases of incurable disease by hand: first line from `therapy_from`, then the
+    maintenance or treatment-free interval, second line in its share (supportive care in the
+    others), best supportive care from `supportive_from` to the end of life."""
+    first_end = therapy_from + u["duration.first_line_months"] / 12
+    pause_end = first_end + u["duration.maintenance_months"] / 12
+    second_end = pause_end + u["duration.second_line_months"] / 12
+    share = u["probability.second_line"]
+    eol = end_of_life_from
+    return 12 * (u["monthly.first_line_therapy"] * _span(r, therapy_from, min(eol, first_end))
+                 + u["monthly.maintenance"] * _span(r, first_end, min(eol, pause_end))
+                 + share * u["monthly.second_line_therapy"]
+                 * _span(r, pause_end, min(eol, second_end))
+                 + u["monthly.best_supportive_care"]
+                 * ((1 - share) * _span(r, max(supportive_from, pause_end), min(eol, second_end))
+                    + _span(r, max(supportive_from, second_end), eol)))
+
+
+def _unsurveilled():
+    return {"discounted_tests": np.zeros((1, 0)), "discounted_workups": np.zeros(1),
+            "discounted_visits": np.zeros(1)}
+
+
+def _systemic_from_detection(patient_id, detected_months, death_months):
+    """A lung recurrence found at `detected_months`, treated systemically from then, and a
+    cancer death."""
+    return pd.DataFrame({"patient_id": [patient_id] * 4,
+                         "time_months": [0.0, detected_months, detected_months, death_months],
+                         "event": ["hepatectomy", "detection", "systemic_therapy", "death"],
+                         "site": [None, "lung", None, None],
+                         "detail": ["resection", None, None, "cancer"]})
+
+
 @pytest.mark.parametrize("path", [US, UK])
 def test_a_patient_priced_by_hand_under_every_structure(path):
-    """Disease-free for a year, a recurrence found at 12 months (it would have caused symptoms
-    at 15) and treated systemically, a cancer death at 3 years: every integral by quadrature,
-    the population norm at the patient's age as it rises."""
+    """Disease-free for a year, an incurable recurrence found at 12 months (it would have caused
+    symptoms at 15), ablated at 13 and then treated by phase, a cancer death at 3 years: every
+    integral by quadrature, the population norm at the patient's age as it rises. The month
+    between detection and the ablation is detected untreated disease; the last months before
+    the death are the end of life, whatever else."""
     economics = load_economics(path)
     u = dict(economics.means)
     r, re = economics.discount_costs, economics.discount_effects
-    events = pd.DataFrame({"patient_id": [7] * 5, "time_months": [0.0, 10.0, 12.0, 12.0, 36.0],
-                           "event": ["hepatectomy", "onset", "detection", "systemic_therapy",
+    events = pd.DataFrame({"patient_id": [7] * 5, "time_months": [0.0, 10.0, 12.0, 13.0, 36.0],
+                           "event": ["hepatectomy", "onset", "detection", "reoperation",
                                      "death"],
-                           "site": [None, "liver", "liver", None, None],
-                           "detail": ["resection", "latent", None, None, "cancer"]})
+                           "site": [None, "liver", "liver", "liver", None],
+                           "detail": ["resection", "latent", None, "other", "cancer"]})
     discounted = {"discounted_tests": np.array([[2.0, 1.5]]),
                   "discounted_workups": np.array([0.5]), "discounted_visits": np.array([3.0])}
     priced = patient_economics(_patient(events, 15.0), events, discounted, ("cea", "ct_cap"), u,
                                economics).iloc[0]
     norm = _norm(economics, 60.0, 1.0)
     eol = 3.0 - u["duration.end_of_life_months"] / 12
-    first_end = 1.0 + u["duration.first_line_months"] / 12
-    second_end = first_end + u["duration.second_line_months"] / 12
-    share = u["probability.second_line"]
+    care, symptoms = 13 / 12, 1.25
     surveillance = (2.0 * u["test.cea"] + 1.5 * u["test.ct_cap"] + 0.5 * u["cost.workup"]
                     + 3.0 * u["cost.clinic_visit"])
-    end_of_life = 12 * u["monthly.end_of_life"] * _area(r, eol, 3)
+    one_off = (u["cost.palliative_procedure"] * (1 + r) ** -care
+               + 12 * u["monthly.end_of_life"] * _area(r, eol, 3))
 
-    def qalys(symptoms):
-        return (u["utility.disease_free_after_hepatectomy"] * _area(re, 0, symptoms, norm)
-                + u["utility.recurrence"] * _area(re, symptoms, eol, norm)
-                + u["utility.end_of_life"] * _area(re, eol, 3) - u["disutility.workup"] * 0.5)
+    def untreated(until):
+        return 12 * u["monthly.untreated_recurrence"] * _span(r, 1.0, until)
 
-    def lines(supportive_from):
-        first, second = _area(r, 1, first_end), _area(r, first_end, second_end)
-        supportive = (_area(r, supportive_from, 3)
-                      - _area(r, max(supportive_from, 1), first_end)
-                      - share * _area(r, max(supportive_from, first_end), second_end))
-        return 12 * (u["monthly.first_line_therapy"] * first
-                     + share * u["monthly.second_line_therapy"] * second
-                     + u["monthly.best_supportive_care"] * supportive) + end_of_life
+    def qalys(symptom_free_until):
+        return (u["utility.disease_free_after_hepatectomy"]
+                * _area(re, 0, symptom_free_until, norm)
+                + u["utility.recurrence"] * _area(re, symptom_free_until, eol, norm)
+                + u["utility.end_of_life"] * _area(re, eol, 3) - u["disutility.workup"] * 0.5
+                - u["disutility.operation"] * (1 + re) ** -care)
 
-    to_death = 12 * u["monthly.first_line_therapy"] * _area(r, 1, 3) + end_of_life
-    expected = {"base": (lines(1.0), qalys(1.0)), "therapy_to_death": (to_death, qalys(1.0)),
-                "lead_time_disease_free": (lines(1.25), qalys(1.25)),
-                "both": (to_death, qalys(1.25)), "ten_years": (lines(1.0), qalys(1.0))}
+    base = untreated(care) + _phases(u, r, care, eol) + one_off
+    to_death = (untreated(care) + 12 * u["monthly.first_line_therapy"] * _area(r, care, eol)
+                + one_off)
+    expected = {"base": (base, qalys(1.0)), "therapy_to_death": (to_death, qalys(1.0)),
+                "lead_time_disease_free": (untreated(care) + _phases(u, r, care, eol, symptoms) + one_off,
+                                           qalys(symptoms)),
+                "both": (to_death, qalys(symptoms)), "ten_years": (base, qalys(1.0)),
+                "therapy_at_symptoms": (untreated(symptoms) + _phases(u, r, symptoms, eol)
+                                        + one_off, qalys(1.0)),
+                "untreated_free": (base - untreated(care), qalys(1.0))}
+    assert {s.name for s in STRUCTURES} == set(expected)
     for structure, (treatment, effect) in expected.items():
         suffix = "" if structure == "base" else f":{structure}"
         assert priced[f"cost_treatment{suffix}"] == pytest.approx(treatment, rel=1e-9), structure
         assert priced[f"qalys{suffix}"] == pytest.approx(effect, rel=1e-9), structure
         assert priced[f"life_years{suffix}"] == pytest.approx(_area(re, 0, 3), rel=1e-12)
         assert priced[f"cost_surveillance{suffix}"] == pytest.approx(surveillance, rel=1e-12)
+    # the phases differ: the untreated month, the wait for symptoms and therapy to death each
+    # change the cost
+    assert len({round(t, 6) for t, _ in expected.values()}) >= 4
+
+
+def test_a_death_during_first_line_leaves_only_the_end_of_life_after_it():
+    """Systemic therapy from detection at 24 months and a cancer death at 28: the last three
+    months are the end of life (not first line), the month before it first line, nothing else."""
+    economics = load_economics(UK)
+    u = dict(economics.means)
+    r = economics.discount_costs
+    events = _systemic_from_detection(4, 24.0, 28.0)
+    discounted = _unsurveilled()
+    priced = patient_economics(_patient(events, np.nan), events, discounted, (), u,
+                               economics).iloc[0]
+    eol = 28 / 12 - u["duration.end_of_life_months"] / 12
+    assert priced["cost_treatment"] == pytest.approx(
+        12 * (u["monthly.first_line_therapy"] * _area(r, 2, eol)
+              + u["monthly.end_of_life"] * _area(r, eol, 28 / 12)), rel=1e-9)
 
 
 def test_a_horizon_cuts_the_course_and_a_death_after_it_is_not_an_end_of_life():
     economics = load_economics(US)
     u = dict(economics.means)
     r, re = economics.discount_costs, economics.discount_effects
-    events = pd.DataFrame({"patient_id": [3] * 4, "time_months": [0.0, 96.0, 96.0, 180.0],
-                           "event": ["hepatectomy", "detection", "systemic_therapy", "death"],
-                           "site": [None, "lung", None, None],
-                           "detail": ["resection", None, None, "cancer"]})
-    discounted = {"discounted_tests": np.zeros((1, 0)), "discounted_workups": np.zeros(1),
-                  "discounted_visits": np.zeros(1)}
+    events = _systemic_from_detection(3, 96.0, 180.0)
+    discounted = _unsurveilled()
     priced = patient_economics(_patient(events, np.nan, 50.0, "female"), events, discounted, (),
                                u, economics).iloc[0]
     norm = _norm(economics, 50.0, 0.0)
@@ -163,15 +220,8 @@ def test_a_horizon_cuts_the_course_and_a_death_after_it_is_not_an_end_of_life():
     assert priced["qalys:ten_years"] == pytest.approx(
         u["utility.disease_free_after_hepatectomy"] * _area(re, 0, 8, norm)
         + u["utility.recurrence"] * _area(re, 8, 10, norm), rel=1e-9)
-    first_end = 8 + u["duration.first_line_months"] / 12
-    second_end = first_end + u["duration.second_line_months"] / 12
-    share = u["probability.second_line"]
-    assert priced["cost_treatment:ten_years"] == pytest.approx(12 * (
-        u["monthly.first_line_therapy"] * _area(r, 8, first_end)
-        + share * u["monthly.second_line_therapy"] * _area(r, first_end, second_end)
-        + u["monthly.best_supportive_care"] * (_area(r, first_end, 10)
-                                               - share * _area(r, first_end, second_end))),
-        rel=1e-9)
+    assert priced["cost_treatment:ten_years"] == pytest.approx(_phases(u, r, 8.0, 10.0),
+                                                               rel=1e-9)
     assert priced["life_years"] == pytest.approx(_area(re, 0, 15), rel=1e-12)
 
 
@@ -183,8 +233,7 @@ def test_a_curative_repeat_operation_is_priced_by_its_sites_and_its_complication
                            "event": ["hepatectomy", "detection", "reoperation", "censored"],
                            "site": [None, "liver+lung", "liver+lung", None],
                            "detail": ["resection", None, "curative", "horizon"]})
-    discounted = {"discounted_tests": np.zeros((1, 0)), "discounted_workups": np.zeros(1),
-                  "discounted_visits": np.zeros(1)}
+    discounted = _unsurveilled()
     priced = patient_economics(_patient(events, 30.0), events, discounted, (), u,
                                economics).iloc[0]
     complication = u["probability.major_complication"]

@@ -11,12 +11,14 @@ and for money its ``price_year`` and the ``conversion`` that brought it to the f
 
 The inputs, by table (the dotted names the code uses in brackets):
 
-- ``durations`` (``duration.``): months of first- and second-line systemic therapy, and the
+- ``durations`` (``duration.``): months of the phases of incurable disease: first-line systemic
+  therapy, the maintenance or treatment-free interval after it, second-line therapy, and the
   months before a cancer death costed and valued as the end of life;
 - ``probability`` (``probability.``): the share of incurable recurrences treated with a second
   line, and a major complication after a repeat liver resection;
 - ``event_cost`` (``cost.``), ``test_cost`` (``test.``), ``monthly_cost`` (``monthly.``): one-off
-  costs at events, per examination, and per month in a state;
+  costs at events, per examination, and per month in a state or phase (``untreated_recurrence``:
+  a month living with a detected incurable recurrence before its care starts);
 - ``utility`` (``utility.``): the disease-free and recurrence states as multipliers of the
   age-sex population norm (``utility_norm``: fixed coefficients), the end of life absolute;
 - ``disutility`` (``disutility.``): one-off QALY losses;
@@ -48,12 +50,12 @@ __all__ = ["Economics", "Input", "load_economics", "discount_factor", "EVENT_COS
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-DURATIONS = ("first_line_months", "second_line_months", "end_of_life_months")
+DURATIONS = ("first_line_months", "maintenance_months", "second_line_months", "end_of_life_months")
 PROBABILITIES = ("second_line", "major_complication")
 EVENT_COSTS = ("repeat_liver_resection", "lung_resection", "pelvic_surgery", "other_site_resection",
                "palliative_procedure", "major_complication", "workup", "clinic_visit")
-MONTHLY_COSTS = ("first_line_therapy", "second_line_therapy", "best_supportive_care",
-                 "end_of_life")
+MONTHLY_COSTS = ("untreated_recurrence", "first_line_therapy", "maintenance",
+                 "second_line_therapy", "best_supportive_care", "end_of_life")
 UTILITIES = ("disease_free_after_hepatectomy", "disease_free_after_repeat", "recurrence",
              "end_of_life")
 DISUTILITIES = ("operation", "major_complication", "workup")

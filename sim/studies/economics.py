@@ -12,27 +12,32 @@ one-way, two-way and threshold analyses price one base-case cohort many times
 define it, ``r`` the annual rate, t in years from the hepatectomy; `discount_factor`):
 
 - states: disease-free after the hepatectomy until a recurrence is detected; awaiting a curative
-  repeat operation from its detection; disease-free after a curative repeat operation; incurable
-  recurrence from a non-curative procedure or the start of systemic therapy until death or
-  censoring;
+  repeat operation from its detection; disease-free after a curative repeat operation; living
+  with a detected incurable recurrence not yet treated (from the detection of a recurrence that
+  is not operated with curative intent to its non-curative procedure or systemic therapy);
+  incurable recurrence from that procedure or therapy until death or censoring;
 - utilities: each state's multiplier times the age-sex population norm (the file's
   ``utility_norm``, integrated in closed form over the patient's ageing), except the last
   ``end_of_life_months`` before a cancer death, valued at the absolute end-of-life utility;
-  life-years the same with utility 1;
-- systemic therapy by line (``therapy="lines"``): first line for its months from the start of
-  incurable disease, then a second line for its months in the file's share of patients, each at
-  its monthly cost; best supportive care for the rest of the time with incurable disease;
-  ``therapy="to_death"`` (the former costing): first-line therapy every month to death, so that
-  each month of lead time adds a month of chemotherapy;
-- lead time (``lead_time``): ``"recurrence"`` values every month from detection at the
-  recurrence's utility and charges supportive care for every month with incurable disease off
-  therapy; ``"disease_free"`` values the months between detection and when the first recurrence
-  would have caused symptoms at the disease-free utility (asymptomatic) and charges no
-  supportive care before then (therapy by line still starts at detection);
+  under ``lead_time="disease_free"`` the months between detection and when the first recurrence
+  would have caused symptoms are valued at the disease-free utility (asymptomatic);
+- every month of recurrence is in exactly one phase, each at its monthly cost: the last
+  ``end_of_life_months`` before a cancer death are the end of life, whatever else; before them,
+  detected untreated disease (``untreated_recurrence``) until incurable-phase care starts, then
+  (``therapy="lines"``) first-line therapy for ``first_line_months``, the maintenance or
+  treatment-free interval for ``maintenance_months``, second-line therapy for
+  ``second_line_months`` in the ``second_line`` share of patients (best supportive care in the
+  others), and best supportive care for the rest; a phase is cut short by the end of life or
+  death. ``therapy="to_death"`` (the former costing) charges first-line therapy every month from
+  the start of care to the end of life;
+- when first-line therapy starts (``therapy_from``): ``"care"``, at the start of incurable-phase
+  care as the engine records it; ``"symptoms"``, not before the first recurrence would have
+  caused symptoms (expectancy), the months before it lived as detected untreated disease. With
+  ``untreated="free"`` the months of detected untreated disease cost nothing (the former
+  costing). Under ``lead_time="disease_free"`` no supportive care is charged before symptoms;
 - one-off: a curative repeat operation by the sites operated (each site's resection), with the
   expected cost and QALY loss of a major complication after a liver resection; a non-curative
-  procedure; the QALY loss of an operation and of a work-up; the end-of-life cost per month
-  over the last months before a cancer death;
+  procedure; the QALY loss of an operation and of a work-up;
 - surveillance: every examination at its scheduled visit by the file's test cost, a clinic
   visit at every visit attended, every false positive's work-up; discounted at the visit
   (under a capacity at the scheduled, not the delayed, time). A work-up's QALY loss is
@@ -70,14 +75,17 @@ ECONOMIC_COLUMNS = (
 
 @dataclass(frozen=True)
 class Structure:
-    """A model structure for the economic evaluation: how systemic therapy is costed, how the
-    months of lead time are valued, and the horizon (None: lifetime)."""
+    """A model structure for the economic evaluation: how systemic therapy is costed, when it
+    starts and what the months before it cost, how the months of lead time are valued, and the
+    horizon (None: lifetime)."""
 
     name: str
     label: str
     therapy: Literal["lines", "to_death"] = "lines"
     lead_time: Literal["recurrence", "disease_free"] = "recurrence"
     horizon_years: float | None = None
+    therapy_from: Literal["care", "symptoms"] = "care"
+    untreated: Literal["costed", "free"] = "costed"
 
 
 STRUCTURES = (
@@ -89,6 +97,10 @@ STRUCTURES = (
     Structure("both", "therapy to death and lead time valued as disease-free",
               therapy="to_death", lead_time="disease_free"),
     Structure("ten_years", "a 10-year horizon (the former horizon)", horizon_years=10.0),
+    Structure("therapy_at_symptoms", "first-line therapy waits for symptoms (expectancy); the "
+              "months before it as detected untreated disease", therapy_from="symptoms"),
+    Structure("untreated_free", "months of detected untreated incurable disease cost nothing "
+              "(the former costing)", untreated="free"),
 )
 """The structural scenarios every economic comparison prices: the base case first."""
 
@@ -105,7 +117,7 @@ def discounted_years(start, end, rate: float):
     start, end = np.asarray(start, float), np.asarray(end, float)
     end = np.maximum(end, start)
     if rate == 0:
-        return end - start
+        return np.where(end > start, end - start, 0.0)
     force = np.log1p(rate)
     return (discount_factor(start, rate) - discount_factor(end, rate)) / force
 
@@ -131,7 +143,7 @@ def norm_integral(start, end, age, male, norm: dict[str, float], rate: float):
     return antiderivative(end) - antiderivative(start)
 
 
-_DF1, _AWAIT, _DF2, _INCURABLE = 0, 1, 2, 3
+_DF1, _AWAIT, _DF2, _INCURABLE, _UNTREATED = 0, 1, 2, 3, 4
 _SITES = ("liver", "lung", "pelvis", "other")
 
 
@@ -189,6 +201,13 @@ def course_of(patients: pd.DataFrame, events: pd.DataFrame, discounted: dict) ->
     state[curative] = _DF2
     state[other | (kind == "systemic_therapy")] = _INCURABLE
     state = pd.Series(state).groupby(row).ffill().to_numpy()
+    # a wait that ends in incurable-phase care, not a curative operation or the end, is
+    # detected untreated incurable disease
+    settled = np.where(state == _AWAIT, np.nan, state)
+    settled[terminal] = -1.0
+    following_state = (pd.Series(settled).groupby(row).shift(-1).groupby(row).bfill()
+                       .to_numpy())
+    state[(state == _AWAIT) & (following_state == _INCURABLE)] = _UNTREATED
     following = np.append(years[1:], np.inf)
     last = np.append(row[1:] != row[:-1], True)
     following[last] = end[row[last]]
@@ -231,12 +250,13 @@ def price(course: Course, values: dict[str, float], economics, modality_names,
 
     # utilities: multiplier x norm, the months before symptoms as disease-free if so valued,
     # the end of life absolute
-    multiplier = np.array([u["utility.disease_free_after_hepatectomy"], u["utility.recurrence"],
-                           u["utility.disease_free_after_repeat"], u["utility.recurrence"]])
+    recurrence = u["utility.recurrence"]
+    multiplier = np.array([u["utility.disease_free_after_hepatectomy"], recurrence,
+                           u["utility.disease_free_after_repeat"], recurrence, recurrence])
     eol = u["duration.end_of_life_months"] / 12.0
     eol_start = np.where(cancer, end - eol, np.inf)[who]
     if structure.lead_time == "disease_free":
-        recurrent = (state == _AWAIT) | (state == _INCURABLE)
+        recurrent = np.isin(state, (_AWAIT, _INCURABLE, _UNTREATED))
         split = np.where(recurrent, np.clip(c.symptom[who], start, stop), start)
         parts = [(start, split, np.full(len(start), multiplier[_DF1])),
                  (split, stop, multiplier[state])]
@@ -247,33 +267,7 @@ def price(course: Course, values: dict[str, float], economics, modality_names,
         qaly += (m * norm_integral(a, np.minimum(b, eol_start), age, male, economics.norm, re)
                  + u["utility.end_of_life"] * discounted_years(np.maximum(a, eol_start), b, re))
     life_years = discounted_years(0.0, end, re)
-
-    # systemic therapy and supportive care over the incurable segments
-    on = state == _INCURABLE
-    held = discounted_years(start, stop, rc) * on
-    if structure.therapy == "lines":
-        t0 = c.incurable_from[who]
-        first_end = t0 + u["duration.first_line_months"] / 12.0
-        second_end = first_end + u["duration.second_line_months"] / 12.0
-        first = discounted_years(np.maximum(start, t0), np.minimum(stop, first_end), rc) * on
-        second = discounted_years(np.maximum(start, first_end),
-                                  np.minimum(stop, second_end), rc) * on
-        share = u["probability.second_line"]
-        supportive = held - first - share * second
-        if structure.lead_time == "disease_free":   # no supportive care before symptoms
-            after = np.maximum(start, c.symptom[who])
-            supportive = (discounted_years(after, stop, rc)
-                          - discounted_years(np.maximum(after, t0), np.minimum(stop, first_end),
-                                             rc)
-                          - share * discounted_years(np.maximum(after, first_end),
-                                                     np.minimum(stop, second_end), rc)) * on
-        monthly = (u["monthly.first_line_therapy"] * first
-                   + share * u["monthly.second_line_therapy"] * second
-                   + u["monthly.best_supportive_care"] * supportive)
-    else:
-        monthly = u["monthly.first_line_therapy"] * held
-    end_of_life = discounted_years(np.maximum(start, eol_start), stop, rc)
-    treatment = 12.0 * (monthly + u["monthly.end_of_life"] * end_of_life)
+    treatment = _phase_costs(c, u, structure, start, stop, eol_start, state, who, rc)
 
     # one-off costs and QALY losses at the operations
     kept = c.op_time <= horizon
@@ -297,6 +291,52 @@ def price(course: Course, values: dict[str, float], economics, modality_names,
              - u["disutility.workup"] * c.workups)
     return {"cost_surveillance": cost_surveillance, "cost_treatment": cost_treatment,
             "life_years": life_years, "qalys": qalys}
+
+
+def _phase_costs(c: Course, u, structure: Structure, start, stop, eol_start, state, who,
+                 rate: float) -> np.ndarray:
+    """The discounted cost of each state segment's months of recurrence, each month in one
+    phase: the end of life over its window; before it, detected untreated disease until
+    first-line therapy starts, then first line, maintenance or treatment-free interval, second
+    line (in its share; supportive care in the others) and best supportive care
+    (``therapy="lines"``), or first line to the end of life (``"to_death"``)."""
+    def span(a, b):
+        return discounted_years(a, b, rate)
+
+    incurable = state == _INCURABLE
+    before_eol = np.minimum(stop, eol_start)
+    therapy_from = c.incurable_from[who]
+    if structure.therapy_from == "symptoms":
+        therapy_from = np.maximum(therapy_from, c.symptom[who])
+    untreated = span(start, np.where(incurable, np.minimum(before_eol, therapy_from),
+                                     before_eol)) * (incurable | (state == _UNTREATED))
+    if structure.untreated == "free":
+        untreated = 0.0
+    if structure.therapy == "to_death":
+        therapy = u["monthly.first_line_therapy"] * span(np.maximum(start, therapy_from),
+                                                         before_eol)
+    else:
+        first_end = therapy_from + u["duration.first_line_months"] / 12.0
+        pause_end = first_end + u["duration.maintenance_months"] / 12.0
+        second_end = pause_end + u["duration.second_line_months"] / 12.0
+        # no supportive care before symptoms when the lead time is valued as disease-free
+        supportive_from = (np.maximum(start, c.symptom[who])
+                           if structure.lead_time == "disease_free" else start)
+        share = u["probability.second_line"]
+        therapy = (u["monthly.first_line_therapy"]
+                   * span(np.maximum(start, therapy_from), np.minimum(before_eol, first_end))
+                   + u["monthly.maintenance"]
+                   * span(np.maximum(start, first_end), np.minimum(before_eol, pause_end))
+                   + share * u["monthly.second_line_therapy"]
+                   * span(np.maximum(start, pause_end), np.minimum(before_eol, second_end))
+                   + u["monthly.best_supportive_care"]
+                   * ((1 - share) * span(np.maximum(supportive_from, pause_end),
+                                         np.minimum(before_eol, second_end))
+                      + span(np.maximum(supportive_from, second_end), before_eol)))
+    end_of_life = span(np.maximum(start, eol_start), stop)
+    return 12.0 * (u["monthly.untreated_recurrence"] * untreated
+                   + np.where(incurable, therapy, 0.0)
+                   + u["monthly.end_of_life"] * end_of_life)
 
 
 def patient_economics(patients: pd.DataFrame, events: pd.DataFrame, discounted: dict,
