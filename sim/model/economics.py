@@ -80,8 +80,16 @@ def _not_future(year: int) -> int:
     return year
 
 
+@dataclass(frozen=True)
+class _UpToThisYear(AfterValidator):
+    """`_not_future` as a validator, its bound said as the reference (docs/inputs.md) says one."""
+
+    func: object = _not_future
+    le: str = "the current year"
+
+
 def _price_year(low: int):
-    return Annotated[int, Field(ge=low), AfterValidator(_not_future)]
+    return Annotated[int, Field(ge=low), _UpToThisYear()]
 
 
 GROUPS = {"costs": ("cost.", "test.", "monthly."),

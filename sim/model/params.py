@@ -336,10 +336,10 @@ def _checked_value(path, value) -> float | int:
     base, adapter = leaves[path]
     integral = base is int
     if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or (integral and not isinstance(value, numbers.Integral))):
+            or (integral and not float(value).is_integer())):    # 4.0 is 4; 2.5 is no count
         kind = "an integer" if integral else "a number"
         raise ArgumentTypeError(f"values: {path}: must be {kind} (got {value!r}, "
-                        f"{type(value).__name__})")
+                                f"{type(value).__name__})")
     try:
         return adapter.validate_python(int(value) if integral else float(value))
     except ValidationError as error:
