@@ -179,7 +179,7 @@ def write_cohort(out: str | Path, n: int, *, seed: int = DEFAULT_SEED, design: s
                  resume: bool = False, progress: bool | None = None, command: str = "") -> dict:
     """Simulate `n` patients unit by unit into `out` (partitioned Parquet and manifest.json,
     all or nothing, resumable); returns the run's tally (counts for the one-screen summary)."""
-    out = checks.out_path("out", checks.path("out", out, "a directory path"))
+    out = Path(checks.path("out", out, "a directory path"))
     spec = _cohort_arguments(n, seed, design, primary, years, replicate, chunk_size, policy,
                              params)
     _run_options(workers, executor, resume, progress, command)

@@ -102,11 +102,11 @@ def workers(value) -> int:
 
 
 def executor(value):
-    """None, or an executor: an object with `run(fn, units, on_result)` and `close()`."""
-    if value is not None and not (callable(getattr(value, "run", None))
-                                  and callable(getattr(value, "close", None))):
-        raise ArgumentTypeError(f"executor: must be None or an executor with run() and close() "
-                                f"(such as sim.execution.executor.LocalExecutor; {_got(value)})")
+    """None, or an executor: an object with `run(fn, units, on_result)` (the caller closes it)."""
+    if value is not None and not callable(getattr(value, "run", None)):
+        raise ArgumentTypeError(f"executor: must be None or an executor with run(fn, units, "
+                                f"on_result), such as sim.execution.executor.LocalExecutor "
+                                f"({_got(value)})")
     return value
 
 

@@ -164,3 +164,17 @@ def test_a_damaged_record_is_refused(capsys, copy):
     _refused(capsys, copy, "run.json")
     (copy / "run.json").write_text(json.dumps({"seed": "one"}))
     _refused(capsys, copy, "run.json")
+
+
+def test_a_sample_is_thinned_even_when_no_chain_moved():
+    """At one step a chain may reject its only proposal: the sample is then its first state
+    (it used to divide by the number of chains that moved, zero)."""
+    from calibration.posterior_cli import _thinned
+    from calibration.space import SPACE
+
+    chains = pd.DataFrame({"chain": [0, 0, 1, 1], "step": [0, 1, 0, 1],
+                           "accepted": [True, False, True, False],
+                           "log_posterior": [0.0] * 4,
+                           **{d.path: [1.0, 1.0, 2.0, 2.0] for d in SPACE}})
+    sample = _thinned(chains, 2, seed=1)
+    assert sorted(sample[SPACE[0].path]) == [1.0, 2.0] and set(sample["step"]) == {0}
