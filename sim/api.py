@@ -95,18 +95,20 @@ def _params(params: str | Path | Params | None) -> Params:
 
 def _cohort_arguments(n, seed, design, primary, years, replicate, chunk_size, policy,
                       params) -> CohortSpec:
-    """The arguments shared by `simulate_cohort` and `write_cohort`, checked at the door."""
-    checks.integer("chunk_size", chunk_size, low=1, high=MAX_CHUNK,
-                   what="a positive number of patients")
-    checks.source("policy", policy, (Policy,), _POLICY)
-    checks.source("params", params, (Params,), _PARAMS, none=True)
-    return CohortSpec(
+    """The arguments shared by `simulate_cohort` and `write_cohort`, checked at the door (in
+    the order of the signature)."""
+    spec = CohortSpec(
         checks.integer("n", n, low=1, high=MAX_PATIENTS, what="a positive number of patients"),
         checks.integer("seed", seed), checks.choice("design", design, DESIGNS),
         checks.choice("primary", primary, PRIMARY_CHOICES),
         checks.number("years", years, above=0, high=100,
                       what="a positive number of years, at most 100"),
-        checks.integer("replicate", replicate)).check()
+        checks.integer("replicate", replicate))
+    checks.integer("chunk_size", chunk_size, low=1, high=MAX_CHUNK,
+                   what="a positive number of patients")
+    checks.source("policy", policy, (Policy,), _POLICY)
+    checks.source("params", params, (Params,), _PARAMS, none=True)
+    return spec.check()
 
 
 def _run_options(workers, executor, resume, progress, command) -> None:
