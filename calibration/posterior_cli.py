@@ -4,7 +4,10 @@ its diagnostics (ArviZ) and its coverage by simulation-based calibration (`calib
 Every stage writes its state into --out and is skipped when its file is there, so an interrupted
 run continues where it stopped: design.csv (the simulated design, appended a batch at a time),
 noise.csv (synthetic studies for the likelihood's covariance, appended), chains.parquet,
-studies.csv (the synthetic studies of the coverage check, appended), ranks.csv, coverage.csv."""
+studies.csv (the synthetic studies of the coverage check, appended), ranks.csv, coverage.csv.
+run.json records the settings the folder was made with; a folder made with others is refused
+unless --resume asks to continue it, and every file resumed from is checked before anything is
+written (`calibration.posterior_state`)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from calibration.posterior_state import DEFAULTS, MINIMUM
 from sim.errors import InputError
 from sim.execution.executor import add_execution_options, check_execution_options, executor_from
 
@@ -25,23 +29,26 @@ PRIOR = Path(__file__).with_name("prior.csv")
 def register_posterior(commands) -> None:
     parser = commands.add_parser("posterior", help="the posterior sample by synthetic likelihood "
                                  "on an emulator, with its chains and its coverage")
-    parser.add_argument("--design", type=int, default=1600,
-                        help="prior draws simulated to train the emulator")
-    parser.add_argument("--studies", type=int, default=250,
-                        help="synthetic studies of the coverage check (simulation-based "
-                             "calibration)")
-    parser.add_argument("--noise-studies", type=int, default=400,
-                        help="synthetic studies of the paper's size whose residuals from the "
-                             "emulator give the likelihood's covariance")
-    parser.add_argument("--chains", type=int, default=4, help="independence Metropolis chains")
-    parser.add_argument("--steps", type=int, default=2500, help="steps of each chain")
+    def sized(name: str, text: str) -> None:   # default None: --resume takes the folder's
+        low = MINIMUM[name][0]
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,
+                            help=f"{text} (default: {DEFAULTS[name]}, at least {low})")
+
+    sized("design", "prior draws simulated to train the emulator")
+    sized("studies", "synthetic studies of the coverage check (simulation-based calibration)")
+    sized("noise_studies", "synthetic studies of the paper's size whose residuals from the "
+                           "emulator give the likelihood's covariance")
+    sized("chains", "independence Metropolis chains")
+    sized("steps", "steps of each chain")
     parser.add_argument("--posterior-size", type=int, default=1000,
                         help="draws of the installed sample (distinct states of the chains, "
                              "evenly spaced)")
-    parser.add_argument("--seed", type=int, default=1,
-                        help="seed of the design, chains and studies")
+    sized("seed", "seed of the design, chains and studies")
     parser.add_argument("--out", type=Path, default=Path("calibration/runs/posterior"),
-                        help="directory of the run's state and results")
+                        help="directory of the run's state and results (new or empty, or the "
+                             "folder of a run made with the same settings, which is continued)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out with the settings it was made with")
     parser.add_argument("--install", action="store_true",
                         help="ship the sample, its chains and the coverage with the package")
     add_execution_options(parser, resume=False)
@@ -53,6 +60,7 @@ def _posterior(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     import pandas as pd  # noqa: PLC0415
 
     from calibration import emulator as em  # noqa: PLC0415
+    from calibration import posterior_state as state  # noqa: PLC0415
     from calibration.diagnostics import chain_summary  # noqa: PLC0415
     from calibration.objective import Objective  # noqa: PLC0415
     from calibration.space import SPACE  # noqa: PLC0415
@@ -61,63 +69,68 @@ def _posterior(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from sim.model.policy import load_policy  # noqa: PLC0415
 
     check_execution_options(args)
-    for name in ("design", "noise_studies", "studies", "chains", "steps", "posterior_size"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')}: must be a positive integer "
-                             f"(got {getattr(args, name)})")
-    if args.chains * args.steps < args.posterior_size:
-        raise InputError("--posterior-size: must be at most --chains x --steps "
-                         f"({args.chains * args.steps}; got {args.posterior_size})")
-    args.out.mkdir(parents=True, exist_ok=True)
     clock = time.perf_counter()
     seconds = {}
     start, _ = load_params()
     policy = load_policy(Path(str(resources.files("sim") / "scenarios" / "baseline.toml")))
     objective = Objective(start, policy, load_targets())
     prior = em.Prior.read(PRIOR)
+    ids, log = em.likelihood_scale(objective)
+    observed, bound = em.observed_and_bounds(objective)
+    inputs = state.RunInputs(tuple(d.path for d in SPACE), tuple(ids), {
+        "prior": state.digest([prior.mean.tolist(), prior.sd.tolist()]),
+        "parameters": start.digest(), "policy": policy.digest(),
+        "figures": state.digest([observed.tolist(), bound.tolist(), log.tolist()])})
+    settings = state.settings_for(args, args.out, inputs)      # nothing is written before these
+    state.check_files(args.out, settings, inputs, prior)
+    seed = settings["seed"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    state.write_record(args.out, settings, inputs)
     executor = executor_from(args)
     try:
-        design = em.simulate_design(objective, start, prior, args.design, args.seed, executor,
+        design = em.simulate_design(objective, start, prior, settings["design"], seed, executor,
                                     args.out)
         seconds["design"] = time.perf_counter() - clock
-        ids, log = em.likelihood_scale(objective)
         x = design[[d.path for d in SPACE]].to_numpy(float)
         y = np.column_stack([em.on_likelihood_scale(design[ids].to_numpy(float), log),
                              design["lyg_intensive_over_esmo"].to_numpy(float)])
         keep = np.isfinite(y).all(axis=1)
+        if keep.sum() < MINIMUM["design"][0]:
+            raise InputError(f"--design: {keep.sum()} of the {settings['design']} design points "
+                             f"gave every figure, and the emulator needs "
+                             f"{MINIMUM['design'][0]}; ask for more (the points made are kept)")
         emulator = em.Emulator(x[keep], y[keep])
         pd.DataFrame({"output": [*ids, "lyg_intensive_over_esmo"], "r2": emulator.r2,
                       "residual_sd": emulator.residuals.std(axis=0)}).to_csv(
             args.out / "emulator.csv", index=False)
-        noise_truths = prior.draw(args.noise_studies, args.seed + 2)
-        noise = em.simulate_studies(objective, start, noise_truths, args.seed + 7, executor,
+        noise_truths = prior.draw(settings["noise_studies"], seed + 2)
+        noise = em.simulate_studies(objective, start, noise_truths, seed + 7, executor,
                                     args.out / "noise.csv")
         covariance = em.noise_covariance(emulator, noise_truths, noise)
-        observed, bound = em.observed_and_bounds(objective)
         likelihood = em.SyntheticLikelihood(emulator, observed, covariance, bound)
         chains_path = args.out / "chains.parquet"
         if chains_path.exists():
             chains = pd.read_parquet(chains_path)
         else:
             chains = em.sample_posterior(likelihood, prior, em.SamplerSettings(
-                args.chains, args.steps, seed=args.seed))
+                settings["chains"], settings["steps"], seed=seed))
             chains.to_parquet(chains_path, index=False)
         diagnostics = chain_summary(chains, [d.path for d in SPACE])
         diagnostics.to_csv(args.out / "diagnostics.csv", index=False)
-        sample = _thinned(chains, args.posterior_size, args.seed)
+        sample = _thinned(chains, args.posterior_size, seed)
         sample.to_csv(args.out / "posterior.csv", index=False)
         seconds["posterior"] = time.perf_counter() - clock - sum(seconds.values())
         ranks, coverage = em.coverage_study(objective, start, prior, emulator, covariance, bound,
-                                            args.studies, args.seed, executor, args.out)
+                                            settings["studies"], seed, executor, args.out)
         ranks.to_csv(args.out / "ranks.csv", index=False)
         coverage.to_csv(args.out / "coverage.csv", index=False)
         seconds["coverage"] = time.perf_counter() - clock - sum(seconds.values())
     finally:
         executor.close()
     summary = {
-        "design": args.design, "design_kept": int(keep.sum()),
-        "noise_studies": args.noise_studies, "studies": args.studies,
-        "chains": args.chains, "steps": args.steps, "posterior_size": len(sample),
+        "design": settings["design"], "design_kept": int(keep.sum()),
+        "noise_studies": settings["noise_studies"], "studies": settings["studies"],
+        "chains": settings["chains"], "steps": settings["steps"], "posterior_size": len(sample),
         "acceptance": round(float(chains.loc[chains["step"] > 0, "accepted"].mean()), 3),
         "max_r_hat": round(float(diagnostics["r_hat"].max()), 4),
         "min_ess_bulk": round(float(diagnostics["ess_bulk"].min()), 1),
@@ -139,14 +152,16 @@ def _posterior(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
 def _thinned(chains, size: int, seed: int):
     """`size` distinct draws from the chains: in each chain, its distinct states after the first
-    (the steps where a proposal was accepted) taken evenly spaced, then a seeded random order;
-    each keeps its `chain` and `step`."""
+    (the steps where a proposal was accepted; the first states if no chain moved) taken evenly
+    spaced, then a seeded random order; each keeps its `chain` and `step`."""
     import numpy as np  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
     from calibration.space import SPACE  # noqa: PLC0415
 
     moved = chains[(chains["step"] > 0) & chains["accepted"]]
+    if moved.empty:     # no chain moved (a few steps): their first states are all there is
+        moved = chains[chains["step"] == 0]
     per_chain = -(-size // moved["chain"].nunique())
     picked = []
     for _, group in moved.groupby("chain"):

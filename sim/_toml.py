@@ -80,7 +80,8 @@ def first_error(path: str | Path, error: ValidationError, prefix: str = "", mode
     unknown = [d for d in details if d["type"] in ("extra_forbidden", "unexpected_keyword_argument")]
     detail = (unknown or details)[0]
     parts = [prefix] if prefix else []
-    parts += [str(part) for part in detail["loc"] if part != "value"]
+    # a leaf's "value" is its number (named by the leaf), unless it is the key that is missing
+    parts += [str(part) for part in detail["loc"] if part != "value" or detail["type"] == "missing"]
     field = ".".join(parts) or "(top)"
     message = detail["msg"].removeprefix("Value error, ")
     if unknown:

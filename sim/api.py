@@ -15,6 +15,7 @@ exactly these functions; it adds the one-line errors and the printed summaries.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -24,21 +25,26 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from sim import checks
 from sim._paths import scenario_file
 from sim.errors import InputError
 from sim.execution.executor import LocalExecutor
 from sim.execution.runner import CohortSpec, run_cohort, simulate_tables, versions
-from sim.limits import MAX_CHUNK, MAX_POWER_PATIENT_LIVES, MAX_POWER_REPLICATES
+from sim.limits import MAX_CHUNK, MAX_PATIENTS, MAX_POWER_PATIENT_LIVES, MAX_POWER_REPLICATES
 from sim.execution.staging import check_out, discard, finish, release, staging_for
+from sim.model.cohort import PRIMARY_CHOICES
+from sim.model.design import DESIGNS
 from sim.model.params import Params, default_params_path, with_values
 from sim.model.params import load_params as _load_params
 from sim.model.policy import Policy
 from sim.model.policy import load_policy as _load_policy
-from sim.studies.comparison import (Comparison, draw_parameters, economic_draws, load_comparison,
-                                   run_units)
+from sim.studies.comparison import Comparison, check_trial, draw_parameters, economic_draws
+from sim.studies.comparison import load_comparison as _load_comparison
+from sim.studies.comparison import run_units
 from sim.studies.power.curve import PowerCurve, power_curve
 from sim.studies.results import ComparisonResult, analyse, value_of_information_violations
-from sim.studies.power.designs import Design, load_design
+from sim.studies.power.designs import Design
+from sim.studies.power.designs import load_design as _load_design
 from sim.studies.power.simulate import inputs_identity, simulate_replicates
 
 __all__ = ["simulate_cohort", "write_cohort", "compare", "power", "load_params", "load_policy",
@@ -47,28 +53,71 @@ __all__ = ["simulate_cohort", "write_cohort", "compare", "power", "load_params",
 
 DEFAULT_SEED = 20080101
 
+_POLICY = ("a policy file, the name of a packaged scenario (\"baseline\", \"trials/facs-ct\") "
+           "or a Policy")
+_PARAMS = "a parameter file, a Params or None (the package's fitted set)"
+
 
 def load_params(path: str | Path | None = None) -> Params:
     """The parameter set of a file (default: the package's fitted parameters), checked."""
+    checks.source("path", path, (), "a parameter file or None (the package's fitted set)",
+                  none=True)
     return _load_params(path)[0]
 
 
 def load_policy(policy: str | Path | Policy = "baseline") -> Policy:
     """A surveillance policy: a `Policy`, a TOML file, or the name of a packaged scenario
     (``"baseline"``, ``"symptoms-only"``, ``"trials/facs-ct"``; see `scenarios/`)."""
-    if isinstance(policy, Policy):
+    if isinstance(checks.source("policy", policy, (Policy,), _POLICY), Policy):
         return policy
     return _load_policy(scenario_file(policy, "policy file"))
+
+
+def load_comparison(path: str | Path, economics: str | Path | None = None) -> Comparison:
+    """A comparison file (or the name of a packaged one, ``"comparisons/facs"``) and the policy
+    and economics files it names, checked; `economics` replaces the economics file it names."""
+    checks.path("path", path, "a comparison file or the name of a packaged one "
+                "(\"comparisons/facs\")")
+    checks.source("economics", economics, (), "an economics file or None", none=True)
+    return _load_comparison(path, economics)
+
+
+def load_design(path: str | Path) -> Design:
+    """A power design file (or the name of a packaged one, ``"power/exponential"``), checked."""
+    checks.path("path", path, "a design file or the name of a packaged one "
+                "(\"power/exponential\")")
+    return _load_design(path)
 
 
 def _params(params: str | Path | Params | None) -> Params:
     return params if isinstance(params, Params) else load_params(params)
 
 
-def _check_chunk(chunk_size: int) -> None:
-    if not 0 < chunk_size <= MAX_CHUNK:
-        raise InputError(f"chunk_size: must be a positive number of patients, at most "
-                         f"{MAX_CHUNK:,} (got {chunk_size})")
+def _cohort_arguments(n, seed, design, primary, years, replicate, chunk_size, policy,
+                      params) -> CohortSpec:
+    """The arguments shared by `simulate_cohort` and `write_cohort`, checked at the door (in
+    the order of the signature)."""
+    spec = CohortSpec(
+        checks.integer("n", n, low=1, high=MAX_PATIENTS, what="a positive number of patients"),
+        checks.integer("seed", seed), checks.choice("design", design, DESIGNS),
+        checks.choice("primary", primary, PRIMARY_CHOICES),
+        checks.number("years", years, above=0, high=100,
+                      what="a positive number of years, at most 100"),
+        checks.integer("replicate", replicate))
+    checks.integer("chunk_size", chunk_size, low=1, high=MAX_CHUNK,
+                   what="a positive number of patients")
+    checks.source("policy", policy, (Policy,), _POLICY)
+    checks.source("params", params, (Params,), _PARAMS, none=True)
+    return spec.check()
+
+
+def _run_options(workers, executor, resume, progress, command) -> None:
+    """The options of a run that writes to disk, checked at the door."""
+    checks.workers(workers)
+    checks.executor(executor)
+    checks.flag("resume", resume)
+    checks.optional_flag("progress", progress)
+    checks.text("command", command)
 
 
 def _file_digest(path) -> str:
@@ -110,16 +159,18 @@ def simulate_cohort(n: int, *, seed: int = DEFAULT_SEED, design: str = "paper",
     primary: "rectum", "colon" or "both" (the study's 141:441 mix). The same arguments give the
     same patients, whatever `chunk_size`.
     """
-    spec = CohortSpec(n, seed, design, primary, years, replicate).check()
-    _check_chunk(chunk_size)
+    spec = _cohort_arguments(n, seed, design, primary, years, replicate, chunk_size, policy,
+                             params)
     model, surveillance = _params(params), load_policy(policy)
+    n, chunk_size = spec.n, int(chunk_size)
     tables = [simulate_tables(spec, model, surveillance, first, min(chunk_size, n - first))
               for first in range(0, n, chunk_size)]
     patients = pa.concat_tables([t[0] for t in tables]).to_pandas()
     events = pa.concat_tables([t[1] for t in tables]).to_pandas()
     return CohortResult(patients, events, manifest(
-        n=n, seed=seed, design=design, primary=primary, years=years, replicate=replicate,
-        policy=surveillance.name, parameter_hash=model.digest(), parameter_set=model.meta.name))
+        n=n, seed=spec.seed, design=design, primary=primary, years=spec.years,
+        replicate=spec.replicate, policy=surveillance.name, parameter_hash=model.digest(),
+        parameter_set=model.meta.name))
 
 
 def write_cohort(out: str | Path, n: int, *, seed: int = DEFAULT_SEED, design: str = "paper",
@@ -130,25 +181,18 @@ def write_cohort(out: str | Path, n: int, *, seed: int = DEFAULT_SEED, design: s
                  resume: bool = False, progress: bool | None = None, command: str = "") -> dict:
     """Simulate `n` patients unit by unit into `out` (partitioned Parquet and manifest.json,
     all or nothing, resumable); returns the run's tally (counts for the one-screen summary)."""
-    spec = CohortSpec(n, seed, design, primary, years, replicate).check()
-    _check_chunk(chunk_size)
+    out = Path(checks.path("out", out, "a directory path"))
+    spec = _cohort_arguments(n, seed, design, primary, years, replicate, chunk_size, policy,
+                             params)
+    _run_options(workers, executor, resume, progress, command)
     model, surveillance = _params(params), load_policy(policy)
     fields = {"command": command,
               "policy_file": str(policy) if not isinstance(policy, Policy) else "(object)",
               "params_file": (str(params) if isinstance(params, (str, Path))
                               else "(object)" if params is not None else str(default_params_path()))}
-    executor = executor or LocalExecutor(_workers(workers))
-    return run_cohort(spec, model, surveillance, Path(out), fields, chunk_size=chunk_size,
+    executor = executor or LocalExecutor(checks.workers(workers))
+    return run_cohort(spec, model, surveillance, out, fields, chunk_size=int(chunk_size),
                       executor=executor, resume=resume, progress=progress)
-
-
-def _workers(workers: int | None) -> int:
-    """Local worker processes: 1 by default, else a positive integer (one line otherwise)."""
-    if workers is None:
-        return 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InputError(f"workers: must be a positive integer (got {workers!r})")
-    return workers
 
 
 def _write_files(folder: Path, files: dict[str, bytes]) -> None:
@@ -183,8 +227,21 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
     """
     from sim.reports.comparison import render  # noqa: PLC0415 - matplotlib on use only
 
+    checks.source("comparison", comparison, (Comparison,),
+                  "a comparison file, the name of a packaged one (\"comparisons/facs\") or a "
+                  "Comparison")
+    out = checks.out_path("out", out)
+    _run_options(workers, executor, resume, progress, command)
+    checks.flag("keep_patients", keep_patients)
+    checks.source("economics", economics, (), "an economics file or None", none=True)
     source = None if isinstance(comparison, Comparison) else Path(comparison)
-    loaded = comparison if source is None else load_comparison(source, economics)
+    if source is None and economics is not None:
+        raise InputError("economics: only with a comparison file; a Comparison carries its own "
+                         "(dataclasses.replace(comparison, economics=sim.model.economics."
+                         "load_economics(FILE)))")
+    loaded = comparison if source is None else _load_comparison(source, economics)
+    if source is None:
+        check_trial(loaded, "comparison")
     draw_parameters(loaded.uncertainty.draws)   # checked before anything is created
     scratch = None
     if out is None:
@@ -203,7 +260,7 @@ def compare(comparison: str | Path | Comparison, *, out: str | Path | None = Non
                 "keep_patients": keep_patients,
                 "versions": versions()}
     staging = staging_for(target, identity, resume, ("patients", "departments"))
-    executor = executor or LocalExecutor(_workers(workers))
+    executor = executor or LocalExecutor(checks.workers(workers))
     try:
         run_units(loaded, staging, executor, progress=progress, keep_patients=keep_patients)
     except BaseException:
@@ -263,23 +320,24 @@ def power(design: str | Path | Design, *, replicates: int | None = None, seed: i
     once: the run is assembled beside it, its replicates kept as they are simulated, and renamed;
     an interrupted run is finished with ``resume=True``, which simulates only the replicates not
     kept and gives the same files."""
-    if not isinstance(design, (str, Path, *Design.__args__)):
-        raise TypeError(f"design: a design file, the name of a packaged design "
-                        f"(\"power/exponential\") or a loaded Design; got {type(design).__name__}")
-    source = None if not isinstance(design, (str, Path)) else Path(design)
-    loaded = load_design(source) if source is not None else design
-    replicates = loaded.replicates if replicates is None else replicates
-    seed = loaded.seed if seed is None else seed
-    if not 0 < replicates <= MAX_POWER_REPLICATES:
-        raise InputError(f"replicates: must be a positive number of replicate trials, at most "
-                         f"{MAX_POWER_REPLICATES:,} (got {replicates})")
+    if not isinstance(design, (str, os.PathLike, *Design.__args__)):
+        raise checks.ArgumentTypeError(
+            f"design: a design file, the name of a packaged design (\"power/exponential\") or "
+            f"a loaded Design; got {type(design).__name__}")
+    out = checks.out_path("out", out)
+    _run_options(workers, executor, resume, progress, command)
+    source = None if not isinstance(design, (str, os.PathLike)) else Path(design)
+    loaded = _load_design(source) if source is not None else design
+    # the arguments, else the design's own values, checked alike
+    replicates = checks.integer("replicates", loaded.replicates if replicates is None
+                                else replicates, low=1, high=MAX_POWER_REPLICATES,
+                                what="a positive number of replicate trials")
+    seed = checks.integer("seed", loaded.seed if seed is None else seed)
     lives = replicates * sum(loaded.sample_sizes)
     if lives > MAX_POWER_PATIENT_LIVES:
         raise InputError(f"replicates: {replicates:,} replicates of sample sizes summing to "
                          f"{sum(loaded.sample_sizes):,} make {lives:,} simulated patients, more "
                          f"than {MAX_POWER_PATIENT_LIVES:,}; use fewer replicates or sizes")
-    if seed < 0:
-        raise InputError(f"seed: must be a non-negative integer (got {seed})")
     staging = None
     if out is not None:   # staged beside `out` (its presence keeps a second run out) and renamed
         out = check_out(out)
@@ -289,7 +347,7 @@ def power(design: str | Path | Design, *, replicates: int | None = None, seed: i
         staging = staging_for(out, identity, resume, ("replicates",))
     try:
         curve = power_curve(simulate_replicates(loaded, replicates, seed,
-                                                executor or LocalExecutor(_workers(workers)),
+                                                executor or LocalExecutor(checks.workers(workers)),
                                                 progress=progress,
                                                 saved=staging / "replicates" if staging else None))
         if staging is not None:

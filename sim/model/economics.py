@@ -32,6 +32,7 @@ overrides it.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
 from scipy import stats
 
 from sim._paths import scenario_file
@@ -74,6 +75,25 @@ TABLES = {  # file table: (dotted prefix, keys (None: any), money)
 }
 """The tables of inputs an economics file holds, and the prefix of their dotted names."""
 
+def _not_future(year: int) -> int:
+    """A price year that has come: prices of a year not yet over are not known."""
+    if year > dt.date.today().year:
+        raise ValueError(f"must not be after the current year, {dt.date.today().year}")
+    return year
+
+
+@dataclass(frozen=True)
+class _UpToThisYear(AfterValidator):
+    """`_not_future` as a validator, its bound said as the reference (docs/inputs.md) says one."""
+
+    func: object = _not_future
+    le: str = "the current year"
+
+
+def _price_year(low: int):
+    return Annotated[int, Field(ge=low), _UpToThisYear()]
+
+
 GROUPS = {"costs": ("cost.", "test.", "monthly."),
           "utilities": ("utility.", "disutility."),
           "durations and probabilities": ("duration.", "probability.")}
@@ -92,7 +112,7 @@ class _Input(BaseModel):
                      Field(min_length=2, max_length=2)] | None = None
     evidence: Literal["published", "partly published", "assumption"]
     source: str = Field(min_length=1)
-    price_year: Annotated[int, Field(ge=1950, le=2100)] | None = None
+    price_year: _price_year(1950) | None = None
     conversion: str | None = None
 
     @model_validator(mode="after")
@@ -138,7 +158,7 @@ class _EconomicsFile(BaseModel):
     name: str
     description: str = ""
     currency: str = Field(min_length=1)
-    price_year: Annotated[int, Field(ge=1900, le=2100)]
+    price_year: _price_year(1900)
     perspective: str = Field(min_length=1)
     thresholds: list[Annotated[float, Field(gt=0.0, le=1e7)]] = Field(min_length=1, max_length=6)
     thresholds_source: str = Field(min_length=1)

@@ -13,7 +13,11 @@ import difflib
 import datetime as dt
 import hashlib
 import json
+import numbers
+import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +25,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from sim._toml import allowed_keys, first_error, read_toml
+from sim.checks import ArgumentTypeError
 from sim.errors import InputError
 
 __all__ = ["Params", "load_params", "default_params_path", "with_values", "SOURCE_PREFIXES"]
@@ -301,20 +306,73 @@ def load_params(path: str | Path | None = None) -> tuple[Params, dict[str, str]]
     return params, sources
 
 
-def with_values(params: Params, values: dict[str, float]) -> Params:
-    """A copy of `params` with the given dotted paths (``"recurrence.theta_liver"``) replaced;
-    the frozen dataclasses are rebuilt along the paths, each once, the original is untouched."""
+@lru_cache(maxsize=1)
+def numeric_leaves() -> dict[str, tuple[type, TypeAdapter]]:
+    """Every number of the parameters by dotted path: its type (float or int) and the check of
+    its domain, the file's own (probabilities in [0, 1], rates, scales, shapes and hazard ratios
+    > 0, finite)."""
+    leaves: dict[str, tuple[type, TypeAdapter]] = {}
+
+    def walk(kind, prefix: str) -> None:
+        for name, hint in typing.get_type_hints(kind, include_extras=True).items():
+            if name.startswith("__"):
+                continue
+            base = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+            if dataclasses.is_dataclass(base):
+                walk(base, f"{prefix}{name}.")
+            elif base in (int, float):
+                leaves[f"{prefix}{name}"] = (base, TypeAdapter(hint))
+    walk(Params, "")
+    return leaves
+
+
+def _checked_value(path, value) -> float | int:
+    """`value` for the parameter `path`, within its domain; one line naming the key if not."""
+    leaves = numeric_leaves()
+    if path not in leaves:
+        near = difflib.get_close_matches(str(path), list(leaves), n=1, cutoff=0.0)
+        raise InputError(f"values: {path!r}: not a numeric parameter; the nearest is "
+                         f"{near[0]!r} (the dotted paths of docs/inputs.md)")
+    base, adapter = leaves[path]
+    integral = base is int
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or (integral and not float(value).is_integer())):    # 4.0 is 4; 2.5 is no count
+        kind = "an integer" if integral else "a number"
+        raise ArgumentTypeError(f"values: {path}: must be {kind} (got {value!r}, "
+                                f"{type(value).__name__})")
+    try:
+        return adapter.validate_python(int(value) if integral else float(value))
+    except ValidationError as error:
+        message = error.errors(include_url=False)[0]["msg"]
+        raise InputError(f"values: {path}: {message} (got {value!r})") from None
+
+
+def with_values(params: Params, values: Mapping[str, float]) -> Params:
+    """A copy of `params` with the given dotted paths (``"recurrence.theta_liver"``) replaced,
+    each value checked against its parameter's domain (as in a parameter file); the frozen
+    dataclasses are rebuilt along the paths, each once, the original is untouched."""
+    if not isinstance(params, Params):
+        raise ArgumentTypeError(f"params: must be a Params (sim.load_params()); got "
+                        f"{type(params).__name__}")
+    if not isinstance(values, Mapping):
+        raise ArgumentTypeError(f"values: must be a mapping of dotted parameter paths to numbers, "
+                        f"such as {{'growth.doubling_time_median_months': 3.0}}; got "
+                        f"{type(values).__name__}")
     tree: dict = {}
     for path, value in values.items():
+        checked = _checked_value(path, value)
         *parents, leaf = path.split(".")
         node = tree
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = float(value)
+        node[leaf] = checked
 
     def replace(node, updates: dict):
         return dataclasses.replace(node, **{
             name: replace(getattr(node, name), value) if isinstance(value, dict) else value
             for name, value in updates.items()})
 
-    return replace(params, tree)
+    try:
+        return replace(params, tree)
+    except ValueError as error:     # a rule between values (`Cohort.__post_init__`)
+        raise InputError(f"values: {', '.join(values)}: {error}") from None

@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sim._toml import validate_file
 from sim._paths import named_file, scenario_file
@@ -40,8 +40,8 @@ from sim.output.tables import arrow_patients
 from sim.studies.digest import DIGESTED, store_digest
 from sim.studies.economics import priced_columns
 
-__all__ = ["Comparison", "load_comparison", "draw_parameters", "economic_draws", "run_units",
-           "ComparisonUnit"]
+__all__ = ["Comparison", "load_comparison", "check_trial", "draw_parameters", "economic_draws",
+           "run_units", "ComparisonUnit", "MIN_TRIAL_DRAWS"]
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -53,6 +53,16 @@ class _Cohort(BaseModel):
     years: Annotated[float, Field(gt=0, le=20)] | Literal["lifetime"] = 10.0
     accrual_years: Annotated[float, Field(ge=0)] = 5.0
     patients_per_department: Annotated[int, Field(gt=0, le=MAX_CHUNK)] = 10_000
+
+    @field_validator("years", mode="before")
+    @classmethod
+    def _horizon(cls, years):
+        """One message naming both kinds of horizon (not the union's members)."""
+        number = isinstance(years, (int, float)) and not isinstance(years, bool)
+        if years != "lifetime" and not (number and 0 < years <= 20):
+            raise ValueError('must be a number of years above 0 and at most 20, or "lifetime" '
+                             '(to death or age 100)')
+        return years
 
 
 class _Uncertainty(BaseModel):
@@ -149,8 +159,31 @@ def load_comparison(path: str | Path, economics: str | Path | None = None) -> Co
                               or len(set(trial.policies)) != 2):
         raise InputError(f"{path.name}: trial.policies: the names of two different policies "
                          f"of the comparison ({', '.join(names)}); got {trial.policies}")
-    return Comparison(spec.name, spec.description, spec.reference, policies, spec.cohort,
-                      spec.uncertainty, priced, spec.sensitivity, trial)
+    comparison = Comparison(spec.name, spec.description, spec.reference, policies, spec.cohort,
+                            spec.uncertainty, priced, spec.sensitivity, trial)
+    check_trial(comparison, path.name)
+    return comparison
+
+
+MIN_TRIAL_DRAWS = 3
+"""Parameter draws a proposed trial's value needs: its EVSI regresses the draws' net benefit on
+the trial's two summary statistics (`sim.studies.evsi`)."""
+
+
+def check_trial(comparison: Comparison, where: str) -> None:
+    """A `[trial]` that cannot be valued is refused in one line saying why (it needs an
+    economics file and `MIN_TRIAL_DRAWS` parameter draws), never left out without a word."""
+    if comparison.trial is None:
+        return
+    if comparison.economics is None:
+        raise InputError(f"{where}: trial: a proposed trial is valued only in a "
+                         f"cost-effectiveness analysis: name an economics file (economics = "
+                         f"\"economics/us\", or --economics FILE) or remove [trial]")
+    draws = comparison.uncertainty.draws
+    if draws < MIN_TRIAL_DRAWS:
+        raise InputError(f"{where}: trial: the value of a proposed trial needs at least "
+                         f"{MIN_TRIAL_DRAWS} parameter draws (uncertainty.draws = {draws}); ask "
+                         f"for more draws or remove [trial]")
 
 
 ECONOMIC_SEED_KEY = 0x45434F4E   # "ECON": the economic draws' stream, apart from the patients'
