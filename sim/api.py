@@ -42,6 +42,7 @@ from sim.studies.comparison import Comparison, check_trial, draw_parameters, eco
 from sim.studies.comparison import load_comparison as _load_comparison
 from sim.studies.comparison import run_units
 from sim.studies.power.curve import PowerCurve, power_curve
+from sim.studies.decision import noisy
 from sim.studies.results import ComparisonResult, analyse, value_of_information_violations
 from sim.studies.power.designs import Design
 from sim.studies.power.designs import load_design as _load_design
@@ -307,6 +308,7 @@ def _economic_manifest(result: ComparisonResult) -> dict:
         out["evsi_checks"] = result.evsi_checks.to_dict(orient="records")
     out["value_of_information_violations"] = value_of_information_violations(
         result.decision.evppi_checks, result.evsi_checks)
+    out["patient_noise_warnings"] = noisy(result.decision.monte_carlo)
     return out
 
 

@@ -9,6 +9,7 @@ traceback and nothing written.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shlex
 import signal
@@ -142,6 +143,10 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     finally:
         executor.close()
     print(_plain(_without((out / "results.md").read_text(), ("Policies", "Figures", "Glossary"))))
+    manifest = json.loads((out / "manifest.json").read_text())
+    for text in (manifest.get("patient_noise_warnings", [])
+                 + manifest.get("value_of_information_violations", [])):
+        print(f"crlm-sim: warning: {text}", file=sys.stderr)
     print(f"\nwritten to {out}: report.html (the policies' schedules, every result with its "
           "interval, figures, a glossary), results.md, results.csv and the figures")
     return 0

@@ -275,3 +275,20 @@ follow_up_years = 5.0
         assert abs(row.evsi - nested.value) <= 3 * math.hypot(row.se, nested.se), (row, nested)
         worth += nested.value > 3 * nested.se
     assert worth >= 1
+
+
+def test_patient_noise_above_five_percent_is_warned_with_the_cohort_that_would_do():
+    """Noise share s at n patients: under 5% needs n s (1 - 0.05) / (0.05 (1 - s)); at exactly
+    that size the share is 5% (variance N / n' against the parameters' P = N (1 - s) / s)."""
+    from sim.studies.decision import noisy
+
+    table = pd.DataFrame({"policy": ["yearly"] * 3, "measure": [
+        "net_benefit_at_20000", "net_benefit_at_30000", "cost"], "patients_per_draw": 3000.0,
+        "noise_share": [0.2, 0.04, 0.5]})
+    warnings = noisy(table)
+    assert len(warnings) == 1 and "20.0%" in warnings[0] and "net benefit at 20000" in warnings[0]
+    needed = 3000 * 0.2 * 0.95 / (0.05 * 0.8)
+    assert f"{needed:,.0f}" in warnings[0]
+    noise = 1.0 / 3000
+    parameters = noise * 0.8 / 0.2
+    assert (noise * 3000 / needed) / (noise * 3000 / needed + parameters) == pytest.approx(0.05)

@@ -14,7 +14,7 @@ import numpy as np
 from sim.reports.document import Block, Bullets, Figure, Heading, Paragraph, Table
 from sim.reports.figures import png_bytes
 from sim.reports.text import number
-from sim.studies.decision import EVPI
+from sim.studies.decision import EVPI, noisy
 
 __all__ = ["more", "wtp_curves", "PUBLISHED_EVALUATIONS", "CHEERS_ITEMS"]
 
@@ -244,6 +244,11 @@ def more(result, economics, reference, comparison, names) -> list[Block]:
                 Table(("policy", "measure (against the reference)", "mean", "MCSE of the mean",
                        "patient noise, share of the PSA variance", "parameter sd"),
                       tuple(map(tuple, rows)))]
+        warnings = noisy(error)
+        if warnings:
+            out.append(Bullets(tuple(f"WARNING: {text}: the spread over the draws, and the "
+                                     "value of information, still carry the patients' noise."
+                                     for text in warnings)))
     if comparison is not None and comparison.sensitivity is not None:
         out += _deterministic(comparison.sensitivity, reference, names, unit, thresholds)
     out += _information(result, comparison, economics, names, reference, unit)

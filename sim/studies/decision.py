@@ -28,7 +28,7 @@ from sim.studies import voi
 from sim.studies.summaries import levels_and_differences
 
 __all__ = ["DecisionTables", "decision_tables", "icers", "acceptability", "evpi",
-           "value_of_information", "estimate_at", "priced_arrays", "nesting", "nesting_checks", "ALL", "EVPI", "INFORMED",
+           "value_of_information", "estimate_at", "noisy", "NOISE_LIMIT", "priced_arrays", "nesting", "nesting_checks", "ALL", "EVPI", "INFORMED",
            "expected_loss", "population_factor", "parameter_groups", "parameter_columns",
            "monte_carlo_error", "value_points", "net_benefit_by_draw", "WTP", "PRICED_COLUMNS"]
 
@@ -383,6 +383,32 @@ def evpi(net_benefit: np.ndarray) -> np.ndarray:
     average (`sim.studies.voi.regret`): the same number, never negative, and exactly 0 when no
     draw disagrees. `sim.studies.voi.evpi` gives one with its standard error."""
     return voi.regret(net_benefit).mean(axis=-1)
+
+
+NOISE_LIMIT = 0.05
+"""The share of the PSA variance of an incremental net benefit that patient noise may take
+before a run is warned (issue 36: each draw's cohort large enough that the draws' spread is the
+parameters')."""
+
+
+def noisy(monte_carlo: pd.DataFrame | None) -> list[str]:
+    """One sentence for each incremental net benefit whose patient noise is `NOISE_LIMIT` or more
+    of its variance over the draws (`monte_carlo_error`)."""
+    if monte_carlo is None:
+        return []
+    rows = monte_carlo[monte_carlo["measure"].str.startswith("net_benefit_at_")
+                       & (monte_carlo["noise_share"] >= NOISE_LIMIT)]
+    out = []
+    for r in rows.itertuples():
+        # noise share s = N / (N + P), N the noise variance (1 / patients): under the limit L
+        # needs patients x s (1 - L) / (L (1 - s))
+        needed = r.patients_per_draw * r.noise_share * (1 - NOISE_LIMIT) / (
+            NOISE_LIMIT * max(1 - r.noise_share, 1e-9))
+        out.append(f"patient noise is {r.noise_share:.1%} of the variance over the draws of "
+                   f"{r.policy}'s incremental {r.measure.replace('_', ' ')} "
+                   f"({r.patients_per_draw:,.0f} patients per draw; under {NOISE_LIMIT:.0%} "
+                   f"needs about {needed:,.0f})")
+    return out
 
 
 def population_factor(economics) -> float:
