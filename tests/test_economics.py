@@ -19,7 +19,8 @@ from sim.cli import main
 from sim.model.economics import discount_factor, load_economics
 from sim.studies.comparison import load_comparison
 from sim.studies.decision import evpi, icers
-from sim.studies.economics import STRUCTURES, discounted_years, norm_integral, patient_economics
+from sim.studies.economics import (STRUCTURES, course_of, discounted_years, norm_integral,
+                                  patient_economics)
 
 US = ROOT / "scenarios" / "economics" / "us.toml"
 UK = ROOT / "scenarios" / "economics" / "uk-nice.toml"
@@ -394,3 +395,29 @@ def test_a_report_priced_by_the_nice_file_names_its_currency_and_no_other(tmp_pa
     assert "USD" not in text and "policies' currency" not in text
     page = (tmp_path / "out" / "report.html").read_text()
     assert "USD" not in re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
+
+
+def test_a_course_is_read_the_same_from_text_and_from_categorical_events():
+    """The events' text columns as plain strings or as categories (as Arrow's dictionaries come
+    out of to_pandas) give the same course: codes are looked up by name, a missing site or
+    detail is the empty label."""
+    events = pd.DataFrame({"patient_id": [1, 1, 1, 1, 2, 2, 2],
+                           "time_months": [0.0, 20.0, 21.0, 40.0, 0.0, 30.0, 50.0],
+                           "event": ["hepatectomy", "detection", "systemic_therapy", "death",
+                                     "hepatectomy", "detection", "censored"],
+                           "site": [None, "liver+lung", None, None, None, "pelvis", None],
+                           "detail": ["resection", None, None, "cancer", "resection", None,
+                                      "horizon"]})
+    patients = pd.DataFrame({"patient_id": [1, 2], "age_years": [60.0, 70.0],
+                             "sex": ["male", "female"], "first_symptom_months": [25.0, np.nan]})
+    discounted = {"discounted_tests": np.zeros((2, 0)), "discounted_workups": np.zeros(2),
+                  "discounted_visits": np.zeros(2)}
+    plain = course_of(patients, events, discounted)
+    categorical = course_of(patients, events.astype({c: "category" for c in
+                                                     ("event", "site", "detail")}), discounted)
+    for name in plain._fields:
+        np.testing.assert_array_equal(getattr(plain, name), getattr(categorical, name), name)
+    # patient 1: untreated from detection (20) to therapy (21), incurable to death (40), cancer
+    assert plain.cancer.tolist() == [True, False] and plain.end.tolist() == [40 / 12, 50 / 12]
+    assert plain.incurable_from[0] == pytest.approx(21 / 12) and np.isinf(plain.incurable_from[1])
+    assert plain.state.tolist() == [0, 4, 3, 0, 1]      # patient 2 still awaits at censoring

@@ -173,43 +173,70 @@ class Course(NamedTuple):
     op_sites: np.ndarray
 
 
+def _codes(column: pd.Series) -> tuple[np.ndarray, list]:
+    """(each row's code, the labels by code) of a text or categorical column (a missing value
+    labelled ""), without turning every row into a Python string."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes, labels = column.cat.codes.to_numpy(), [str(c) for c in column.cat.categories]
+    else:
+        codes, uniques = pd.factorize(column.to_numpy(object))
+        labels = [str(u) for u in uniques]
+    return np.where(codes < 0, len(labels), codes), labels + [""]
+
+
+def _is(codes: np.ndarray, labels: list, name: str) -> np.ndarray:
+    return codes == labels.index(name) if name in labels else np.zeros(len(codes), bool)
+
+
+def _fill_forward(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each NaN of `values` given the last value before it in its group (groups begin where
+    `starts` is True; a group's leading NaNs stay NaN), as pandas' groupby().ffill()."""
+    index = np.where(~np.isnan(values) | starts, np.arange(len(values)), 0)
+    return values[np.maximum.accumulate(index)] if len(values) else values
+
+
 def course_of(patients: pd.DataFrame, events: pd.DataFrame, discounted: dict) -> Course:
     """A chunk's courses from its patients (patient_id, age_years, sex, first_symptom_months)
-    and events, and the engine's discounted surveillance (`discounted_tests`,
-    `discounted_workups`, `discounted_visits`)."""
+    and events (one patient's rows together, in time order), and the engine's discounted
+    surveillance (`discounted_tests`, `discounted_workups`, `discounted_visits`)."""
     ids = patients["patient_id"].to_numpy()
-    position = pd.Series(np.arange(len(ids)), index=ids)
-    ev = events[["patient_id", "time_months", "event", "site", "detail"]]
-    years = ev["time_months"].to_numpy(float) / 12.0
-    kind = ev["event"].astype(str).to_numpy()
-    detail = ev["detail"].astype(object).to_numpy()
-    row = position.loc[ev["patient_id"].to_numpy()].to_numpy()
+    years = events["time_months"].to_numpy(float) / 12.0
+    event, events_named = _codes(events["event"])
+    detail, details_named = _codes(events["detail"])
+    row = pd.Index(ids).get_indexer(events["patient_id"].to_numpy())
     n = len(ids)
 
+    def kind(name):
+        return _is(event, events_named, name)
+
     end = np.zeros(n)
-    terminal = (kind == "death") | (kind == "censored")
+    death = kind("death")
+    terminal = death | kind("censored")
     end[row[terminal]] = years[terminal]
     cancer = np.zeros(n, bool)
-    cancer[row[(kind == "death") & (detail == "cancer")]] = True
+    cancer[row[death & _is(detail, details_named, "cancer")]] = True
 
     # the state each event starts (progression and latent onset keep the state they find)
-    state = np.full(len(ev), np.nan)
-    state[kind == "hepatectomy"] = _DF1
-    state[kind == "detection"] = _AWAIT
-    curative = (kind == "reoperation") & (detail == "curative")
-    other = (kind == "reoperation") & (detail != "curative")
+    first = np.r_[True, row[1:] != row[:-1]] if len(row) else np.zeros(0, bool)
+    last = np.r_[row[1:] != row[:-1], True] if len(row) else np.zeros(0, bool)
+    state = np.full(len(row), np.nan)
+    state[kind("hepatectomy")] = _DF1
+    state[kind("detection")] = _AWAIT
+    reoperation = kind("reoperation")
+    curative = reoperation & _is(detail, details_named, "curative")
+    other = reoperation & ~curative
     state[curative] = _DF2
-    state[other | (kind == "systemic_therapy")] = _INCURABLE
-    state = pd.Series(state).groupby(row).ffill().to_numpy()
+    state[other | kind("systemic_therapy")] = _INCURABLE
+    state = _fill_forward(state, first)
     # a wait that ends in incurable-phase care, not a curative operation or the end, is
-    # detected untreated incurable disease
+    # detected untreated incurable disease: the next settled state of the patient after it
     settled = np.where(state == _AWAIT, np.nan, state)
     settled[terminal] = -1.0
-    following_state = (pd.Series(settled).groupby(row).shift(-1).groupby(row).bfill()
-                       .to_numpy())
+    following_state = np.append(settled[1:], np.nan)
+    following_state[last] = np.nan
+    following_state = _fill_forward(following_state[::-1], last[::-1])[::-1]
     state[(state == _AWAIT) & (following_state == _INCURABLE)] = _UNTREATED
     following = np.append(years[1:], np.inf)
-    last = np.append(row[1:] != row[:-1], True)
     following[last] = end[row[last]]
     alive = ~terminal
     who = row[alive]
@@ -221,9 +248,10 @@ def course_of(patients: pd.DataFrame, events: pd.DataFrame, discounted: dict) ->
     np.minimum.at(incurable_from, who[state == _INCURABLE], start[state == _INCURABLE])
 
     operations = curative | other
-    sites = ev["site"].astype(object).fillna("").to_numpy()[operations]
-    op_sites = np.array([[name in str(s).split("+") for name in _SITES] for s in sites],
+    site, sites_named = _codes(events["site"])
+    by_label = np.array([[name in label.split("+") for name in _SITES] for label in sites_named],
                         bool).reshape(-1, len(_SITES))
+    op_sites = by_label[site[operations]] if len(by_label) else np.zeros((0, len(_SITES)), bool)
     symptom = patients["first_symptom_months"].to_numpy(float) / 12.0
     return Course(end, cancer, patients["age_years"].to_numpy(float),
                   (patients["sex"].to_numpy() == "male").astype(float),
