@@ -323,6 +323,17 @@ def price(course: Course, values: dict[str, float], economics, modality_names,
 
 def _phase_costs(c: Course, u, structure: Structure, start, stop, eol_start, state, who,
                  rate: float) -> np.ndarray:
+    """`_recurrence_costs` of the segments that can have any (detected incurable disease, or an
+    end of life that overlaps them), 0 for the others (most: the disease-free)."""
+    some = (state == _INCURABLE) | (state == _UNTREATED) | (eol_start < stop)
+    out = np.zeros(len(state))
+    out[some] = _recurrence_costs(c, u, structure, start[some], stop[some], eol_start[some],
+                                  state[some], who[some], rate)
+    return out
+
+
+def _recurrence_costs(c: Course, u, structure: Structure, start, stop, eol_start, state, who,
+                      rate: float) -> np.ndarray:
     """The discounted cost of each state segment's months of recurrence, each month in one
     phase: the end of life over its window; before it, detected untreated disease until
     first-line therapy starts, then first line, maintenance or treatment-free interval, second
