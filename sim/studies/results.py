@@ -17,8 +17,8 @@ import pandas as pd
 from sim.execution.executor import LocalExecutor
 from sim.model.params import load_params
 from sim.studies.comparison import Comparison, draw_parameters
-from sim.studies.decision import (ALL, INFORMED, DecisionTables, priced_arrays, decision_tables,
-                                  estimate_at, value_points)
+from sim.studies.decision import (ALL, INFORMED, DecisionTables, decision_tables, estimate_at,
+                                  priced_arrays, value_points)
 from sim.studies.evsi import TrialUnit, evsi_table, simulate_trials
 from sim.studies.sensitivity import Priced, SensitivityTables, base_courses, sensitivity
 from sim.studies.economics import priced_columns
@@ -224,7 +224,7 @@ def _sample_information(staging: Path, comparison: Comparison, decision: Decisio
     statistics = simulate_trials(units, staging, executor or LocalExecutor(1))
     thresholds = value_points(economics)
     cost, qalys = priced_arrays(decision.by_draw.set_index(["scenario_id", "draw"]),
-                          list(decision.economics["policy"]))
+                                list(decision.economics["policy"]))
     informed = [estimate_at(decision.evppi, INFORMED, w) for w in thresholds]
     perfect = [estimate_at(decision.evppi, ALL, w) for w in thresholds]
     means = economics.means
