@@ -6,7 +6,7 @@ horizon) shrunk to 12,000 patients x 40 draws, on two local workers, three ways 
 process: unpriced (no economics file: the simulation and its digest), priced (the economics
 file, the probabilistic analysis and its decision analysis, without the deterministic cohort and
 the trial), and priced with the value of sample information (a trial of 250 and 1,000 per arm).
-Reported: each run's seconds, the ratio of priced to unpriced (issue 36 asks at most 1.5), and
+Reported: each run's seconds (the better of two), the ratio of priced to unpriced (issue 36 asks at most 1.5), and
 the value-of-information analysis alone on the run's draws (`value_of_information`, timed
 against the same analysis's EVPI, its exact part). Nothing is asserted on time.
 """
@@ -57,6 +57,7 @@ def test_pricing_against_the_simulation_it_prices(benchmark, tmp_path, compariso
 
     try:
         seconds = benchmark.pedantic(run, rounds=1, iterations=1)
+        seconds = min(seconds, run())   # the better of two: the first warms the workers
     finally:
         executor.close()
     _SECONDS[kind] = seconds
