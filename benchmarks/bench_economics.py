@@ -79,9 +79,9 @@ def test_value_of_information_against_its_exact_part(benchmark, comparisons, tmp
     points = decision.value_points(comparison.economics)
     cost, qalys = decision.priced_arrays(by_draw, names)
     exact = best_seconds(lambda: [voi.evpi(w * qalys - cost) for w in decision.WTP], 3)
-    seconds = benchmark.pedantic(
-        lambda: decision.value_of_information(by_draw, names, decision.WTP, points, DRAWS,
-                                              prices, 1.0), rounds=1, iterations=1)
+    benchmark.pedantic(lambda: decision.value_of_information(by_draw, names, decision.WTP, points,
+                                                             DRAWS, prices, 1.0),
+                       rounds=1, iterations=1)
     seconds = benchmark.stats.stats.min
     benchmark.extra_info.update({"seconds": seconds, "over_exact_evpi": seconds / exact})
     print(f"\nvalue of information: {seconds:.2f} s, {seconds / exact:,.0f} x the EVPI curve")

@@ -334,8 +334,7 @@ def _information(result, comparison, economics, names, reference, unit) -> list[
                                    f"Expected loss per patient ({economics.currency})",
                                    "Expected loss curves (the lowest is the EVPI)",
                                    symlog=True)), heading=4)]
-    groups = value[(value["group"] != EVPI) | value["wtp"].isin(value.loc[
-        value["group"] != EVPI, "wtp"])]
+    groups = value[value["wtp"].isin(value.loc[value["group"] != EVPI, "wtp"])]  # value points
     if (groups["group"] != EVPI).any():
         rows = [[r.group, f"{r.wtp:,.0f}", number(r.evppi, ",.2f"), number(r.se, ",.2f"),
                  "–" if not np.isfinite(r.r2) else f"{r.r2:.2f}", r.method or "exact"]

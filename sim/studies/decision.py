@@ -7,7 +7,7 @@ benefit at the file's thresholds (`economics`); the incremental analysis of the 
 dampack's ``calculate_icers`` does it (`icers`: dominance and extended dominance); the
 acceptability curves and frontier from 0 to 200,000 per QALY with each policy's expected loss
 (`ceac`: `acceptability`, `expected_loss`); the expected value of perfect information per
-patient and for the file's population over the same range (`evpi`), and of partial perfect
+patient and for the file's population over the same range, and of partial perfect
 information by group of parameters and by parameter (at the thresholds and `value_points`),
 ranked as BCEA's ``info.rank`` does, each with its standard error, and checked for nesting
 (`value_of_information`, by `sim.studies.voi`); the same base-case results under every
@@ -27,9 +27,9 @@ from sim.studies.economics import STRUCTURES, discounted_years
 from sim.studies import voi
 from sim.studies.summaries import levels_and_differences
 
-__all__ = ["DecisionTables", "decision_tables", "icers", "acceptability", "evpi",
-           "value_of_information", "estimate_at", "noisy", "NOISE_LIMIT", "priced_arrays", "nesting", "nesting_checks", "ALL", "EVPI", "INFORMED",
-           "expected_loss", "population_factor", "parameter_groups", "parameter_columns",
+__all__ = ["DecisionTables", "decision_tables", "icers", "acceptability", "value_of_information",
+           "estimate_at", "noisy", "NOISE_LIMIT", "priced_arrays", "nesting", "nesting_checks",
+           "ALL", "EVPI", "INFORMED", "expected_loss", "population_factor", "parameter_groups", "parameter_columns",
            "monte_carlo_error", "value_points", "net_benefit_by_draw", "WTP", "PRICED_COLUMNS"]
 
 WTP = np.arange(0.0, 200_001.0, 2_000.0)
@@ -131,10 +131,7 @@ def _base(means: pd.DataFrame, structure: str = "base") -> pd.DataFrame:
 def net_benefit_by_draw(per_draw: pd.DataFrame, names, grid) -> np.ndarray:
     """The (wtp, draw, policy) net benefits of `per_draw` (cost_total and qalys by
     scenario_id and draw) at each willingness-to-pay of `grid`."""
-    cost = np.stack([per_draw.xs(n, level="scenario_id")["cost_total"].to_numpy()
-                     for n in names], axis=1)
-    qaly = np.stack([per_draw.xs(n, level="scenario_id")["qalys"].to_numpy() for n in names],
-                    axis=1)
+    cost, qaly = priced_arrays(per_draw, names)
     return grid[:, None, None] * qaly[None] - cost[None]        # (wtp, draw, policy)
 
 
@@ -308,7 +305,7 @@ def nesting_checks(value: pd.DataFrame, ranking: pd.DataFrame | None,
     most the outer within 2 standard errors of their difference (`holds`)."""
     by = value.set_index(["group", "wtp"])
     points = sorted(value.loc[value["group"] == ALL, "wtp"])
-    pairs = [(inner, outer) for inner, outer in nesting(groups)]
+    pairs = nesting(groups)
     if ranking is not None:
         single = ranking.set_index(["parameter", "wtp"])
         by = pd.concat([by, single[["evppi", "se"]].rename_axis(["group", "wtp"])])
@@ -374,15 +371,6 @@ def expected_loss(net_benefit: np.ndarray) -> np.ndarray:
     draw's best policy gains over it; `net_benefit` is (wtp, draw, policy). The policy of least
     expected loss is the one of highest expected net benefit, and its loss is the EVPI."""
     return (net_benefit.max(axis=2, keepdims=True) - net_benefit).mean(axis=1)
-
-
-def evpi(net_benefit: np.ndarray) -> np.ndarray:
-    """Expected value of perfect information per patient, at each willingness-to-pay:
-    E[max over policies] - max over policies of E; `net_benefit` is (wtp, draw, policy). Taken
-    as the mean, over draws, of what the best policy of each draw gains over the policy best on
-    average (`sim.studies.voi.regret`): the same number, never negative, and exactly 0 when no
-    draw disagrees. `sim.studies.voi.evpi` gives one with its standard error."""
-    return voi.regret(net_benefit).mean(axis=-1)
 
 
 NOISE_LIMIT = 0.05

@@ -142,9 +142,9 @@ def evsi_table(cost: np.ndarray, effect: np.ndarray, thresholds, statistics: pd.
         at = statistics[statistics["per_arm"] == size].sort_values("draw")
         values = evsi(cost, effect, thresholds, at[list(STATISTICS)].to_numpy())
         trial_cost = fixed_cost + cost_per_patient * 2 * size
-        for w, v in zip(thresholds, values):
+        for w, v, bound in zip(thresholds, values, informed):
             rows.append({"per_arm": size, "wtp": w, "evsi": float(v), "se": v.se,
-                         "evppi_informed": float(informed[list(thresholds).index(w)]),
+                         "evppi_informed": float(bound),
                          "evsi_population": float(v) * population, "trial_cost": trial_cost,
                          "enbs": float(v) * population - trial_cost, "enbs_se": v.se * population,
                          "method": v.method, "r2": v.r2})

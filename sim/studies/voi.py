@@ -350,13 +350,9 @@ def _stack(columns, draws: int) -> np.ndarray:
 
 
 def _regression_value(net: np.ndarray, x: np.ndarray, method: str, seed: int) -> Estimate:
-    relative = net - net[:, :1]
-    fits = fit_many(x, [relative[:, d] for d in range(1, net.shape[1])], method, seed)
-    draws = len(net)
-    z = _normal((max(f.root.shape[1] for f in fits), SAMPLES), seed + 1)
-    samples = np.stack([np.zeros((draws, SAMPLES)), *(f.sample(z) for f in fits)], axis=-1)
-    return _estimate(samples.transpose(1, 0, 2), _stack((f.fitted for f in fits), draws),
-                     relative, _stack((f.loo for f in fits), draws), (f.method for f in fits))
+    """EVPPI of net benefits that are not split into costs and effects: the curve's at a
+    willingness to pay of 0, the net benefit as a negative cost."""
+    return evppi_curve(-net, np.zeros_like(net), [0.0], x, method, seed)[0]
 
 
 def _columns(inputs, pars) -> np.ndarray:
@@ -473,7 +469,8 @@ def evppi_curve(cost: np.ndarray, effect: np.ndarray, wtp, x: np.ndarray, method
     fitted_effect = _stack((f.fitted for f in effect_fits), draws)
     loo_cost = _stack((f.loo for f in cost_fits), draws)
     loo_effect = _stack((f.loo for f in effect_fits), draws)
-    methods = [f.method for f in cost_fits + effect_fits]
+    methods = [f.method for f in cost_fits + effect_fits if f.method != "constant"] or [
+        "constant"]
     return [_estimate(w * effect_samples - cost_samples, w * fitted_effect - fitted_cost,
                       w * de - dc, w * loo_effect - loo_cost, methods)
             for w in np.atleast_1d(np.asarray(wtp, float))]
